@@ -1,0 +1,114 @@
+// Package clock is the time source that kiln's expiry and (later) lease logic
+// read. Production code uses [Real]; tests use [Fake] and move time with
+// [Fake.Advance], so no test ever sleeps and hopes.
+package clock
+
+import (
+	"sort"
+	"sync"
+	"time"
+)
+
+// Clock tells the time and runs functions later.
+type Clock interface {
+	Now() time.Time
+	// AfterFunc calls f once d has passed: the real clock in a goroutine of
+	// its own, the fake one inside Advance.
+	AfterFunc(d time.Duration, f func()) Timer
+}
+
+// Timer is a pending AfterFunc call.
+type Timer interface {
+	// Stop prevents the call if it has not started; it reports whether it did.
+	Stop() bool
+}
+
+// Real is the wall clock.
+var Real Clock = realClock{}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+
+// Fake is a manual clock for tests. Timers fire, in deadline order and in the
+// goroutine that calls Advance, when Advance moves time past their deadline.
+type Fake struct {
+	mu     sync.Mutex // guards now and timers
+	now    time.Time
+	timers []*fakeTimer
+}
+
+// NewFake returns a Fake clock that reads start.
+func NewFake(start time.Time) *Fake { return &Fake{now: start} }
+
+// Now returns the fake time.
+func (c *Fake) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// AfterFunc schedules f for d after the fake now.
+func (c *Fake) AfterFunc(d time.Duration, f func()) Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &fakeTimer{clock: c, at: c.now.Add(d), f: f}
+	c.timers = append(c.timers, t)
+	return t
+}
+
+// Advance moves time forward by d and runs every timer that falls due,
+// synchronously, before it returns.
+func (c *Fake) Advance(d time.Duration) {
+	c.mu.Lock()
+	target := c.now.Add(d)
+	c.mu.Unlock()
+	for {
+		t := c.popDue(target)
+		if t == nil {
+			break
+		}
+		t.f()
+	}
+	c.mu.Lock()
+	c.now = target
+	c.mu.Unlock()
+}
+
+// popDue removes and returns the earliest timer due by target, moving now to
+// its deadline, or returns nil.
+func (c *Fake) popDue(target time.Time) *fakeTimer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sort.SliceStable(c.timers, func(i, j int) bool { return c.timers[i].at.Before(c.timers[j].at) })
+	if len(c.timers) == 0 || c.timers[0].at.After(target) {
+		return nil
+	}
+	t := c.timers[0]
+	c.timers = c.timers[1:]
+	if t.at.After(c.now) {
+		c.now = t.at
+	}
+	return t
+}
+
+type fakeTimer struct {
+	clock *Fake
+	at    time.Time
+	f     func()
+}
+
+func (t *fakeTimer) Stop() bool {
+	c := t.clock
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, x := range c.timers {
+		if x == t {
+			c.timers = append(c.timers[:i], c.timers[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
