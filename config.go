@@ -1,0 +1,130 @@
+package kiln
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/kilnhq/kiln/clock"
+)
+
+// MaxNameLen is the longest attribute name.
+const MaxNameLen = 128
+
+// Config configures a Manager. Start from DefaultConfig and change fields;
+// New calls Validate.
+type Config struct {
+	// Node names this web process in the cluster; it is appended to session
+	// IDs as ".<Node>" for sticky load balancers unless NoIDSuffix is set.
+	// 1..64 of A-Z a-z 0-9 - _. Default: "" (no suffix).
+	Node string
+	// NoIDSuffix keeps Node out of session IDs.
+	NoIDSuffix bool
+
+	// IdleTimeout ends a session not used for this long. Default 30m.
+	IdleTimeout time.Duration
+	// Lifetime ends a session this long after it was created, however
+	// active it is. Default 24h.
+	Lifetime time.Duration
+	// TouchInterval is how stale the stored last-access time may get before
+	// a request that changes nothing writes it again. A session expires
+	// between IdleTimeout and IdleTimeout+TouchInterval after its last use.
+	// Default (zero): IdleTimeout/30, at most 1m.
+	TouchInterval time.Duration
+
+	// Cookie is the template of the session cookie; Name, Path, Domain,
+	// HttpOnly, SameSite and Secure are used. Default: "kiln_session", "/",
+	// HttpOnly, SameSite=Lax; Secure is set automatically on TLS requests
+	// and always if Cookie.Secure is true.
+	Cookie http.Cookie
+	// PersistentCookie gives the cookie a Max-Age (the session's remaining
+	// lifetime) instead of making it a browser-session cookie.
+	PersistentCookie bool
+
+	// MaxAttributeSize bounds one encoded attribute value. Default 64 KiB.
+	MaxAttributeSize int
+	// MaxSessionSize bounds the sum of a session's encoded values. Default 1 MiB.
+	MaxSessionSize int
+	// MaxAttributes bounds the number of attributes. Default 256, at most 400
+	// (a renewal must fit one engine commit).
+	MaxAttributes int
+
+	// EngineTimeout bounds the engine calls of one request; past it the
+	// request fails with 503. Default 3s.
+	EngineTimeout time.Duration
+
+	// Clock is the time source. Default clock.Real; tests inject clock.Fake.
+	Clock clock.Clock
+	// Logger receives one line per failed request. Default slog.Default().
+	Logger *slog.Logger
+	// ErrorHandler writes the response of a request whose session could not
+	// be loaded or saved. Default: plain-text status from StatusFor(err).
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+}
+
+// DefaultConfig returns the defaults documented on Config's fields.
+func DefaultConfig() Config {
+	return Config{
+		IdleTimeout:      30 * time.Minute,
+		Lifetime:         24 * time.Hour,
+		Cookie:           http.Cookie{Name: "kiln_session", Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode},
+		MaxAttributeSize: 64 << 10,
+		MaxSessionSize:   1 << 20,
+		MaxAttributes:    256,
+		EngineTimeout:    3 * time.Second,
+		Clock:            clock.Real,
+		Logger:           slog.Default(),
+		ErrorHandler:     defaultErrorHandler,
+	}
+}
+
+// Validate returns an error naming the first bad field, or nil.
+func (c *Config) Validate() error {
+	checks := []struct {
+		bad   bool
+		field string
+		why   string
+	}{
+		{c.Node != "" && !validNode(c.Node), "Node", "must be 1..64 of A-Z a-z 0-9 - _"},
+		{c.IdleTimeout <= 0, "IdleTimeout", "must be positive"},
+		{c.Lifetime <= 0, "Lifetime", "must be positive"},
+		{c.TouchInterval < 0 || c.TouchInterval > c.IdleTimeout, "TouchInterval", "must be in 0..IdleTimeout"},
+		{c.Cookie.Name == "" || !validCookieName(c.Cookie.Name), "Cookie.Name", "must be a valid cookie name"},
+		{c.MaxAttributeSize <= 0, "MaxAttributeSize", "must be positive"},
+		{c.MaxSessionSize < c.MaxAttributeSize, "MaxSessionSize", "must be at least MaxAttributeSize"},
+		{c.MaxAttributes <= 0 || c.MaxAttributes > 400, "MaxAttributes", "must be in 1..400"},
+		{c.EngineTimeout <= 0, "EngineTimeout", "must be positive"},
+		{c.Clock == nil, "Clock", "must be set"},
+		{c.Logger == nil, "Logger", "must be set"},
+		{c.ErrorHandler == nil, "ErrorHandler", "must be set"},
+	}
+	for _, ch := range checks {
+		if ch.bad {
+			return fmt.Errorf("kiln: config: %s %s", ch.field, ch.why)
+		}
+	}
+	return nil
+}
+
+func validCookieName(name string) bool {
+	c := http.Cookie{Name: name, Value: "x"}
+	return c.Valid() == nil
+}
+
+func defaultErrorHandler(w http.ResponseWriter, _ *http.Request, err error) {
+	status := StatusFor(err)
+	if errors.Is(err, ErrConcurrentUpdate) {
+		w.Header().Set("Retry-After", "0")
+	}
+	http.Error(w, http.StatusText(status), status)
+}
+
+// touchInterval returns TouchInterval or its default.
+func (c *Config) touchInterval() time.Duration {
+	if c.TouchInterval > 0 {
+		return c.TouchInterval
+	}
+	return min(c.IdleTimeout/30, time.Minute)
+}

@@ -1,0 +1,167 @@
+package kiln
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/kilnhq/kiln/engine"
+)
+
+// Manager gives the requests of one web process their clustered sessions.
+// Every process of an application creates one on the same engine (each with
+// its own Node name); then any process serves any session.
+type Manager struct {
+	cfg           Config
+	eng           engine.Store
+	touchInterval time.Duration
+}
+
+// New returns a Manager storing sessions in eng. It validates cfg.
+func New(eng engine.Store, cfg Config) (*Manager, error) {
+	if eng == nil {
+		return nil, errors.New("kiln: New: nil engine")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Manager{cfg: cfg, eng: eng, touchInterval: cfg.touchInterval()}, nil
+}
+
+// Config returns the Manager's configuration.
+func (m *Manager) Config() Config { return m.cfg }
+
+type ctxKey struct{}
+
+// FromContext returns the session of the request whose context ctx is, or
+// nil outside a handler wrapped by Manager.Handler.
+func FromContext(ctx context.Context) *Session {
+	s, _ := ctx.Value(ctxKey{}).(*Session)
+	return s
+}
+
+// Handler is the middleware: next gets the request's session from
+// FromContext(r.Context()). Changes are saved before the response starts;
+// if saving fails, the client gets the error's status (StatusFor) instead
+// of next's response, and the failure is logged.
+func (m *Manager) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, incoming, err := m.load(r)
+		if err != nil {
+			m.fail(w, r, err)
+			return
+		}
+		rw := &responseWriter{ResponseWriter: w, req: &request{m: m, r: r, s: s, incoming: incoming}}
+		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, s)))
+		rw.finish()
+	})
+}
+
+// load returns the session the request's cookie names, or a new one if the
+// cookie is missing, malformed, unknown, expired or ended. incoming is the
+// cookie's value ("" if none). Only engine failures are errors.
+func (m *Manager) load(r *http.Request) (*Session, string, error) {
+	s := &Session{m: m, ctx: r.Context(), lastAccess: m.now()}
+	s.meta.Created = s.lastAccess
+	c, err := r.Cookie(m.cfg.Cookie.Name)
+	if err != nil {
+		return s, "", nil
+	}
+	base, _, ok := parseID(c.Value)
+	if !ok {
+		return s, c.Value, nil
+	}
+	err = m.loadStored(r.Context(), s, base)
+	return s, c.Value, err
+}
+
+// loadStored fills s from the engine if base names a live session.
+func (m *Manager) loadStored(ctx context.Context, s *Session, base string) error {
+	ctx, cancel := m.engineCtx(ctx)
+	defer cancel()
+	k := storeKey(base)
+	meta, touch, err := m.getBoth(ctx, metaKey(k), touchKey(k))
+	if err != nil || meta == nil || touch == nil {
+		return err
+	}
+	var rec metaRecord
+	var tr touchRecord
+	if decode(meta.Value, &rec) != nil || decode(touch.Value, &tr) != nil {
+		m.cfg.Logger.Warn("kiln: undecodable session records; starting a new session", "session", k[:8])
+		return nil
+	}
+	s.base, s.meta, s.metaRev = base, rec, meta.Revision
+	s.touchRev, s.lastAccess = touch.Revision, tr.LastAccess
+	if rec.Ended != "" || m.expired(s) {
+		*s = Session{m: m, ctx: s.ctx, lastAccess: s.lastAccess}
+		s.meta.Created = m.now()
+		return nil
+	}
+	s.stored = true
+	return nil
+}
+
+// expired reports whether the loaded session is past its idle or absolute
+// deadline by this node's clock, whatever the engine's timers say.
+func (m *Manager) expired(s *Session) bool {
+	now := m.now()
+	idleEnd := s.lastAccess.Add(s.idleTimeout() + m.touchInterval)
+	return !now.Before(idleEnd) || !now.Before(s.meta.Deadline)
+}
+
+// getBoth reads two keys concurrently; a missing key yields nil.
+func (m *Manager) getBoth(ctx context.Context, k1, k2 string) (*engine.Entry, *engine.Entry, error) {
+	var (
+		wg   sync.WaitGroup
+		e2   *engine.Entry
+		err2 error
+	)
+	wg.Go(func() { e2, err2 = m.getOpt(ctx, k2) })
+	e1, err1 := m.getOpt(ctx, k1)
+	wg.Wait()
+	if err1 != nil {
+		return nil, nil, err1
+	}
+	return e1, e2, err2
+}
+
+func (m *Manager) getOpt(ctx context.Context, key string) (*engine.Entry, error) {
+	e, err := m.eng.Get(ctx, key)
+	if errors.Is(err, engine.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, engineErr("load session", err)
+	}
+	return &e, nil
+}
+
+func (m *Manager) fail(w http.ResponseWriter, r *http.Request, err error) {
+	m.cfg.Logger.Error("kiln: session request failed", "method", r.Method, "path", r.URL.Path,
+		"status", StatusFor(err), "err", err)
+	m.cfg.ErrorHandler(w, r, err)
+}
+
+func (m *Manager) now() time.Time { return m.cfg.Clock.Now() }
+
+func (m *Manager) engineCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, m.cfg.EngineTimeout)
+}
+
+// idFor returns the client-facing ID of a session.
+func (m *Manager) idFor(base string) string {
+	if m.cfg.NoIDSuffix {
+		return base
+	}
+	return withNode(base, m.cfg.Node)
+}
+
+func (m *Manager) checkAttrSize(name string, n int) error {
+	if n > m.cfg.MaxAttributeSize {
+		return fmt.Errorf("put %q: %w: %d bytes, limit %d", name, ErrTooLarge, n, m.cfg.MaxAttributeSize)
+	}
+	return nil
+}

@@ -1,0 +1,69 @@
+package kiln
+
+import (
+	"encoding/base64"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// The stored form of a session (docs/storage.md): with k = storeKey(ID),
+//
+//	s.<k>.m             meta record: version, times, principal, attribute index
+//	s.<k>.a.<name64>    one attribute record per attribute (name base64url)
+//	t.<k>               touch record: last access; its TTL is the idle timer
+//
+// Every record is one CBOR document. A save is one atomic engine commit that
+// compare-and-sets the meta record's revision, so a save based on an old
+// load fails instead of overwriting newer data.
+
+// metaRecord is the value of s.<k>.m. A meta record with Ended set is a
+// tombstone: the ID was invalidated or renewed and is never served again.
+type metaRecord struct {
+	Version   uint64              `cbor:"v"`
+	Created   time.Time           `cbor:"c"`
+	Deadline  time.Time           `cbor:"d"`
+	Principal string              `cbor:"p,omitempty"`
+	MaxIdle   time.Duration       `cbor:"i,omitempty"`
+	Attrs     map[string]attrInfo `cbor:"a,omitempty"`
+	Ended     string              `cbor:"x,omitempty"`
+}
+
+// attrInfo indexes one attribute in the meta record.
+type attrInfo struct {
+	Version uint64 `cbor:"v"` // meta version of the save that wrote it
+	Size    int    `cbor:"n"` // encoded size of the value
+}
+
+// attrRecord is the value of s.<k>.a.<name64>.
+type attrRecord struct {
+	Version uint64          `cbor:"v"`
+	Value   cbor.RawMessage `cbor:"d"`
+}
+
+// touchRecord is the value of t.<k>.
+type touchRecord struct {
+	LastAccess time.Time `cbor:"a"`
+}
+
+// Why a tombstone ended its session.
+const (
+	endedInvalidated = "invalidated"
+	endedRenewed     = "renewed"
+)
+
+func metaKey(k string) string  { return "s." + k + ".m" }
+func touchKey(k string) string { return "t." + k }
+
+func attrKey(k, name string) string {
+	return "s." + k + ".a." + base64.RawURLEncoding.EncodeToString([]byte(name))
+}
+
+// sessionSize returns the sum of the attribute sizes in the index.
+func (m *metaRecord) sessionSize() int {
+	n := 0
+	for _, a := range m.Attrs {
+		n += a.Size
+	}
+	return n
+}

@@ -1,0 +1,245 @@
+package kiln
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/kilnhq/kiln/engine"
+)
+
+// dataGrace is how long a session's records outlive its deadline, so that
+// whoever handles its expiry can still read its final attributes.
+const dataGrace = 5 * time.Minute
+
+// saveResult says what a save did, for the cookie.
+type saveResult int
+
+const (
+	savedNothing saveResult = iota
+	savedCreated            // a new ID was stored: set the cookie
+	savedChanged            // the session changed under the same ID
+	savedEnded              // the session was invalidated: clear the cookie
+)
+
+// change is one attribute write of a save.
+type change struct {
+	name    string
+	value   []byte // nil: delete
+	deleted bool
+}
+
+// save writes the request's changes in one atomic commit; see records.go.
+func (s *Session) save(ctx context.Context) (saveResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return savedNothing, nil
+	}
+	if s.invalidate {
+		return s.saveInvalidate(ctx)
+	}
+	changes, err := s.changes()
+	if err != nil {
+		return savedNothing, err
+	}
+	switch {
+	case s.renew && s.stored:
+		return s.saveRenew(ctx, changes)
+	case len(changes) == 0 && !s.metaDirty:
+		return savedNothing, s.touch(ctx)
+	case !s.stored:
+		return s.saveNew(ctx, changes)
+	}
+	return s.saveChanges(ctx, changes)
+}
+
+// changes re-encodes every attribute the request read or put and returns
+// those whose bytes differ from what was loaded, checking the limits.
+func (s *Session) changes() ([]change, error) {
+	var out []change
+	for name, a := range s.attrs {
+		switch {
+		case a.deleted && s.inIndex(name):
+			out = append(out, change{name: name, deleted: true})
+		case a.has:
+			b, err := encode(a.val)
+			if err != nil {
+				return nil, fmt.Errorf("save %q: %w", name, err)
+			}
+			if a.loaded && bytes.Equal(b, a.raw) {
+				continue
+			}
+			if err := s.m.checkAttrSize(name, len(b)); err != nil {
+				return nil, err
+			}
+			out = append(out, change{name: name, value: b})
+		}
+	}
+	return out, s.checkSessionSize(out)
+}
+
+func (s *Session) checkSessionSize(changes []change) error {
+	next := s.nextIndex(changes, 0)
+	if n := len(next); n > s.m.cfg.MaxAttributes {
+		return fmt.Errorf("save: %w: %d attributes, limit %d", ErrTooLarge, n, s.m.cfg.MaxAttributes)
+	}
+	size := (&metaRecord{Attrs: next}).sessionSize()
+	if size > s.m.cfg.MaxSessionSize {
+		return fmt.Errorf("save: %w: session of %d bytes, limit %d", ErrTooLarge, size, s.m.cfg.MaxSessionSize)
+	}
+	return nil
+}
+
+// nextIndex returns the attribute index after applying changes saved as version.
+func (s *Session) nextIndex(changes []change, version uint64) map[string]attrInfo {
+	next := make(map[string]attrInfo, len(s.meta.Attrs)+len(changes))
+	for name, info := range s.meta.Attrs {
+		next[name] = info
+	}
+	for _, c := range changes {
+		if c.deleted {
+			delete(next, c.name)
+		} else {
+			next[c.name] = attrInfo{Version: version, Size: len(c.value)}
+		}
+	}
+	return next
+}
+
+// saveNew stores a session created by this request.
+func (s *Session) saveNew(ctx context.Context, changes []change) (saveResult, error) {
+	now := s.m.now()
+	s.meta.Created, s.meta.Deadline = now, now.Add(s.m.cfg.Lifetime)
+	s.meta.Version = 1
+	k := storeKey(s.base)
+	ops, err := s.recordOps(k, changes, now, false)
+	if err != nil {
+		return savedNothing, err
+	}
+	revs, err := s.commit(ctx, "create session", ops)
+	if err != nil {
+		return savedNothing, err
+	}
+	s.saved(changes, revs[0], revs[len(revs)-1], now)
+	return savedCreated, nil
+}
+
+// saveChanges writes changed attributes under compare-and-set of the meta
+// record, and slides the idle timer.
+func (s *Session) saveChanges(ctx context.Context, changes []change) (saveResult, error) {
+	now := s.m.now()
+	s.meta.Version++
+	ops, err := s.recordOps(storeKey(s.base), changes, now, true)
+	if err != nil {
+		return savedNothing, err
+	}
+	revs, err := s.commit(ctx, "save session", ops)
+	if err != nil {
+		return savedNothing, err
+	}
+	s.saved(changes, revs[0], revs[len(revs)-1], now)
+	return savedChanged, nil
+}
+
+// recordOps builds the meta, attribute and touch writes of a save. With
+// existing, the meta write is conditional on the loaded revision; without,
+// every record must be new.
+func (s *Session) recordOps(k string, changes []change, now time.Time, existing bool) ([]engine.Op, error) {
+	s.meta.Attrs = s.nextIndex(changes, s.meta.Version)
+	meta, err := encode(&s.meta)
+	if err != nil {
+		return nil, err
+	}
+	dataTTL := s.meta.Deadline.Sub(now) + dataGrace
+	metaOp := engine.Op{Key: metaKey(k), Value: meta, TTL: dataTTL, IfNew: !existing}
+	if existing {
+		metaOp.IfRevision = s.metaRev
+	}
+	ops := []engine.Op{metaOp}
+	for _, c := range changes {
+		op, err := s.attrOp(k, c, dataTTL)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, op)
+	}
+	touch, err := s.touchOp(k, now)
+	if err != nil {
+		return nil, err
+	}
+	touch.IfNew = !existing
+	return append(ops, touch), nil
+}
+
+func (s *Session) attrOp(k string, c change, ttl time.Duration) (engine.Op, error) {
+	if c.deleted {
+		return engine.Op{Key: attrKey(k, c.name), Delete: true, TTL: ttl}, nil
+	}
+	rec, err := encode(&attrRecord{Version: s.meta.Version, Value: c.value})
+	if err != nil {
+		return engine.Op{}, err
+	}
+	return engine.Op{Key: attrKey(k, c.name), Value: rec, TTL: ttl}, nil
+}
+
+// touchOp writes the touch record; its TTL is the idle timer, capped by the
+// session's deadline.
+func (s *Session) touchOp(k string, now time.Time) (engine.Op, error) {
+	rec, err := encode(&touchRecord{LastAccess: now})
+	if err != nil {
+		return engine.Op{}, err
+	}
+	ttl := min(s.idleTimeout()+s.m.touchInterval, s.meta.Deadline.Sub(now))
+	return engine.Op{Key: touchKey(k), Value: rec, TTL: max(ttl, time.Second)}, nil
+}
+
+// touch persists the access time if the stored one is TouchInterval old.
+// It is conditional on the touch record's revision: if another request
+// touched first, or the session ended meanwhile, it writes nothing.
+func (s *Session) touch(ctx context.Context) error {
+	now := s.m.now()
+	if !s.stored || now.Sub(s.lastAccess) < s.m.touchInterval {
+		return nil
+	}
+	op, err := s.touchOp(storeKey(s.base), now)
+	if err != nil {
+		return err
+	}
+	op.IfRevision = s.touchRev
+	revs, err := s.commit(ctx, "touch session", []engine.Op{op})
+	switch {
+	case errorsIsConflict(err):
+		return nil // touched by another request, or ended: nothing to slide
+	case err != nil:
+		return err
+	}
+	s.touchRev, s.lastAccess = revs[0], now
+	return nil
+}
+
+// saved records a successful save, so that a second save in the same
+// request (changes made after the response started) builds on it.
+func (s *Session) saved(changes []change, metaRev, touchRev uint64, now time.Time) {
+	for _, c := range changes {
+		if c.deleted {
+			delete(s.attrs, c.name)
+			continue
+		}
+		a := s.attrEntry(c.name)
+		a.raw, a.loaded = c.value, true
+	}
+	s.stored, s.metaDirty, s.renew = true, false, false
+	s.metaRev, s.touchRev, s.lastAccess = metaRev, touchRev, now
+}
+
+func (s *Session) commit(ctx context.Context, what string, ops []engine.Op) ([]uint64, error) {
+	ctx, cancel := s.m.engineCtx(ctx)
+	defer cancel()
+	revs, err := s.m.eng.Commit(ctx, ops...)
+	if err != nil {
+		return nil, engineErr(what, err)
+	}
+	return revs, nil
+}

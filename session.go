@@ -1,0 +1,205 @@
+package kiln
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Session is one user's session, as seen by one request. Get it with
+// FromContext inside a handler wrapped by Manager.Handler. It is safe for
+// use by the request's goroutines; it must not be kept after the request.
+//
+// Changes are saved when the response starts (or the handler returns),
+// before any byte of the response is sent.
+type Session struct {
+	mu sync.Mutex // guards every field below
+	m  *Manager
+	// ctx bounds the engine calls of lazy attribute loads.
+	ctx context.Context
+
+	base    string // random part of the ID; "" until the session needs one
+	stored  bool   // the session exists in the engine
+	meta    metaRecord
+	metaRev uint64
+	// touchRev is the revision of the touch record, lastAccess its value.
+	touchRev   uint64
+	lastAccess time.Time
+
+	attrs      map[string]*attr
+	metaDirty  bool // principal or idle timeout changed
+	invalidate bool // Invalidate was called
+	renew      bool // RenewID was called
+	ended      bool // invalidated and saved: the session can no longer be used
+}
+
+// attr is the request's view of one attribute.
+type attr struct {
+	raw     []byte // encoded value as loaded from the engine
+	loaded  bool   // raw was loaded
+	val     any    // the value last handed out or put
+	has     bool   // val is set
+	deleted bool   // Delete was called
+}
+
+// ID returns the session ID as the client sends it (with the node suffix),
+// or "" for a new session that nothing has been written to yet.
+func (s *Session) ID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.base == "" {
+		return ""
+	}
+	return s.m.idFor(s.base)
+}
+
+// IsNew reports whether the session was created by this request.
+func (s *Session) IsNew() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.stored
+}
+
+// Created returns when the session was created.
+func (s *Session) Created() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.meta.Created
+}
+
+// LastAccess returns the last access time stored before this request (for a
+// new session, its creation time). It is persisted lazily: up to
+// Config.TouchInterval older than the true last use.
+func (s *Session) LastAccess() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastAccess
+}
+
+// Principal returns the user name bound to the session, or "".
+func (s *Session) Principal() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.meta.Principal
+}
+
+// SetPrincipal binds the session to a user name ("" unbinds it). Call
+// RenewID too when a user logs in, against session fixation.
+func (s *Session) SetPrincipal(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.usable(); err != nil {
+		return err
+	}
+	if s.meta.Principal != name {
+		s.meta.Principal, s.metaDirty = name, true
+		s.ensureID()
+	}
+	return nil
+}
+
+// MaxInactive returns the session's idle timeout.
+func (s *Session) MaxInactive() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.idleTimeout()
+}
+
+// SetMaxInactive overrides the idle timeout for this session; zero restores
+// the Manager's. It is capped by nothing but the session's Lifetime.
+func (s *Session) SetMaxInactive(d time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.usable(); err != nil {
+		return err
+	}
+	if d < 0 {
+		d = 0
+	}
+	if s.meta.MaxIdle != d {
+		s.meta.MaxIdle, s.metaDirty = d, true
+		s.ensureID()
+	}
+	return nil
+}
+
+// Invalidate ends the session when the response starts: its data is
+// deleted, its ID is tombstoned until its original deadline (a late write
+// from another request fails, the ID is never reused), and the cookie is
+// removed. Later calls on this Session return ErrSessionInvalidated.
+func (s *Session) Invalidate() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.invalidate = true
+}
+
+// RenewID gives the session a new ID when the response starts, keeping its
+// data; the old ID is tombstoned like an invalidated one. Call it on login
+// (session fixation defence).
+func (s *Session) RenewID() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.usable(); err != nil {
+		return err
+	}
+	s.renew = true
+	s.ensureID()
+	return nil
+}
+
+// Has reports whether the session holds an attribute under name.
+func (s *Session) Has(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a, ok := s.attrs[name]; ok {
+		return !a.deleted && (a.has || s.inIndex(name))
+	}
+	return s.inIndex(name)
+}
+
+// Keys returns the attribute names, sorted.
+func (s *Session) Keys() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var keys []string
+	for name := range s.meta.Attrs {
+		if a, ok := s.attrs[name]; !ok || !a.deleted {
+			keys = append(keys, name)
+		}
+	}
+	for name, a := range s.attrs {
+		if a.has && !a.deleted && !s.inIndex(name) {
+			keys = append(keys, name)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func (s *Session) inIndex(name string) bool {
+	_, ok := s.meta.Attrs[name]
+	return ok
+}
+
+func (s *Session) idleTimeout() time.Duration {
+	if s.meta.MaxIdle > 0 {
+		return s.meta.MaxIdle
+	}
+	return s.m.cfg.IdleTimeout
+}
+
+// usable returns an error if the session may no longer be changed.
+func (s *Session) usable() error {
+	if s.invalidate || s.ended {
+		return ErrSessionInvalidated
+	}
+	return nil
+}
+
+// ensureID gives a new session its ID once something is written to it.
+func (s *Session) ensureID() {
+	if s.base == "" {
+		s.base = newID()
+	}
+}
