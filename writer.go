@@ -146,4 +146,3 @@ func (s *Session) needsCookie() bool {
 	changes, err := s.changes()
 	return err == nil && (len(changes) > 0 || s.metaDirty)
 }
-
