@@ -1,6 +1,7 @@
 package kiln
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"time"
 
@@ -33,6 +34,13 @@ type metaRecord struct {
 type attrInfo struct {
 	Version uint64 `cbor:"v"` // meta version of the save that wrote it
 	Size    int    `cbor:"n"` // encoded size of the value
+	Sum     []byte `cbor:"h"` // digest of the value: change detection without loading it
+}
+
+// digest is what attrInfo.Sum holds: the first 128 bits of SHA-256.
+func digest(value []byte) []byte {
+	sum := sha256.Sum256(value)
+	return sum[:16]
 }
 
 // attrRecord is the value of s.<k>.a.<name64>.

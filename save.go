@@ -68,7 +68,7 @@ func (s *Session) changes() ([]change, error) {
 			if err != nil {
 				return nil, fmt.Errorf("save %q: %w", name, err)
 			}
-			if a.loaded && bytes.Equal(b, a.raw) {
+			if s.unchanged(name, a, b) {
 				continue
 			}
 			if err := s.m.checkAttrSize(name, len(b)); err != nil {
@@ -78,6 +78,16 @@ func (s *Session) changes() ([]change, error) {
 		}
 	}
 	return out, s.checkSessionSize(out)
+}
+
+// unchanged reports whether b is what the engine holds for the attribute:
+// compared byte for byte if the request loaded it, else by digest.
+func (s *Session) unchanged(name string, a *attr, b []byte) bool {
+	if a.loaded {
+		return bytes.Equal(b, a.raw)
+	}
+	info, ok := s.meta.Attrs[name]
+	return ok && bytes.Equal(info.Sum, digest(b))
 }
 
 func (s *Session) checkSessionSize(changes []change) error {
@@ -102,7 +112,7 @@ func (s *Session) nextIndex(changes []change, version uint64) map[string]attrInf
 		if c.deleted {
 			delete(next, c.name)
 		} else {
-			next[c.name] = attrInfo{Version: version, Size: len(c.value)}
+			next[c.name] = attrInfo{Version: version, Size: len(c.value), Sum: digest(c.value)}
 		}
 	}
 	return next

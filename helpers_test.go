@@ -1,0 +1,208 @@
+package kiln_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kilnhq/kiln"
+	"github.com/kilnhq/kiln/clock"
+	"github.com/kilnhq/kiln/engine"
+	"github.com/kilnhq/kiln/engine/memengine"
+)
+
+// cluster is several Managers (nodes) on one in-memory engine, each behind
+// its own HTTP server, sharing a fake clock.
+type cluster struct {
+	clock *clock.Fake
+	eng   *memengine.Engine
+	nodes []*testNode
+}
+
+type testNode struct {
+	name string
+	m    *kiln.Manager
+	eng  *countingEngine
+	srv  *httptest.Server
+}
+
+// mustCluster starts n nodes named n1..nN; tweak adjusts each node's config.
+func mustCluster(t *testing.T, n int, tweak func(*kiln.Config)) *cluster {
+	t.Helper()
+	c := &cluster{clock: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}
+	c.eng = memengine.New(memengine.Options{Clock: c.clock})
+	t.Cleanup(func() { c.eng.Close() })
+	for i := range n {
+		c.nodes = append(c.nodes, mustNode(t, c, fmt.Sprintf("n%d", i+1), tweak))
+	}
+	return c
+}
+
+func mustNode(t *testing.T, c *cluster, name string, tweak func(*kiln.Config)) *testNode {
+	t.Helper()
+	cfg := kiln.DefaultConfig()
+	cfg.Node, cfg.Clock = name, c.clock
+	cfg.IdleTimeout, cfg.TouchInterval = 10*time.Minute, time.Minute
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	eng := &countingEngine{Store: c.eng.Peer()}
+	m, err := kiln.New(eng, cfg)
+	if err != nil {
+		t.Fatalf("kiln.New: %v", err)
+	}
+	srv := httptest.NewServer(m.Handler(testApp(name)))
+	t.Cleanup(srv.Close)
+	return &testNode{name: name, m: m, eng: eng, srv: srv}
+}
+
+// countingEngine counts commits, to check what a request writes.
+type countingEngine struct {
+	engine.Store
+	commits atomic.Int64
+	mu      sync.Mutex // guards lastOps
+	lastOps []engine.Op
+}
+
+func (e *countingEngine) Commit(ctx context.Context, ops ...engine.Op) ([]uint64, error) {
+	e.commits.Add(1)
+	e.mu.Lock()
+	e.lastOps = ops
+	e.mu.Unlock()
+	return e.Store.Commit(ctx, ops...)
+}
+
+func (e *countingEngine) ops() []engine.Op {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lastOps
+}
+
+// testApp is a small application exercising the session API.
+func testApp(node string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /get", func(w http.ResponseWriter, r *http.Request) {
+		v, ok, err := kiln.FromContext(r.Context()).Get(r.FormValue("k"))
+		reply(w, err, map[string]any{"value": v, "ok": ok})
+	})
+	mux.HandleFunc("POST /put", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, kiln.FromContext(r.Context()).Put(r.FormValue("k"), r.FormValue("v")), nil)
+	})
+	mux.HandleFunc("POST /incr", func(w http.ResponseWriter, r *http.Request) {
+		s := kiln.FromContext(r.Context())
+		n, _, err := kiln.Get[int](s, "counter")
+		if err == nil {
+			err = s.Put("counter", n+1)
+		}
+		reply(w, err, map[string]any{"counter": n + 1})
+	})
+	mux.HandleFunc("POST /cart", func(w http.ResponseWriter, r *http.Request) {
+		s := kiln.FromContext(r.Context())
+		cart, ok, err := kiln.Get[map[string]int](s, "cart")
+		if err == nil && !ok {
+			cart = map[string]int{}
+			err = s.Put("cart", cart)
+		}
+		if err == nil {
+			cart[r.FormValue("item")]++ // in place: no Put
+		}
+		reply(w, err, cart)
+	})
+	mux.HandleFunc("POST /invalidate", func(w http.ResponseWriter, r *http.Request) {
+		kiln.FromContext(r.Context()).Invalidate()
+		reply(w, nil, nil)
+	})
+	mux.HandleFunc("POST /renew", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, kiln.FromContext(r.Context()).RenewID(), nil)
+	})
+	mux.HandleFunc("GET /info", func(w http.ResponseWriter, r *http.Request) {
+		s := kiln.FromContext(r.Context())
+		reply(w, nil, map[string]any{"id": s.ID(), "new": s.IsNew(), "keys": s.Keys(), "node": node})
+	})
+	return mux
+}
+
+func reply(w http.ResponseWriter, err error, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	if err != nil {
+		w.WriteHeader(kiln.StatusFor(err))
+		body = map[string]string{"error": err.Error()}
+	}
+	json.NewEncoder(w).Encode(body)
+}
+
+// user is a browser: a cookie jar shared by every node (all on 127.0.0.1).
+type user struct {
+	t      *testing.T
+	client *http.Client
+}
+
+func newUser(t *testing.T) *user {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	return &user{t: t, client: &http.Client{Jar: jar}}
+}
+
+// do sends a request to node and returns the status and decoded body.
+func (u *user) do(n *testNode, method, path string, form url.Values) (int, map[string]any) {
+	u.t.Helper()
+	req, err := http.NewRequest(method, n.srv.URL+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := u.client.Do(req)
+	if err != nil {
+		u.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var body map[string]any
+	_ = json.Unmarshal(raw, &body)
+	return resp.StatusCode, body
+}
+
+// must is do that fails the test unless the status is 200.
+func (u *user) must(n *testNode, method, path string, form url.Values) map[string]any {
+	u.t.Helper()
+	status, body := u.do(n, method, path, form)
+	if status != http.StatusOK {
+		u.t.Fatalf("%s %s on %s: status %d, body %v", method, path, n.name, status, body)
+	}
+	return body
+}
+
+// cookie returns the user's session cookie value for node's host, or "".
+func (u *user) cookie(n *testNode) string {
+	uu, _ := url.Parse(n.srv.URL)
+	for _, c := range u.client.Jar.Cookies(uu) {
+		if c.Name == "kiln_session" {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// setCookie replaces the user's session cookie.
+func (u *user) setCookie(n *testNode, value string) {
+	uu, _ := url.Parse(n.srv.URL)
+	u.client.Jar.SetCookies(uu, []*http.Cookie{{Name: "kiln_session", Value: value, Path: "/"}})
+}
+
+func kv(pairs ...string) url.Values {
+	v := url.Values{}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		v.Set(pairs[i], pairs[i+1])
+	}
+	return v
+}
