@@ -56,11 +56,12 @@ func mustNode(t *testing.T, c *cluster, name string, tweak func(*kiln.Config)) *
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	eng := &countingEngine{Store: c.eng.Peer()}
+	eng := &countingEngine{Engine: c.eng.Peer()}
 	m, err := kiln.New(eng, cfg)
 	if err != nil {
 		t.Fatalf("kiln.New: %v", err)
 	}
+	t.Cleanup(func() { m.Close() })
 	srv := httptest.NewServer(m.Handler(testApp(name)))
 	t.Cleanup(srv.Close)
 	return &testNode{name: name, m: m, eng: eng, srv: srv}
@@ -68,7 +69,7 @@ func mustNode(t *testing.T, c *cluster, name string, tweak func(*kiln.Config)) *
 
 // countingEngine counts commits, to check what a request writes.
 type countingEngine struct {
-	engine.Store
+	*memengine.Engine
 	commits atomic.Int64
 	mu      sync.Mutex // guards lastOps
 	lastOps []engine.Op
@@ -79,7 +80,7 @@ func (e *countingEngine) Commit(ctx context.Context, ops ...engine.Op) ([]uint64
 	e.mu.Lock()
 	e.lastOps = ops
 	e.mu.Unlock()
-	return e.Store.Commit(ctx, ops...)
+	return e.Engine.Commit(ctx, ops...)
 }
 
 func (e *countingEngine) ops() []engine.Op {

@@ -18,6 +18,7 @@ type Manager struct {
 	cfg           Config
 	eng           engine.Store
 	touchInterval time.Duration
+	expirySub     engine.Subscription // nil if the engine reports no expiries
 }
 
 // New returns a Manager storing sessions in eng. It validates cfg.
@@ -28,7 +29,19 @@ func New(eng engine.Store, cfg Config) (*Manager, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Manager{cfg: cfg, eng: eng, touchInterval: cfg.touchInterval()}, nil
+	m := &Manager{cfg: cfg, eng: eng, touchInterval: cfg.touchInterval()}
+	if err := m.startExpiry(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Close stops the Manager's background work. It does not close the engine.
+func (m *Manager) Close() error {
+	if m.expirySub == nil {
+		return nil
+	}
+	return m.expirySub.Stop()
 }
 
 // Config returns the Manager's configuration.

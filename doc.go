@@ -1,0 +1,44 @@
+// Package kiln clusters the HTTP sessions of a Go web application over
+// many instances of it: any instance serves any session, and an instance
+// can die without its users noticing.
+//
+// # Usage
+//
+// Every instance creates a Manager on the same engine (NATS JetStream in
+// production, see engine/natsengine) and wraps its handler:
+//
+//	eng, _ := natsengine.Open(ctx, natsengine.Options{URL: "nats://127.0.0.1:4222"})
+//	cfg := kiln.DefaultConfig()
+//	cfg.Node = "web1"
+//	m, _ := kiln.New(eng, cfg)
+//	http.ListenAndServe(":8080", m.Handler(mux))
+//
+// and handlers use the request's session:
+//
+//	s := kiln.FromContext(r.Context())
+//	cart, ok, err := kiln.Get[map[string]int](s, "cart")
+//	cart["apple"]++ // saved without Put: kiln detects the change
+//
+// # Consistency
+//
+// A session is created lazily: stored, and its cookie set, only once a
+// handler writes to it. Changes are saved before the response starts, in
+// one atomic engine commit that carries only the attributes whose encoded
+// bytes changed and is compare-and-set on the session's revision: a request
+// that loaded an older revision fails with ErrConcurrentUpdate (409) rather
+// than overwriting newer data, and a failed save gives the client an error
+// (503 if the engine is unreachable), never a success. Serialising
+// concurrent requests instead of failing one of them is the job of session
+// leases, which are not built yet.
+//
+// Idle timeout and lifetime are checked by every node on every load with
+// its clock, so an expired session is never served. Invalidate and RenewID
+// tombstone the old ID until its original deadline: late writes to it fail
+// and it is never reused.
+//
+// # Storage
+//
+// Attribute values are CBOR (self-describing, deterministic); the engine
+// keys are derived from a SHA-256 of the session ID, so a dump of the
+// engine holds no usable session ID. docs/storage.md describes every record.
+package kiln
