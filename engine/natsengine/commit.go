@@ -1,0 +1,170 @@
+package natsengine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/kilnhq/kiln/engine"
+)
+
+// Atomic batch headers (JetStream 2.12+).
+const (
+	hdrBatchID     = "Nats-Batch-Id"
+	hdrBatchSeq    = "Nats-Batch-Sequence"
+	hdrBatchCommit = "Nats-Batch-Commit"
+)
+
+// pubAck is JetStream's answer to a publish. For an atomic batch only the
+// commit message is answered, with the sequence of the batch's last
+// message, the batch ID and the number of messages.
+type pubAck struct {
+	Stream string    `json:"stream"`
+	Seq    uint64    `json:"seq"`
+	Batch  string    `json:"batch"`
+	Count  int       `json:"count"`
+	Error  *apiError `json:"error"`
+}
+
+// Commit applies ops atomically: one op is one publish, several are one
+// JetStream atomic batch. Every write is a raw publish carrying its TTL and
+// revision condition in headers (see the package doc).
+func (e *Engine) Commit(ctx context.Context, ops ...engine.Op) ([]uint64, error) {
+	if err := checkOps(ops); err != nil {
+		return nil, err
+	}
+	if err := e.ready(); err != nil {
+		return nil, fmt.Errorf("commit %d ops: %w", len(ops), err)
+	}
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	msgs := make([]*nats.Msg, len(ops))
+	for i, op := range ops {
+		msgs[i] = e.opMsg(op)
+		if size := len(msgs[i].Data) + headerSize(msgs[i].Header) + batchHeaderRoom; size > int(e.nc.MaxPayload()) {
+			return nil, fmt.Errorf("commit %s: %w: %d bytes, server max %d", op.Key, engine.ErrTooLarge, size, e.nc.MaxPayload())
+		}
+	}
+	ctx, cancel := e.opCtx(ctx)
+	defer cancel()
+	ack, err := e.publish(ctx, msgs)
+	if err != nil {
+		return nil, fmt.Errorf("commit %d ops: %w", len(ops), mapErr(err))
+	}
+	revs := make([]uint64, len(ops))
+	for i := range revs {
+		revs[i] = ack.Seq - uint64(len(ops)-1-i)
+	}
+	return revs, nil
+}
+
+func checkOps(ops []engine.Op) error {
+	if len(ops) > maxOps {
+		return fmt.Errorf("commit %d ops: %w: at most %d", len(ops), engine.ErrTooLarge, maxOps)
+	}
+	seen := make(map[string]bool, len(ops))
+	for _, op := range ops {
+		if err := engine.CheckKey(op.Key); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		if seen[op.Key] {
+			return fmt.Errorf("commit: %w: key %s appears twice", engine.ErrInvalid, op.Key)
+		}
+		seen[op.Key] = true
+		if op.IfNew && op.IfRevision != 0 {
+			return fmt.Errorf("commit %s: %w: both IfNew and IfRevision", op.Key, engine.ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// opMsg is the message that performs op. A delete with a TTL is written as
+// a KV purge marker: when a KV delete marker expires the server leaves an
+// expiry marker, which would be reported as the key expiring.
+func (e *Engine) opMsg(op engine.Op) *nats.Msg {
+	m := &nats.Msg{Subject: e.kvPrefix + op.Key, Header: nats.Header{}}
+	switch {
+	case op.Delete && op.TTL > 0:
+		m.Header.Set(hdrKVOperation, "PURGE")
+	case op.Delete:
+		m.Header.Set(hdrKVOperation, "DEL")
+	default:
+		m.Data = op.Value
+	}
+	if op.TTL > 0 {
+		m.Header.Set(hdrTTL, ttlHeader(op.TTL))
+	}
+	if op.IfNew {
+		m.Header.Set(hdrExpectedSeq, "0")
+	} else if op.IfRevision != 0 {
+		m.Header.Set(hdrExpectedSeq, strconv.FormatUint(op.IfRevision, 10))
+	}
+	return m
+}
+
+// publish sends one message, or an atomic batch: every message but the
+// last is published without a reply subject (the server would answer each
+// with an empty ack), the last carries Nats-Batch-Commit and waits for the
+// ack of the whole batch. A batch missing a message is refused as a whole.
+func (e *Engine) publish(ctx context.Context, msgs []*nats.Msg) (*pubAck, error) {
+	last := msgs[len(msgs)-1]
+	var id string
+	if len(msgs) > 1 {
+		id = newBatchID()
+		for i, m := range msgs {
+			m.Header.Set(hdrBatchID, id)
+			m.Header.Set(hdrBatchSeq, strconv.Itoa(i+1))
+		}
+		last.Header.Set(hdrBatchCommit, "1")
+		for _, m := range msgs[:len(msgs)-1] {
+			if err := e.nc.PublishMsg(m); err != nil {
+				return nil, err
+			}
+		}
+	}
+	resp, err := e.nc.RequestMsgWithContext(ctx, last)
+	if err != nil {
+		return nil, err
+	}
+	return parseAck(resp.Data, id, len(msgs))
+}
+
+func parseAck(data []byte, batch string, n int) (*pubAck, error) {
+	var ack pubAck
+	if err := json.Unmarshal(data, &ack); err != nil {
+		return nil, fmt.Errorf("%w: bad publish ack %q: %w", engine.ErrUnavailable, data, err)
+	}
+	if ack.Error != nil {
+		return nil, ack.Error
+	}
+	if ack.Seq == 0 || ack.Batch != batch || (batch != "" && ack.Count != n) {
+		return nil, fmt.Errorf("%w: unexpected publish ack %s", engine.ErrUnavailable, data)
+	}
+	return &ack, nil
+}
+
+// newBatchID is 22 random URL-safe characters (the server allows 64).
+func newBatchID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func headerSize(h nats.Header) int {
+	n := len("NATS/1.0\r\n\r\n")
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
+}
+
+// batchHeaderRoom is what the batch headers add to a message.
+const batchHeaderRoom = 128

@@ -1,0 +1,89 @@
+// Package natsengine is kiln's engine on NATS JetStream (server 2.12 or
+// later), for any NATS server or cluster with JetStream, and a helper that
+// starts such a server inside the process.
+//
+// # Usage
+//
+//	srv, err := natsengine.StartServer(natsengine.ServerOptions{StoreDir: "/var/lib/kiln"})
+//	...
+//	defer srv.Shutdown()
+//	eng, err := natsengine.Open(ctx, natsengine.Options{InProcess: srv})
+//	...
+//	defer eng.Close()
+//
+// Other processes connect with Options.URL. Tests start a server in one
+// line with [StartTestServer].
+//
+// # What is stored where
+//
+// Keys live in a JetStream KV bucket (stream KV_<bucket>, subjects
+// $KV.<bucket>.<key>, one message kept per key): a key's revision is the
+// stream sequence of its latest message. Open creates the bucket, or
+// upgrades an existing one, with per-message TTLs (AllowMsgTTL), expiry
+// markers (SubjectDeleteMarkerTTL, Options.MarkerTTL), atomic batches
+// (AllowAtomicPublish) and republishing of every stored message to
+// kilnwatch.<bucket>.<key>, which Watch subscribes to. Messaging uses core
+// NATS subjects kiln.<bucket>.<subject>, so apps with distinct buckets do
+// not see each other's messages. OnExpire groups are durable consumers
+// named kiln_expire_<group>_<hash>.
+//
+// # Writes
+//
+// Every write is a raw JetStream publish to the key's subject, never a KV
+// Put: a KV Put or Update after a TTL'd Create makes the key permanent. The
+// TTL travels in the Nats-TTL header, the revision condition in
+// Nats-Expected-Last-Subject-Sequence (0 for IfNew), so one publish both
+// compare-and-sets and slides the TTL. A delete is an empty message with
+// KV-Operation: DEL, or KV-Operation: PURGE when it has a TTL: the server
+// writes an expiry marker when a DEL marker's TTL runs out, which would be
+// reported as the key expiring, but not for a PURGE marker.
+//
+// NATS counts TTLs in whole seconds of at least 1s: a TTL is rounded up to
+// the next second, so 1ms becomes 1s and 1.2s becomes 2s. The server
+// removes an expired value within about a second of its deadline; Get
+// reports a value past its TTL as not found even before that, using the
+// client's clock against the server's timestamp.
+//
+// A Commit of several ops is one JetStream atomic batch (headers
+// Nats-Batch-Id, Nats-Batch-Sequence, Nats-Batch-Commit on the last). The
+// server checks every condition when the commit message arrives and then
+// stores the whole batch, or nothing; it answers only the commit, with the
+// sequence of the batch's last message and the batch's size, and the
+// batch's messages have consecutive sequences. A batch holds at most 1000
+// messages (the server's default limit) and a server takes at most 50
+// unfinished batches per stream at a time.
+//
+// # Expiry
+//
+// When a key's TTL runs out the server removes the value and writes a
+// marker message on the key's subject (header Nats-Marker-Reason: MaxAge),
+// which lives Options.MarkerTTL. Watch reports it as EventExpire; OnExpire
+// hands it to one subscriber of the group through the group's durable
+// consumer and acks it once the handler returned nil. Deletes and
+// overwrites replace the value before it expires, so they are not
+// reported. An expiry waits for a subscriber only while its marker lives,
+// and is lost if the key is written again before the group reads it.
+//
+// # Durability
+//
+// A write is acknowledged once the stream's leader has stored it (and, at
+// Replicas 3, a majority of its servers). What it survives depends on the
+// server:
+//
+//   - default file store: a crash of the process or the server, not loss of
+//     power or of the machine: the store fsyncs every 2 minutes, so the
+//     last ones may be lost (Jepsen found such losses in NATS 2.12.1).
+//   - SyncAlways (ServerOptions, or sync_interval: always): also power loss,
+//     at about 10x the write cost.
+//   - Replicas 3 on a 3-server cluster: also the loss of one server,
+//     with its disk.
+//   - Memory storage: nothing beyond the server process.
+//
+// # Outages
+//
+// The client reconnects forever with backoff. While it is disconnected,
+// calls fail at once with engine.ErrUnavailable; a call in flight when the
+// connection drops fails at its deadline (Options.OpTimeout if ctx has
+// none). Subscriptions and watches resume after a reconnect; changes and
+// messages sent meanwhile are missed.
+package natsengine

@@ -1,0 +1,173 @@
+package natsengine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kilnhq/kiln/engine"
+)
+
+// Engine is a kiln engine on NATS JetStream. It is safe for concurrent use.
+type Engine struct {
+	opts        Options
+	log         *slog.Logger
+	nc          *nats.Conn
+	js          jetstream.JetStream
+	stream      jetstream.Stream
+	kvPrefix    string // "$KV.<bucket>.": the bucket's stream
+	watchPrefix string // "kilnwatch.<bucket>.": what the stream republishes
+	msgPrefix   string // "kiln.<bucket>.": messaging
+	closed      atomic.Bool
+
+	mu   sync.Mutex
+	subs map[*subscription]struct{} // guarded by mu: live subscriptions, stopped by Close
+}
+
+var _ engine.Engine = (*Engine)(nil)
+
+// Open connects to NATS, waiting for the first connection until ctx ends,
+// and creates the bucket unless it exists. Once open, the client
+// reconnects forever; operations fail with engine.ErrUnavailable while it
+// is disconnected.
+func Open(ctx context.Context, opts Options) (*Engine, error) {
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	nc, err := connect(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		opts:        opts,
+		log:         opts.Logger,
+		nc:          nc,
+		kvPrefix:    "$KV." + opts.Bucket + ".",
+		watchPrefix: "kilnwatch." + opts.Bucket + ".",
+		msgPrefix:   "kiln." + opts.Bucket + ".",
+		subs:        make(map[*subscription]struct{}),
+	}
+	if err := e.setup(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// connect dials and waits for the first connection.
+func connect(ctx context.Context, opts Options) (*nats.Conn, error) {
+	nc, err := nats.Connect(opts.URL, opts.natsOptions()...)
+	if err != nil {
+		return nil, fmt.Errorf("natsengine: connect %s: %w: %w", opts.URL, engine.ErrUnavailable, err)
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !nc.IsConnected() {
+		select {
+		case <-ctx.Done():
+			last := nc.LastError()
+			nc.Close()
+			return nil, fmt.Errorf("natsengine: connect %s: %w: %w", opts.URL, engine.ErrUnavailable, errors.Join(ctx.Err(), last))
+		case <-tick.C:
+		}
+	}
+	return nc, nil
+}
+
+func (e *Engine) setup(ctx context.Context) error {
+	ctx, cancel := e.opCtx(ctx)
+	defer cancel()
+	js, err := jetstream.New(e.nc)
+	if err != nil {
+		return fmt.Errorf("natsengine: jetstream: %w", err)
+	}
+	e.js = js
+	e.stream, err = ensureStream(ctx, js, e.opts.streamConfig())
+	if err != nil {
+		return fmt.Errorf("natsengine: bucket %s: %w", e.opts.Bucket, mapErr(err))
+	}
+	return nil
+}
+
+// ensureStream binds to the bucket's stream, creating it if missing and
+// switching on what the engine needs (atomic batches, per-message TTLs,
+// expiry markers, direct get, republishing) if an existing stream, such as
+// a bucket made by other NATS KV tools, lacks it.
+func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (jetstream.Stream, error) {
+	st, err := js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		st, err = js.CreateStream(ctx, want)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			st, err = js.Stream(ctx, want.Name) // created concurrently
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	cfg := st.CachedInfo().Config
+	if rp := cfg.RePublish; rp != nil && *rp != *want.RePublish {
+		return nil, fmt.Errorf("stream %s republishes %s to %s; the engine needs %s to %s",
+			cfg.Name, rp.Source, rp.Destination, want.RePublish.Source, want.RePublish.Destination)
+	}
+	if cfg.AllowAtomicPublish && cfg.AllowMsgTTL && cfg.SubjectDeleteMarkerTTL > 0 && cfg.AllowDirect && cfg.RePublish != nil {
+		return st, nil
+	}
+	cfg.AllowAtomicPublish, cfg.AllowMsgTTL, cfg.AllowDirect, cfg.RePublish = true, true, true, want.RePublish
+	if cfg.SubjectDeleteMarkerTTL <= 0 {
+		cfg.SubjectDeleteMarkerTTL = want.SubjectDeleteMarkerTTL
+	}
+	return js.UpdateStream(ctx, cfg)
+}
+
+// opCtx applies OpTimeout to a ctx without deadline.
+func (e *Engine) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, e.opts.OpTimeout)
+}
+
+// ready fails fast when the engine is closed or disconnected, rather than
+// letting a request wait in the reconnect buffer until its deadline.
+func (e *Engine) ready() error {
+	if e.closed.Load() {
+		return engine.ErrClosed
+	}
+	switch e.nc.Status() {
+	case nats.CONNECTED:
+		return nil
+	case nats.CLOSED:
+		return engine.ErrClosed
+	}
+	return fmt.Errorf("%w: nats connection %s", engine.ErrUnavailable, e.nc.Status())
+}
+
+// Close stops every subscription and closes the connection. Later calls
+// return engine.ErrClosed.
+func (e *Engine) Close() error {
+	if e.closed.Swap(true) {
+		return nil
+	}
+	e.mu.Lock()
+	subs := make([]*subscription, 0, len(e.subs))
+	for s := range e.subs {
+		subs = append(subs, s)
+	}
+	e.mu.Unlock()
+	for _, s := range subs {
+		s.Stop()
+	}
+	e.nc.Close()
+	return nil
+}
+
+// Conn returns the NATS connection, for what this package does not cover.
+func (e *Engine) Conn() *nats.Conn { return e.nc }

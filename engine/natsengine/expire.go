@@ -1,0 +1,129 @@
+package natsengine
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kilnhq/kiln/engine"
+)
+
+// OnExpire hands each key matching pattern whose TTL runs out to one
+// subscriber of group. The server marks an expiry by writing a marker
+// message (header Nats-Marker-Reason: MaxAge) on the key's subject; a
+// durable consumer per group and pattern, shared by all its subscribers,
+// delivers each marker to one of them and redelivers it RedeliveryDelay
+// after fn fails or its process dies. ctx bounds the setup only; fn's ctx
+// ends when the subscription stops.
+func (e *Engine) OnExpire(ctx context.Context, group, pattern string, fn func(ctx context.Context, key string) error) (engine.Subscription, error) {
+	if err := engine.CheckPattern(pattern); err != nil {
+		return nil, err
+	}
+	if err := engine.CheckKey(group); err != nil || strings.Contains(group, ".") {
+		return nil, fmt.Errorf("on expire: %w: group %q is not one token", engine.ErrInvalid, group)
+	}
+	if err := e.ready(); err != nil {
+		return nil, fmt.Errorf("on expire %s: %w", pattern, err)
+	}
+	cons, err := e.expiryConsumer(ctx, group, pattern)
+	if err != nil {
+		return nil, fmt.Errorf("on expire %s %s: %w", group, pattern, mapErr(err))
+	}
+	s := &subscription{e: e}
+	fnCtx, cancel := context.WithCancel(context.Background())
+	cc, err := cons.Consume(func(m jetstream.Msg) { e.deliverExpiry(fnCtx, s, m, fn) },
+		jetstream.PullMaxMessages(16), jetstream.ConsumeErrHandler(e.consumeErr("on expire "+group)))
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("on expire %s %s: %w", group, pattern, mapErr(err))
+	}
+	if err := e.track(s, func() { cancel(); cc.Stop() }); err != nil {
+		return nil, fmt.Errorf("on expire %s: %w", pattern, err)
+	}
+	return s, nil
+}
+
+// expiryConsumer creates, or binds to, the group's durable consumer. It
+// starts with the messages written after its creation.
+func (e *Engine) expiryConsumer(ctx context.Context, group, pattern string) (jetstream.Consumer, error) {
+	ctx, cancel := e.opCtx(ctx)
+	defer cancel()
+	return e.js.CreateOrUpdateConsumer(ctx, e.stream.CachedInfo().Config.Name, jetstream.ConsumerConfig{
+		Durable:       durableName(group, pattern),
+		Description:   "kiln expiries of " + pattern + " for group " + group,
+		FilterSubject: e.kvPrefix + pattern,
+		DeliverPolicy: jetstream.DeliverNewPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       e.opts.RedeliveryDelay,
+		MaxDeliver:    -1,
+	})
+}
+
+// deliverExpiry runs fn for an expiry marker and acks it once fn
+// succeeded; other messages (values, deletes) are acked and skipped.
+func (e *Engine) deliverExpiry(ctx context.Context, s *subscription, m jetstream.Msg, fn func(context.Context, string) error) {
+	if !s.active() {
+		m.Nak() // let another subscriber have it now
+		return
+	}
+	if kindOf(m.Headers()) != engine.EventExpire {
+		m.Ack()
+		return
+	}
+	key := strings.TrimPrefix(m.Subject(), e.kvPrefix)
+	stop := e.keepInProgress(m)
+	err := fn(ctx, key)
+	stop()
+	if err != nil {
+		e.log.Warn("natsengine: expiry handler failed; will redeliver", "key", key, "after", e.opts.RedeliveryDelay, "err", err)
+		m.NakWithDelay(e.opts.RedeliveryDelay)
+		return
+	}
+	actx, cancel := context.WithTimeout(context.Background(), e.opts.OpTimeout)
+	defer cancel()
+	if err := m.DoubleAck(actx); err != nil {
+		e.log.Warn("natsengine: expiry ack failed; may redeliver", "key", key, "err", err)
+	}
+}
+
+// keepInProgress tells the server, while fn runs, that the message is
+// being worked on, so that a slow fn does not get it redelivered.
+func (e *Engine) keepInProgress(m jetstream.Msg) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(e.opts.RedeliveryDelay / 2)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				m.InProgress()
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// durableName names a group's consumer: the group (one key token, cut to
+// 64 bytes) for people reading the server's consumer list, and a hash of
+// group and pattern, so that a group's patterns do not share a consumer.
+func durableName(group, pattern string) string {
+	h := fnv.New64a()
+	h.Write([]byte(group + "\x00" + pattern))
+	return fmt.Sprintf("kiln_expire_%.64s_%016x", group, h.Sum64())
+}
+
+// consumeErr logs a consumer's trouble (missed heartbeats while the server
+// is away, ...): nats.go recovers from it by itself.
+func (e *Engine) consumeErr(what string) jetstream.ConsumeErrHandler {
+	return func(_ jetstream.ConsumeContext, err error) {
+		if !e.closed.Load() {
+			e.log.Debug("natsengine: consumer", "what", what, "err", err)
+		}
+	}
+}

@@ -1,0 +1,210 @@
+package natsengine
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Options configure a client of a NATS server with JetStream. The zero
+// value connects to nats://127.0.0.1:4222 and uses the file-stored bucket
+// "kiln" with one replica.
+type Options struct {
+	// URL lists the servers to connect to, comma-separated.
+	// Default nats.DefaultURL. Ignored when InProcess is set.
+	URL string
+	// InProcess, if set, connects to this embedded server without a
+	// socket: the fastest transport.
+	InProcess *Server
+	// Bucket names the KV bucket (and, in subjects, the app): letters,
+	// digits, '-' and '_'. Default "kiln".
+	Bucket string
+	// Replicas is the bucket's replication factor when Open creates it:
+	// 1, or 3 on a 3-server cluster. Default 1.
+	Replicas int
+	// Memory keeps a bucket Open creates in memory instead of on disk.
+	Memory bool
+	// Token, User and Password, or CredsFile authenticate the client.
+	Token     string
+	User      string
+	Password  string
+	CredsFile string
+	// TLS configures TLS; RootCAs, CertFile and KeyFile name PEM files
+	// as an alternative.
+	TLS      *tls.Config
+	RootCAs  string
+	CertFile string
+	KeyFile  string
+	// Name names the connection in the server's monitoring. Default "kiln".
+	Name string
+	// OpTimeout bounds each operation whose ctx has no deadline. Default 5s.
+	OpTimeout time.Duration
+	// MarkerTTL is how long the server keeps the marker it writes when a
+	// key's TTL runs out, for a bucket Open creates: an expiry waits that
+	// long for a subscriber of an OnExpire group, and an IfNew write of the
+	// key fails that long. Whole seconds, at least 1s. Default 1h.
+	MarkerTTL time.Duration
+	// RedeliveryDelay is how long an expiry handed to an OnExpire handler
+	// stays with it before it goes to another subscriber (the handler
+	// returned an error, or its process died). Default 5s.
+	RedeliveryDelay time.Duration
+	// Logger receives connection events. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// maxOps is the largest commit: JetStream's default atomic batch limit.
+const maxOps = 1000
+
+func (o Options) withDefaults() Options {
+	if o.URL == "" {
+		o.URL = nats.DefaultURL
+	}
+	if o.Bucket == "" {
+		o.Bucket = "kiln"
+	}
+	if o.Replicas == 0 {
+		o.Replicas = 1
+	}
+	if o.Name == "" {
+		o.Name = "kiln"
+	}
+	if o.OpTimeout <= 0 {
+		o.OpTimeout = 5 * time.Second
+	}
+	if o.MarkerTTL <= 0 {
+		o.MarkerTTL = time.Hour
+	}
+	if o.RedeliveryDelay <= 0 {
+		o.RedeliveryDelay = 5 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+func (o Options) validate() error {
+	if !validBucket(o.Bucket) {
+		return fmt.Errorf("natsengine: Options.Bucket %q: want letters, digits, '-' and '_'", o.Bucket)
+	}
+	if o.Replicas < 1 || o.Replicas > 5 {
+		return fmt.Errorf("natsengine: Options.Replicas %d: want 1..5", o.Replicas)
+	}
+	if o.MarkerTTL < time.Second {
+		return fmt.Errorf("natsengine: Options.MarkerTTL %s: want at least 1s", o.MarkerTTL)
+	}
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		return fmt.Errorf("natsengine: Options.CertFile and Options.KeyFile go together")
+	}
+	return nil
+}
+
+func validBucket(b string) bool {
+	if b == "" {
+		return false
+	}
+	for _, c := range b {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// natsOptions are the connection options: reconnect forever with jittered
+// exponential backoff, log connection changes.
+func (o Options) natsOptions() []nats.Option {
+	log := o.Logger
+	opts := []nats.Option{
+		nats.Name(o.Name),
+		nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.CustomReconnectDelay(reconnectDelay),
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("natsengine: disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("natsengine: reconnected", "server", nc.ConnectedUrlRedacted())
+		}),
+		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
+			log.Warn("natsengine: async error", "err", err)
+		}),
+	}
+	if o.InProcess != nil {
+		opts = append(opts, nats.InProcessServer(o.InProcess.NATS()))
+	}
+	return append(opts, o.authOptions()...)
+}
+
+func (o Options) authOptions() []nats.Option {
+	var opts []nats.Option
+	if o.Token != "" {
+		opts = append(opts, nats.Token(o.Token))
+	}
+	if o.User != "" {
+		opts = append(opts, nats.UserInfo(o.User, o.Password))
+	}
+	if o.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(o.CredsFile))
+	}
+	if o.TLS != nil {
+		opts = append(opts, nats.Secure(o.TLS))
+	}
+	if o.RootCAs != "" {
+		opts = append(opts, nats.RootCAs(o.RootCAs))
+	}
+	if o.CertFile != "" {
+		opts = append(opts, nats.ClientCert(o.CertFile, o.KeyFile))
+	}
+	return opts
+}
+
+// reconnectDelay backs off from 25ms to 2s, with ±25% jitter so that a
+// restarted server is not hit by every client at once.
+func reconnectDelay(attempts int) time.Duration {
+	d := 25 * time.Millisecond << min(attempts, 7)
+	d = min(d, 2*time.Second)
+	return d*3/4 + rand.N(d/2)
+}
+
+// streamConfig is the KV bucket's stream as Open creates it: what
+// nats.go's CreateKeyValue makes (History 1, LimitMarkerTTL), plus atomic
+// batch publish and the republishing that Watch subscribes to.
+func (o Options) streamConfig() jetstream.StreamConfig {
+	storage := jetstream.FileStorage
+	if o.Memory {
+		storage = jetstream.MemoryStorage
+	}
+	return jetstream.StreamConfig{
+		Name:                   "KV_" + o.Bucket,
+		Subjects:               []string{"$KV." + o.Bucket + ".>"},
+		MaxMsgsPerSubject:      1,
+		MaxBytes:               -1,
+		MaxMsgSize:             -1,
+		MaxMsgs:                -1,
+		MaxConsumers:           -1,
+		Storage:                storage,
+		Replicas:               o.Replicas,
+		AllowRollup:            true,
+		DenyDelete:             true,
+		Duplicates:             2 * time.Minute,
+		AllowDirect:            true,
+		Discard:                jetstream.DiscardNew,
+		AllowMsgTTL:            true,
+		SubjectDeleteMarkerTTL: o.MarkerTTL.Round(time.Second),
+		AllowAtomicPublish:     true,
+		RePublish:              o.rePublish(),
+	}
+}
+
+func (o Options) rePublish() *jetstream.RePublish {
+	return &jetstream.RePublish{Source: "$KV." + o.Bucket + ".>", Destination: "kilnwatch." + o.Bucket + ".>"}
+}
