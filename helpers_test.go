@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -53,6 +54,7 @@ func mustNode(t *testing.T, c *cluster, name string, tweak func(*kiln.Config)) *
 	cfg := kiln.DefaultConfig()
 	cfg.Node, cfg.Clock = name, c.clock
 	cfg.IdleTimeout, cfg.TouchInterval = 10*time.Minute, time.Minute
+	cfg.Logger = quietLogger
 	if tweak != nil {
 		tweak(&cfg)
 	}
@@ -65,6 +67,27 @@ func mustNode(t *testing.T, c *cluster, name string, tweak func(*kiln.Config)) *
 	srv := httptest.NewServer(m.Handler(testApp(name)))
 	t.Cleanup(srv.Close)
 	return &testNode{name: name, m: m, eng: eng, srv: srv}
+}
+
+// quietLogger keeps expected failures out of the test output.
+var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// logBuffer is a concurrency-safe log destination for asserting log lines.
+type logBuffer struct {
+	mu  sync.Mutex // guards buf
+	buf strings.Builder
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // countingEngine counts commits, to check what a request writes.

@@ -2,6 +2,7 @@ package kiln_test
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -159,7 +160,8 @@ func TestSession_Accessors(t *testing.T) {
 // handler's response, and that the wrapper keeps Unwrap for
 // http.ResponseController.
 func TestHandler_SaveBeforeRespond(t *testing.T) {
-	c := mustCluster(t, 1, nil)
+	logs := &logBuffer{}
+	c := mustCluster(t, 1, func(cfg *kiln.Config) { cfg.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
 	m := c.nodes[0].m
 	rec := serve(t, m, "", func(w http.ResponseWriter, r *http.Request) {
 		kiln.FromContext(r.Context()).Put("a", 1)
@@ -174,6 +176,9 @@ func TestHandler_SaveBeforeRespond(t *testing.T) {
 	c.eng.SetUnavailable(false)
 	if rec.Code != http.StatusServiceUnavailable || strings.Contains(rec.Body.String(), "saved!") {
 		t.Fatalf("failed save: status %d body %q, want 503 without the handler's body", rec.Code, rec.Body)
+	}
+	if line := logs.String(); !strings.Contains(line, "session request failed") || !strings.Contains(line, "status=503") {
+		t.Fatalf("no clear log line for the failed save; log: %q", line)
 	}
 
 	rec = serve(t, m, id, func(w http.ResponseWriter, r *http.Request) {

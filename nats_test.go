@@ -1,0 +1,189 @@
+package kiln_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kilnhq/kiln"
+	"github.com/kilnhq/kiln/engine/natsengine"
+)
+
+// natsCluster is n Managers, each with its own TCP connection to one
+// embedded NATS JetStream server, as n web processes would have.
+type natsCluster struct {
+	srv   *natsengine.Server
+	opts  natsengine.ServerOptions
+	nodes []*testNode
+}
+
+func mustNATSCluster(t *testing.T, n int) *natsCluster {
+	t.Helper()
+	opts := natsengine.ServerOptions{Port: freePort(t), StoreDir: t.TempDir()}
+	srv, err := natsengine.StartServer(opts)
+	if err != nil {
+		t.Fatalf("start NATS: %v", err)
+	}
+	c := &natsCluster{srv: srv, opts: opts}
+	t.Cleanup(func() { c.srv.Shutdown() })
+	for i := range n {
+		c.nodes = append(c.nodes, c.mustNode(t, fmt.Sprintf("n%d", i+1)))
+	}
+	return c
+}
+
+func (c *natsCluster) mustNode(t *testing.T, name string) *testNode {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	eng, err := natsengine.Open(ctx, natsengine.Options{URL: c.srv.ClientURL(), Name: name, OpTimeout: time.Second})
+	if err != nil {
+		t.Fatalf("open engine for %s: %v", name, err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	cfg := kiln.DefaultConfig()
+	cfg.Node, cfg.EngineTimeout, cfg.Logger = name, time.Second, quietLogger
+	m, err := kiln.New(eng, cfg)
+	if err != nil {
+		t.Fatalf("kiln.New: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	srv := httptest.NewServer(m.Handler(testApp(name)))
+	t.Cleanup(srv.Close)
+	return &testNode{name: name, m: m, srv: srv}
+}
+
+// restart stops the server and starts it again on the same port and store.
+func (c *natsCluster) restart(t *testing.T) {
+	t.Helper()
+	c.srv.Shutdown()
+	srv, err := natsengine.StartServer(c.opts)
+	if err != nil {
+		t.Fatalf("restart NATS: %v", err)
+	}
+	c.srv = srv
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func TestNATS_Cluster(t *testing.T) {
+	c := mustNATSCluster(t, 3)
+	a, b, cc := c.nodes[0], c.nodes[1], c.nodes[2]
+	u := newUser(t)
+
+	u.must(a, "POST", "/put", kv("k", "color", "v", "blue"))
+	for _, n := range []*testNode{b, cc} {
+		if got := u.must(n, "GET", "/get?k=color", nil)["value"]; got != "blue" {
+			t.Fatalf("created on n1, read on %s: %v", n.name, got)
+		}
+	}
+	u.must(b, "POST", "/put", kv("k", "color", "v", "green"))
+	if got := u.must(a, "GET", "/get?k=color", nil)["value"]; got != "green" {
+		t.Fatalf("changed on n2, read on n1: %v", got)
+	}
+	for _, n := range c.nodes {
+		u.must(n, "POST", "/cart", kv("item", "fig"))
+	}
+	if cart := u.must(cc, "GET", "/get?k=cart", nil)["value"].(map[string]any); cart["fig"] != float64(3) {
+		t.Fatalf("cart mutated in place on 3 nodes = %v, want fig:3", cart)
+	}
+	old := u.cookie(a)
+	u.must(b, "POST", "/renew", nil)
+	if got := u.must(cc, "GET", "/get?k=color", nil)["value"]; got != "green" || u.cookie(a) == old {
+		t.Fatalf("after renew: color %v, cookie changed %v", got, u.cookie(a) != old)
+	}
+	u.must(cc, "POST", "/invalidate", nil)
+	u.setCookie(a, old)
+	for _, n := range c.nodes {
+		if body := u.must(n, "GET", "/info", nil); body["new"] != true {
+			t.Fatalf("ended ID served on %s: %v", n.name, body)
+		}
+	}
+}
+
+// TestNATS_ConcurrentIncrements: through three nodes, the final counter
+// equals the number of increments that got a 200.
+func TestNATS_ConcurrentIncrements(t *testing.T) {
+	c := mustNATSCluster(t, 3)
+	u := newUser(t)
+	u.must(c.nodes[0], "POST", "/incr", nil)
+	ok := countIncrements(t, u, c.nodes, 10, 20)
+	got := u.must(c.nodes[2], "GET", "/get?k=counter", nil)["value"]
+	if got != float64(ok+1) {
+		t.Fatalf("counter = %v, want %d (1 + successful increments)", got, ok+1)
+	}
+}
+
+// TestNATS_EngineStopped stops the NATS server under a running session:
+// requests fail with 503 while it is down, and after a restart every
+// acknowledged increment is there.
+func TestNATS_EngineStopped(t *testing.T) {
+	c := mustNATSCluster(t, 2)
+	u := newUser(t)
+	acked := 0
+	for range 5 {
+		u.must(c.nodes[0], "POST", "/incr", nil)
+		acked++
+	}
+	c.srv.Shutdown()
+	for _, n := range c.nodes {
+		if status, body := u.do(n, "POST", "/incr", nil); status != http.StatusServiceUnavailable {
+			t.Fatalf("increment on %s with the engine stopped: %d %v, want 503", n.name, status, body)
+		}
+	}
+	c.restart(t)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		status, body := u.do(c.nodes[1], "GET", "/get?k=counter", nil)
+		if status == http.StatusOK {
+			if body["value"] != float64(acked) {
+				t.Fatalf("counter after restart = %v, want %d acknowledged increments", body["value"], acked)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nodes did not recover within 15s of the restart: last status %d", status)
+		}
+		time.Sleep(50 * time.Millisecond) // polling for the reconnect, bounded by the deadline
+	}
+}
+
+// countIncrements sends workers×each increments round-robin over nodes and
+// returns how many got 200. Anything but 200 or 409 fails the test.
+func countIncrements(t *testing.T, u *user, nodes []*testNode, workers, each int) int {
+	t.Helper()
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	for g := range workers {
+		wg.Go(func() {
+			for i := range each {
+				status, body := u.do(nodes[(g+i)%len(nodes)], "POST", "/incr", nil)
+				switch status {
+				case http.StatusOK:
+					ok.Add(1)
+				case http.StatusConflict:
+				default:
+					t.Errorf("increment: status %d %v", status, body)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("%d of %d increments succeeded", ok.Load(), workers*each)
+	return int(ok.Load())
+}
+
