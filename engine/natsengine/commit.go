@@ -2,11 +2,14 @@ package natsengine
 
 import (
 	"context"
-	"crypto/rand"
+	crand "crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -53,7 +56,7 @@ func (e *Engine) Commit(ctx context.Context, ops ...engine.Op) ([]uint64, error)
 	}
 	ctx, cancel := e.opCtx(ctx)
 	defer cancel()
-	ack, err := e.publish(ctx, msgs)
+	ack, err := e.publishRetry(ctx, msgs)
 	if err != nil {
 		return nil, fmt.Errorf("commit %d ops: %w", len(ops), mapErr(err))
 	}
@@ -135,6 +138,26 @@ func (e *Engine) publish(ctx context.Context, msgs []*nats.Msg) (*pubAck, error)
 	return parseAck(resp.Data, id, len(msgs))
 }
 
+// publishRetry publishes, and publishes again a batch the server refused
+// as incomplete: it answers so when a message of the batch was refused,
+// typically the first because 50 batches are already in flight on the
+// stream (the refusal itself goes unanswered). The batch wrote nothing, so
+// it is safe to send again, under a new ID.
+func (e *Engine) publishRetry(ctx context.Context, msgs []*nats.Msg) (*pubAck, error) {
+	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
+		ack, err := e.publish(ctx, msgs)
+		var ae *apiError
+		if err == nil || len(msgs) == 1 || !errors.As(err, &ae) || ae.ErrCode != codeBatchIncomplete {
+			return ack, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, errors.Join(err, ctx.Err())
+		case <-time.After(delay + rand.N(delay)):
+		}
+	}
+}
+
 func parseAck(data []byte, batch string, n int) (*pubAck, error) {
 	var ack pubAck
 	if err := json.Unmarshal(data, &ack); err != nil {
@@ -152,7 +175,7 @@ func parseAck(data []byte, batch string, n int) (*pubAck, error) {
 // newBatchID is 22 random URL-safe characters (the server allows 64).
 func newBatchID() string {
 	var b [16]byte
-	rand.Read(b[:])
+	crand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 

@@ -53,6 +53,14 @@
 // messages (the server's default limit) and a server takes at most 50
 // unfinished batches per stream at a time.
 //
+// A batch on a single-replica file-stored bucket is expensive: the server
+// stages it in a fresh file store that it syncs to disk, so it costs about
+// 5–10 ms whatever its size, against about 50 µs for a single write
+// (in-process, 2 cores). On memory storage, and on replicated streams,
+// which stage in memory, a batch of 2 costs about 110 µs, of 5 about
+// 160 µs, of 50 about 1 ms. Keep multi-key commits off the hot path of a
+// single-server file store.
+//
 // # Expiry
 //
 // When a key's TTL runs out the server removes the value and writes a

@@ -1,7 +1,6 @@
 package natsengine
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -19,6 +18,7 @@ const (
 	codeMsgTooBig            = 10054 // message over the stream's max
 	codeStoreFailed          = 10077 // store error, e.g. message too large for a block
 	codeBatchTooLarge        = 10199 // batch over the server's max
+	codeBatchIncomplete      = 10176 // a message of the batch was refused or lost
 )
 
 // apiError is the error of a JetStream publish ack.
@@ -78,9 +78,7 @@ func sentinel(err error) error {
 		return engine.ErrTooLarge
 	case errors.Is(err, nats.ErrBadSubject), errors.Is(err, nats.ErrBadQueueName):
 		return engine.ErrInvalid
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return engine.ErrUnavailable
 	}
-	// Timeouts, no responders, disconnected, reconnecting, draining, ...
+	// Timeouts, ctx ended, no responders, disconnected, reconnecting, ...
 	return engine.ErrUnavailable
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnhq/kiln/engine"
@@ -127,6 +128,59 @@ func TestCommit_AtomicBatch(t *testing.T) {
 			t.Errorf("2 MiB value: %v, want ErrTooLarge", err)
 		}
 	})
+}
+
+// TestCommit_ConcurrentBatches: more concurrent batches than the server
+// keeps in flight per stream (50) all succeed.
+func TestCommit_ConcurrentBatches(t *testing.T) {
+	srv := natsengine.StartTestServer(t)
+	clients := []*natsengine.Engine{
+		MustOpenEngine(t, srv, natsengine.Options{Memory: true}),
+		MustOpenEngine(t, srv, natsengine.Options{Memory: true, URL: srv.ClientURL()}),
+		MustOpenEngine(t, srv, natsengine.Options{Memory: true, URL: srv.ClientURL()}),
+	}
+	var wg sync.WaitGroup
+	for g := range 150 {
+		wg.Go(func() {
+			e := clients[g%len(clients)]
+			for i := range 5 {
+				var ops []engine.Op
+				for k := range 5 {
+					ops = append(ops, engine.Op{Key: fmt.Sprintf("c.%d.%d.%d", g, i, k), Value: make([]byte, 100)})
+				}
+				if _, err := e.Commit(context.Background(), ops...); err != nil {
+					t.Errorf("commit: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestCommit_BatchesInFlight: with the server's 50 unfinished batches on
+// the stream (from clients that died mid-batch), a batch commit waits and
+// retries until its deadline, then fails with ErrUnavailable; single writes
+// still go through.
+func TestCommit_BatchesInFlight(t *testing.T) {
+	srv := natsengine.StartTestServer(t)
+	e := MustOpenEngine(t, srv, natsengine.Options{Memory: true})
+	for i := range 50 {
+		m := nats.NewMsg("$KV.kiln.abandoned")
+		m.Header.Set("Nats-Batch-Id", fmt.Sprint("abandoned", i))
+		m.Header.Set("Nats-Batch-Sequence", "1")
+		if _, err := e.Conn().RequestMsg(m, time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := e.Commit(ctx, engine.Op{Key: "a", Value: []byte("1")}, engine.Op{Key: "b", Value: []byte("1")})
+	if !errors.Is(err, engine.ErrUnavailable) || time.Since(start) > time.Second {
+		t.Errorf("batch commit = %v after %s; want ErrUnavailable at the 300ms deadline", err, time.Since(start))
+	}
+	mustCommit(t, e, engine.Op{Key: "a", Value: []byte("1")})
 }
 
 // TestOpen_UpgradesExistingBucket: a bucket made by plain NATS KV tooling

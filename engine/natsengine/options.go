@@ -126,6 +126,9 @@ func (o Options) natsOptions() []nats.Option {
 		nats.MaxReconnects(-1),
 		nats.RetryOnFailedConnect(true),
 		nats.CustomReconnectDelay(reconnectDelay),
+		// No buffering while reconnecting: a write that timed out must not
+		// be replayed minutes later over newer data.
+		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			if err != nil {
 				log.Warn("natsengine: disconnected", "err", err)
