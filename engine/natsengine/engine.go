@@ -50,9 +50,9 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		opts:        opts,
 		log:         opts.Logger,
 		nc:          nc,
-		kvPrefix:    "$KV." + opts.Bucket + ".",
-		watchPrefix: "kilnwatch." + opts.Bucket + ".",
-		msgPrefix:   "kiln." + opts.Bucket + ".",
+		kvPrefix:    opts.kvPrefix(),
+		watchPrefix: opts.watchPrefix(),
+		msgPrefix:   opts.msgPrefix(),
 		subs:        make(map[*subscription]struct{}),
 	}
 	if err := e.setup(ctx); err != nil {
@@ -66,7 +66,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 func connect(ctx context.Context, opts Options) (*nats.Conn, error) {
 	nc, err := nats.Connect(opts.URL, opts.natsOptions()...)
 	if err != nil {
-		return nil, fmt.Errorf("natsengine: connect %s: %w: %w", opts.URL, engine.ErrUnavailable, err)
+		return nil, fmt.Errorf("natsengine: connect %s: %w: %w", opts.redactedURL(), engine.ErrUnavailable, err)
 	}
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
@@ -75,7 +75,7 @@ func connect(ctx context.Context, opts Options) (*nats.Conn, error) {
 		case <-ctx.Done():
 			last := nc.LastError()
 			nc.Close()
-			return nil, fmt.Errorf("natsengine: connect %s: %w: %w", opts.URL, engine.ErrUnavailable, errors.Join(ctx.Err(), last))
+			return nil, fmt.Errorf("natsengine: connect %s: %w: %w", opts.redactedURL(), engine.ErrUnavailable, errors.Join(ctx.Err(), last))
 		case <-tick.C:
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -188,7 +190,7 @@ func (o Options) streamConfig() jetstream.StreamConfig {
 	}
 	return jetstream.StreamConfig{
 		Name:                   "KV_" + o.Bucket,
-		Subjects:               []string{"$KV." + o.Bucket + ".>"},
+		Subjects:               []string{o.kvPrefix() + ">"},
 		MaxMsgsPerSubject:      1,
 		MaxBytes:               -1,
 		MaxMsgSize:             -1,
@@ -209,5 +211,22 @@ func (o Options) streamConfig() jetstream.StreamConfig {
 }
 
 func (o Options) rePublish() *jetstream.RePublish {
-	return &jetstream.RePublish{Source: "$KV." + o.Bucket + ".>", Destination: "kilnwatch." + o.Bucket + ".>"}
+	return &jetstream.RePublish{Source: o.kvPrefix() + ">", Destination: o.watchPrefix() + ">"}
+}
+
+// Subject prefixes: the bucket's stream, what it republishes for Watch,
+// and messaging.
+func (o Options) kvPrefix() string    { return "$KV." + o.Bucket + "." }
+func (o Options) watchPrefix() string { return "kilnwatch." + o.Bucket + "." }
+func (o Options) msgPrefix() string   { return "kiln." + o.Bucket + "." }
+
+// redactedURL is URL without passwords, for messages.
+func (o Options) redactedURL() string {
+	urls := strings.Split(o.URL, ",")
+	for i, s := range urls {
+		if u, err := url.Parse(strings.TrimSpace(s)); err == nil {
+			urls[i] = u.Redacted()
+		}
+	}
+	return strings.Join(urls, ",")
 }
