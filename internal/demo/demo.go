@@ -1,0 +1,171 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/kilnhq/kiln/engine/natsengine"
+)
+
+// MaxNodes is the most nodes a demo runs (names n1..n9).
+const MaxNodes = 9
+
+// closeTimeout bounds the wait for in-flight requests when the demo stops.
+const closeTimeout = 5 * time.Second
+
+// Options configure a demo. The zero value is usable.
+type Options struct {
+	// Addr is the proxy's listen address. Default 127.0.0.1:8080; use
+	// 127.0.0.1:0 for a random port.
+	Addr string
+	// Nodes is the number of cart nodes, 1..MaxNodes. Default 3.
+	Nodes int
+	// Sticky routes by the session ID's node suffix instead of round robin.
+	Sticky bool
+	// Bucket names the sessions' KV bucket. Default "kiln".
+	Bucket string
+	// Logger receives the demo's diagnostics. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Addr == "" {
+		o.Addr = "127.0.0.1:8080"
+	}
+	if o.Nodes == 0 {
+		o.Nodes = 3
+	}
+	if o.Bucket == "" {
+		o.Bucket = "kiln"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Nodes < 1 || o.Nodes > MaxNodes {
+		return o, fmt.Errorf("demo: Options.Nodes %d: want 1..%d", o.Nodes, MaxNodes)
+	}
+	return o, nil
+}
+
+// Demo is a running cluster: NATS server, cart nodes and proxy.
+type Demo struct {
+	log   *slog.Logger
+	dir   string // the NATS server's store, removed by Close
+	nats  *natsengine.Server
+	nodes []*node
+	proxy *proxy
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Node describes one cart node of a demo.
+type Node struct {
+	Name string // n1, n2, ...
+	URL  string // http://127.0.0.1:PORT
+}
+
+// Start starts a demo; Close stops it. ctx bounds the start only.
+func Start(ctx context.Context, opts Options) (*Demo, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	d := &Demo{log: opts.Logger}
+	if err := d.start(ctx, opts); err != nil {
+		return nil, errors.Join(err, d.Close())
+	}
+	return d, nil
+}
+
+func (d *Demo) start(ctx context.Context, opts Options) error {
+	if err := d.startNATS(); err != nil {
+		return err
+	}
+	for i := 1; i <= opts.Nodes; i++ {
+		n, err := startNode(ctx, fmt.Sprintf("n%d", i), d.nats.ClientURL(), opts.Bucket, d.log)
+		if err != nil {
+			return err
+		}
+		d.nodes = append(d.nodes, n)
+	}
+	var err error
+	d.proxy, err = startProxy(opts.Addr, newPool(d.nodes, opts.Sticky), d.log)
+	return err
+}
+
+// startNATS starts the embedded JetStream server on a random loopback
+// port, with its file store in a fresh temporary directory.
+func (d *Demo) startNATS() error {
+	dir, err := os.MkdirTemp("", "kiln-demo-")
+	if err != nil {
+		return fmt.Errorf("demo: NATS store: %w", err)
+	}
+	d.dir = dir
+	d.nats, err = natsengine.StartServer(natsengine.ServerOptions{Port: -1, StoreDir: dir})
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	d.log.Info("demo: NATS server started", "url", d.nats.ClientURL(), "store", dir)
+	return nil
+}
+
+// ProxyURL is the URL of the load-balancing proxy: what a browser opens.
+func (d *Demo) ProxyURL() string { return d.proxy.url }
+
+// NATSURL is the embedded NATS server's client URL; more nodes (such as
+// examples/cart with -engine) can join the cluster through it.
+func (d *Demo) NATSURL() string { return d.nats.ClientURL() }
+
+// Nodes describes the cart nodes, in order.
+func (d *Demo) Nodes() []Node {
+	out := make([]Node, len(d.nodes))
+	for i, n := range d.nodes {
+		out[i] = Node{Name: n.name, URL: n.url}
+	}
+	return out
+}
+
+// StopNode stops one node, as if its process died: its port refuses
+// connections and the proxy sends its requests to the others.
+func (d *Demo) StopNode(name string) error {
+	for _, n := range d.nodes {
+		if n.name == name {
+			err := n.stop(closeTimeout)
+			d.proxy.forgetConnections()
+			return err
+		}
+	}
+	return fmt.Errorf("demo: no node %q", name)
+}
+
+// Close stops the proxy, the nodes (their HTTP servers, then their engine
+// connections), the NATS server, and removes the NATS store. It waits up
+// to a few seconds for in-flight requests. Later calls return the first
+// call's result.
+func (d *Demo) Close() error {
+	d.closeOnce.Do(func() { d.closeErr = d.close() })
+	return d.closeErr
+}
+
+func (d *Demo) close() error {
+	var errs []error
+	if d.proxy != nil {
+		errs = append(errs, d.proxy.stop(closeTimeout))
+	}
+	for _, n := range d.nodes {
+		errs = append(errs, n.stop(closeTimeout))
+	}
+	if d.nats != nil {
+		d.nats.Shutdown()
+	}
+	if d.dir != "" {
+		errs = append(errs, os.RemoveAll(d.dir))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,79 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/kilnhq/kiln"
+	"github.com/kilnhq/kiln/engine/natsengine"
+	"github.com/kilnhq/kiln/examples/cart/cartapp"
+)
+
+// openTimeout bounds a node's first connection to NATS.
+const openTimeout = 15 * time.Second
+
+// node is one cart node: what a separate web process would be.
+type node struct {
+	name string
+	url  string
+	eng  *natsengine.Engine
+	web  *webServer
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// startNode starts the cart app of node name with an engine connection of
+// its own to the NATS server at natsURL, on a random loopback port.
+func startNode(ctx context.Context, name, natsURL, bucket string, log *slog.Logger) (*node, error) {
+	log = log.With("node", name)
+	n := &node{name: name}
+	var err error
+	if n.eng, err = openEngine(ctx, name, natsURL, bucket, log); err != nil {
+		return nil, err
+	}
+	m, err := newManager(n.eng, name, log)
+	if err == nil {
+		n.web, err = startWebServer("127.0.0.1:0", cartapp.Wrap(m, name))
+	}
+	if err != nil {
+		n.eng.Close()
+		return nil, fmt.Errorf("demo: node %s: %w", name, err)
+	}
+	n.url = n.web.url
+	log.Info("demo: node started", "url", n.url)
+	return n, nil
+}
+
+func openEngine(ctx context.Context, name, natsURL, bucket string, log *slog.Logger) (*natsengine.Engine, error) {
+	ctx, cancel := context.WithTimeout(ctx, openTimeout)
+	defer cancel()
+	eng, err := natsengine.Open(ctx, natsengine.Options{
+		URL: natsURL, Bucket: bucket, Name: "kiln-demo-" + name, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("demo: node %s: %w", name, err)
+	}
+	return eng, nil
+}
+
+func newManager(eng *natsengine.Engine, name string, log *slog.Logger) (*kiln.Manager, error) {
+	cfg := kiln.DefaultConfig()
+	cfg.Node = name
+	cfg.Logger = log
+	cfg.ErrorHandler = cartapp.ErrorHandler
+	return kiln.New(eng, cfg)
+}
+
+// stop shuts the node's HTTP server down, waiting up to timeout for
+// in-flight requests, then closes its engine connection.
+func (n *node) stop(timeout time.Duration) error {
+	n.stopOnce.Do(func() {
+		n.stopErr = errors.Join(n.web.stop(timeout), n.eng.Close())
+	})
+	return n.stopErr
+}
