@@ -138,16 +138,17 @@ func (e *Engine) publish(ctx context.Context, msgs []*nats.Msg) (*pubAck, error)
 	return parseAck(resp.Data, id, len(msgs))
 }
 
-// publishRetry publishes, and publishes again a batch the server refused
-// as incomplete: it answers so when a message of the batch was refused,
-// typically the first because 50 batches are already in flight on the
-// stream (the refusal itself goes unanswered). The batch wrote nothing, so
-// it is safe to send again, under a new ID.
+// publishRetry publishes until the server takes the write, refuses it for
+// good, or ctx ends. It retries what certainly wrote nothing: a publish
+// nobody received (no responders: JetStream restarting, or a stream
+// leader being elected), and a batch the server refused as incomplete,
+// which it does when it refused a message of the batch, typically the
+// first because 50 batches are already in flight on the stream (that
+// refusal goes unanswered). A retried batch gets a new ID.
 func (e *Engine) publishRetry(ctx context.Context, msgs []*nats.Msg) (*pubAck, error) {
 	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
 		ack, err := e.publish(ctx, msgs)
-		var ae *apiError
-		if err == nil || len(msgs) == 1 || !errors.As(err, &ae) || ae.ErrCode != codeBatchIncomplete {
+		if !retryable(err) {
 			return ack, err
 		}
 		select {
@@ -156,6 +157,11 @@ func (e *Engine) publishRetry(ctx context.Context, msgs []*nats.Msg) (*pubAck, e
 		case <-time.After(delay + rand.N(delay)):
 		}
 	}
+}
+
+func retryable(err error) bool {
+	var ae *apiError
+	return errors.Is(err, nats.ErrNoResponders) || errors.As(err, &ae) && ae.ErrCode == codeBatchIncomplete
 }
 
 func parseAck(data []byte, batch string, n int) (*pubAck, error) {

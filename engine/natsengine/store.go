@@ -41,6 +41,9 @@ func (e *Engine) Get(ctx context.Context, key string) (engine.Entry, error) {
 	if kindOf(m.Header) != engine.EventPut || expired(m.Header, m.Time) {
 		return engine.Entry{}, fmt.Errorf("get %s: %w", key, engine.ErrNotFound)
 	}
+	if m.Data == nil {
+		m.Data = []byte{} // an empty value, not none
+	}
 	return engine.Entry{Key: key, Value: m.Data, Revision: m.Sequence}, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnhq/kiln/engine"
 	"github.com/kilnhq/kiln/engine/natsengine"
@@ -200,5 +201,22 @@ func TestCommit_DeleteWithTTL(t *testing.T) {
 	}
 	if want := []engine.EventKind{engine.EventPut, engine.EventDelete, engine.EventPut}; fmt.Sprint(kinds) != fmt.Sprint(want) {
 		t.Errorf("events %v, want %v", kinds, want)
+	}
+}
+
+// TestCommit_NoStream: a write nobody receives (the bucket's stream was
+// deleted) is retried until the deadline, then fails with ErrUnavailable.
+func TestCommit_NoStream(t *testing.T) {
+	srv := natsengine.StartTestServer(t)
+	e := MustOpenEngine(t, srv, natsengine.Options{})
+	js, _ := jetstream.New(e.Conn())
+	if err := js.DeleteStream(context.Background(), "KV_kiln"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := e.Commit(ctx, engine.Op{Key: "k", Value: []byte("v")})
+	if !errors.Is(err, engine.ErrUnavailable) || !errors.Is(err, nats.ErrNoResponders) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("commit = %v; want ErrUnavailable with no responders and the deadline in the chain", err)
 	}
 }
