@@ -1,7 +1,6 @@
 package kiln
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -115,9 +114,6 @@ func validCookieName(name string) bool {
 
 func defaultErrorHandler(w http.ResponseWriter, _ *http.Request, err error) {
 	status := StatusFor(err)
-	if errors.Is(err, ErrConcurrentUpdate) {
-		w.Header().Set("Retry-After", "0")
-	}
 	http.Error(w, http.StatusText(status), status)
 }
 

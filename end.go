@@ -12,7 +12,7 @@ import (
 // the loaded revision) and deletes its other records, in one commit.
 func (s *Session) saveInvalidate(ctx context.Context) (saveResult, error) {
 	if s.stored {
-		ops, err := s.endOps(storeKey(s.base), endedInvalidated)
+		ops, err := s.endOps(s.key, endedInvalidated)
 		if err != nil {
 			return savedNothing, err
 		}
@@ -31,28 +31,26 @@ func (s *Session) saveRenew(ctx context.Context, changes []change) (saveResult, 
 	if err != nil {
 		return savedNothing, err
 	}
-	oldKey := storeKey(s.base)
-	ops, err := s.endOps(oldKey, endedRenewed)
+	ops, err := s.endOps(s.key, endedRenewed)
 	if err != nil {
 		return savedNothing, err
 	}
-	old, oldMeta := s.base, s.meta
-	s.base = newID()
+	oldMeta := s.meta
 	s.meta.Version++
 	s.meta.Attrs = nil // the new ID's index holds exactly values
 	now := s.m.now()
-	created, err := s.recordOps(storeKey(s.base), values, now, false)
-	if err != nil {
-		s.base, s.meta = old, oldMeta
-		return savedNothing, err
+	newKey := storeKey(s.base)
+	created, err := s.recordOps(newKey, values, now, false)
+	if err == nil {
+		var revs []uint64
+		if revs, err = s.commit(ctx, "renew session ID", append(ops, created...)); err == nil {
+			s.key = newKey
+			s.saved(values, revs[len(ops)], revs[len(revs)-1], now)
+			return savedCreated, nil
+		}
 	}
-	revs, err := s.commit(ctx, "renew session ID", append(ops, created...))
-	if err != nil {
-		s.base, s.meta = old, oldMeta
-		return savedNothing, err
-	}
-	s.saved(values, revs[len(ops)], revs[len(revs)-1], now)
-	return savedCreated, nil
+	s.meta = oldMeta
+	return savedNothing, err
 }
 
 // allValues returns every attribute the session will hold after changes,

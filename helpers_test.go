@@ -147,7 +147,9 @@ func testApp(node string) http.Handler {
 		reply(w, nil, nil)
 	})
 	mux.HandleFunc("POST /renew", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, kiln.FromContext(r.Context()).RenewID(), nil)
+		s := kiln.FromContext(r.Context())
+		err := s.RenewID()
+		reply(w, err, map[string]any{"id": s.ID()})
 	})
 	mux.HandleFunc("GET /info", func(w http.ResponseWriter, r *http.Request) {
 		s := kiln.FromContext(r.Context())

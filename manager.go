@@ -77,8 +77,7 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 // cookie is missing, malformed, unknown, expired or ended. incoming is the
 // cookie's value ("" if none). Only engine failures are errors.
 func (m *Manager) load(r *http.Request) (*Session, string, error) {
-	s := &Session{m: m, ctx: r.Context(), lastAccess: m.now()}
-	s.meta.Created = s.lastAccess
+	s := m.newSession(r.Context())
 	c, err := r.Cookie(m.cfg.Cookie.Name)
 	if err != nil {
 		return s, "", nil
@@ -89,6 +88,14 @@ func (m *Manager) load(r *http.Request) (*Session, string, error) {
 	}
 	err = m.loadStored(r.Context(), s, base)
 	return s, c.Value, err
+}
+
+// newSession returns a session that is not stored yet.
+func (m *Manager) newSession(ctx context.Context) *Session {
+	now := m.now()
+	s := &Session{m: m, ctx: ctx, lastAccess: now}
+	s.meta.Created = now
+	return s
 }
 
 // loadStored fills s from the engine if base names a live session.
@@ -106,11 +113,10 @@ func (m *Manager) loadStored(ctx context.Context, s *Session, base string) error
 		m.cfg.Logger.Warn("kiln: undecodable session records; starting a new session", "session", k[:8])
 		return nil
 	}
-	s.base, s.meta, s.metaRev = base, rec, meta.Revision
+	s.base, s.key, s.meta, s.metaRev = base, k, rec, meta.Revision
 	s.touchRev, s.lastAccess = touch.Revision, tr.LastAccess
 	if rec.Ended != "" || m.expired(s) {
-		*s = Session{m: m, ctx: s.ctx, lastAccess: s.lastAccess}
-		s.meta.Created = m.now()
+		*s = *m.newSession(s.ctx)
 		return nil
 	}
 	s.stored = true
@@ -152,7 +158,12 @@ func (m *Manager) getOpt(ctx context.Context, key string) (*engine.Entry, error)
 	return &e, nil
 }
 
+// fail logs a request that failed because of its session and lets the
+// ErrorHandler answer it. A conflict is marked retryable at once.
 func (m *Manager) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, ErrConcurrentUpdate) {
+		w.Header().Set("Retry-After", "0")
+	}
 	m.cfg.Logger.Error("kiln: session request failed", "method", r.Method, "path", r.URL.Path,
 		"status", StatusFor(err), "err", err)
 	m.cfg.ErrorHandler(w, r, err)

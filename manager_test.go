@@ -192,10 +192,13 @@ func TestManager_RenewID(t *testing.T) {
 	u.must(a, "POST", "/put", kv("k", "y", "v", "2"))
 	old := u.cookie(a)
 
-	u.must(b, "POST", "/renew", nil)
+	reported := u.must(b, "POST", "/renew", nil)["id"]
 	renewed := u.cookie(b)
 	if renewed == "" || strings.Split(renewed, ".")[0] == strings.Split(old, ".")[0] {
 		t.Fatalf("cookie after renew = %q, old %q: want a new ID", renewed, old)
+	}
+	if reported != renewed {
+		t.Fatalf("ID() right after RenewID = %v, cookie %q: want the new ID at once", reported, renewed)
 	}
 	for _, k := range []string{"x", "y"} {
 		if body := u.must(a, "GET", "/get?k="+k, nil); body["ok"] != true {

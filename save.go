@@ -132,6 +132,7 @@ func (s *Session) saveNew(ctx context.Context, changes []change) (saveResult, er
 	if err != nil {
 		return savedNothing, err
 	}
+	s.key = k
 	s.saved(changes, revs[0], revs[len(revs)-1], now)
 	return savedCreated, nil
 }
@@ -141,7 +142,7 @@ func (s *Session) saveNew(ctx context.Context, changes []change) (saveResult, er
 func (s *Session) saveChanges(ctx context.Context, changes []change) (saveResult, error) {
 	now := s.m.now()
 	s.meta.Version++
-	ops, err := s.recordOps(storeKey(s.base), changes, now, true)
+	ops, err := s.recordOps(s.key, changes, now, true)
 	if err != nil {
 		return savedNothing, err
 	}
@@ -213,7 +214,7 @@ func (s *Session) touch(ctx context.Context) error {
 	if !s.stored || now.Sub(s.lastAccess) < s.m.touchInterval {
 		return nil
 	}
-	op, err := s.touchOp(storeKey(s.base), now)
+	op, err := s.touchOp(s.key, now)
 	if err != nil {
 		return err
 	}

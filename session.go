@@ -20,7 +20,8 @@ type Session struct {
 	ctx context.Context
 
 	base    string // random part of the ID; "" until the session needs one
-	stored  bool   // the session exists in the engine
+	key     string // engine name of the stored session (storeKey of its ID)
+	stored  bool   // the session exists in the engine under key
 	meta    metaRecord
 	metaRev uint64
 	// touchRev is the revision of the touch record, lastAccess its value.
@@ -134,16 +135,19 @@ func (s *Session) Invalidate() {
 	s.invalidate = true
 }
 
-// RenewID gives the session a new ID when the response starts, keeping its
-// data; the old ID is tombstoned like an invalidated one. Call it on login
-// (session fixation defence).
+// RenewID gives the session a new ID, keeping its data: ID returns the new
+// one at once; the move is saved when the response starts, and the old ID
+// is then tombstoned like an invalidated one. Call it on login (session
+// fixation defence).
 func (s *Session) RenewID() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.usable(); err != nil {
 		return err
 	}
-	s.renew = true
+	if s.stored && !s.renew {
+		s.renew, s.base = true, newID()
+	}
 	s.ensureID()
 	return nil
 }
