@@ -62,6 +62,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer m.Close()
 	return serve(ctx, opts.addr, cartapp.Wrap(m, opts.node), stdout, log)
 }
 

@@ -21,6 +21,7 @@ type node struct {
 	name string
 	url  string
 	eng  *natsengine.Engine
+	m    *kiln.Manager
 	web  *webServer
 
 	stopOnce sync.Once
@@ -36,9 +37,9 @@ func startNode(ctx context.Context, name, natsURL, bucket string, log *slog.Logg
 	if n.eng, err = openEngine(ctx, name, natsURL, bucket, log); err != nil {
 		return nil, err
 	}
-	m, err := newManager(n.eng, name, log)
+	n.m, err = newManager(n.eng, name, log)
 	if err == nil {
-		n.web, err = startWebServer("127.0.0.1:0", cartapp.Wrap(m, name))
+		n.web, err = startWebServer("127.0.0.1:0", cartapp.Wrap(n.m, name))
 	}
 	if err != nil {
 		n.eng.Close()
@@ -73,7 +74,7 @@ func newManager(eng *natsengine.Engine, name string, log *slog.Logger) (*kiln.Ma
 // in-flight requests, then closes its engine connection.
 func (n *node) stop(timeout time.Duration) error {
 	n.stopOnce.Do(func() {
-		n.stopErr = errors.Join(n.web.stop(timeout), n.eng.Close())
+		n.stopErr = errors.Join(n.web.stop(timeout), n.m.Close(), n.eng.Close())
 	})
 	return n.stopErr
 }

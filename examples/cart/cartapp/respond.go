@@ -85,9 +85,6 @@ func (a *app) sendError(w http.ResponseWriter, status int, msg string) {
 // the cause). Use it as kiln.Config.ErrorHandler, so that API clients get
 // JSON throughout.
 func ErrorHandler(w http.ResponseWriter, _ *http.Request, err error) {
-	if errors.Is(err, kiln.ErrConcurrentUpdate) {
-		w.Header().Set("Retry-After", "0")
-	}
 	status := kiln.StatusFor(err)
 	sendJSON(w, status, errorView{Error: clientMessage(status, err)})
 }
