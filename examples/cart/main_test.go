@@ -3,10 +3,14 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -44,24 +48,129 @@ func TestCart_TwoProcesses(t *testing.T) {
 }
 
 func TestParseFlags(t *testing.T) {
-	t.Run("Defaults", func(t *testing.T) {
-		got, err := parseFlags(nil)
-		want := options{addr: "127.0.0.1:8081", node: "n1", bucket: "kiln"}
-		if err != nil || got != want {
-			t.Errorf("parseFlags() = %+v, %v; want %+v", got, err, want)
-		}
-	})
-	t.Run("ExtraArgument", func(t *testing.T) {
-		if _, err := parseFlags([]string{"-node", "n2", "serve"}); err == nil {
-			t.Error("parseFlags accepted a stray argument")
-		}
-	})
+	noEnv := func(string) string { return "" }
+	env := func(k string) string { return map[string]string{envToken: "envtok", envPassword: "envpw"}[k] }
+	defaults := options{addr: "127.0.0.1:8081", node: "n1", bucket: "kiln", connectTimeout: 2 * time.Minute}
+	with := func(f func(*options)) options { o := defaults; f(&o); return o }
+	tests := []struct {
+		name   string
+		args   []string
+		getenv func(string) string
+		want   options
+	}{
+		{"Defaults", nil, noEnv, defaults},
+		{"Auth", []string{"-engine", "nats://a:4222,nats://b:4222", "-user", "app", "-password", "pw",
+			"-tls-ca", "ca.pem", "-tls-cert", "c.pem", "-tls-key", "k.pem", "-connect-timeout", "5s"}, noEnv,
+			with(func(o *options) {
+				o.engine, o.user, o.password = "nats://a:4222,nats://b:4222", "app", "pw"
+				o.tlsCA, o.tlsCert, o.tlsKey, o.connectTimeout = "ca.pem", "c.pem", "k.pem", 5*time.Second
+			})},
+		{"TokenFlag", []string{"-token", "flagtok"}, env, with(func(o *options) { o.token = "flagtok" })},
+		{"TokenFromEnv", nil, env, with(func(o *options) { o.token = "envtok" })},
+		{"PasswordFromEnv", []string{"-user", "app"}, env,
+			with(func(o *options) { o.token, o.user, o.password = "envtok", "app", "envpw" })},
+		{"PasswordFlagWins", []string{"-user", "app", "-password", "pw"}, env,
+			with(func(o *options) { o.token, o.user, o.password = "envtok", "app", "pw" })},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseFlags(tt.args, tt.getenv)
+			if err != nil || got != tt.want {
+				t.Errorf("parseFlags(%q) = %+v, %v; want %+v", tt.args, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseFlags_Errors(t *testing.T) {
+	for name, args := range map[string][]string{
+		"ExtraArgument":      {"-node", "n2", "serve"},
+		"CertWithoutKey":     {"-tls-cert", "c.pem"},
+		"KeyWithoutCert":     {"-tls-key", "k.pem"},
+		"PasswordNoUser":     {"-password", "pw"},
+		"ZeroConnectTimeout": {"-connect-timeout", "0s"},
+		"BadDuration":        {"-connect-timeout", "soon"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := parseFlags(args, func(string) string { return "" }); err == nil {
+				t.Errorf("parseFlags(%q) accepted it", args)
+			}
+		})
+	}
+}
+
+func TestRedactURLs(t *testing.T) {
+	got := redactURLs("nats://s3cret@10.0.0.1:4222, nats://app:pw@10.0.0.2:4222,nats://10.0.0.3:4222")
+	want := "nats://redacted@10.0.0.1:4222,nats://redacted@10.0.0.2:4222,nats://10.0.0.3:4222"
+	if got != want {
+		t.Errorf("redactURLs = %q, want %q", got, want)
+	}
+}
+
+func TestRedactedError(t *testing.T) {
+	err := redactedError{fmt.Errorf("connect nats://s3cret@h:4222,nats://app:pw@h:4223: %w", io.EOF), "nats://s3cret@h:4222, nats://app:pw@h:4223"}
+	if got := err.Error(); strings.Contains(got, "s3cret") || strings.Contains(got, "pw") || !errors.Is(err, io.EOF) {
+		t.Errorf("redactedError = %q (wraps EOF: %v), want no secrets and EOF kept", got, errors.Is(err, io.EOF))
+	}
+}
+
+// TestCart_WaitsForServer starts the binary before its server: it must
+// retry, say so in its log, and serve once the server is up.
+func TestCart_WaitsForServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the cart binary")
+	}
+	bin := mustBuild(t)
+	port := freePort(t)
+	p := startProcess(t, bin, "-node", "w1", "-engine", fmt.Sprintf("nats://127.0.0.1:%d", port))
+	p.waitStderr(t, "waiting for kiln server at nats://127.0.0.1:", 30*time.Second)
+
+	srv, err := natsengine.StartServer(natsengine.ServerOptions{Port: port, StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("start NATS server on the port the cart waits for: %v", err)
+	}
+	t.Cleanup(srv.Shutdown)
+	p.url = p.waitListening(t, p.urls)
+
+	add := mustPostCart(t, newJarClient(t), p.url+"/api/cart/add", url.Values{"item": {"pear"}, "qty": {"1"}})
+	if add.Items["pear"] != 1 {
+		t.Errorf("cart after add = %+v, want 1 pear", add)
+	}
+	p.stop(t)
+}
+
+// TestCart_WrongToken: a server that refuses the credentials makes the
+// binary exit at once with a clear message that does not show the secret.
+func TestCart_WrongToken(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the cart binary")
+	}
+	bin := mustBuild(t)
+	srv, err := natsengine.StartServer(natsengine.ServerOptions{Port: -1, StoreDir: t.TempDir(), Token: "right-token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	p := startProcess(t, bin, "-node", "w1", "-engine", srv.ClientURL(), "-token", "wrong-token-xyz", "-connect-timeout", "1m")
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("still running 30s after its credentials were refused\n%s", p.stderr)
+	}
+	log := p.stderr.String()
+	if p.err == nil || !strings.Contains(log, "refused the credentials") {
+		t.Errorf("exit %v, want a failure saying the credentials were refused; stderr:\n%s", p.err, log)
+	}
+	if strings.Contains(log, "wrong-token-xyz") {
+		t.Errorf("the token appears in the log:\n%s", log)
+	}
 }
 
 // process is a running cart binary.
 type process struct {
 	cmd    *exec.Cmd
 	url    string
+	urls   chan string   // the URL of its "listening on" line
 	done   chan struct{} // closed when the process has exited
 	err    error         // its exit error, once done
 	stderr *syncBuffer
@@ -103,21 +212,56 @@ func mustBuild(t *testing.T) string {
 // listens; the process is killed when the test ends if still running.
 func mustStartProcess(t *testing.T, bin string, args ...string) *process {
 	t.Helper()
+	p := startProcess(t, bin, args...)
+	p.url = p.waitListening(t, p.urls)
+	return p
+}
+
+// startProcess starts the binary on a random port; the process is killed
+// when the test ends if still running.
+func startProcess(t *testing.T, bin string, args ...string) *process {
+	t.Helper()
 	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+	cmd.Env = append(os.Environ(), envToken+"=", envPassword+"=")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: cmd, done: make(chan struct{}), stderr: new(syncBuffer)}
+	p := &process{cmd: cmd, urls: make(chan string, 1), done: make(chan struct{}), stderr: new(syncBuffer)}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
 	}
-	urls := make(chan string, 1)
-	go p.watch(stdout, urls)
+	go p.watch(stdout, p.urls)
 	t.Cleanup(func() { p.kill(t) })
-	p.url = p.waitListening(t, urls)
 	return p
+}
+
+// waitStderr waits, with a deadline, for the process to log text.
+func (p *process) waitStderr(t *testing.T, text string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !strings.Contains(p.stderr.String(), text) {
+		select {
+		case <-p.done:
+			t.Fatalf("process exited (%v) before logging %q\n%s", p.err, text, p.stderr)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process did not log %q within %s\n%s", text, within, p.stderr)
+		}
+	}
+}
+
+// freePort is a loopback TCP port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // watch reads the process's stdout, reports the URL of its "listening on"

@@ -10,8 +10,9 @@ import (
 	"github.com/kilnhq/kiln/engine/natsengine"
 )
 
-// openTimeout bounds the wait for the first connection to NATS.
-const openTimeout = 15 * time.Second
+// embeddedOpenTimeout bounds the in-process connection to the embedded
+// server.
+const embeddedOpenTimeout = 15 * time.Second
 
 // store is the node's session engine, and the embedded NATS server it
 // runs when no -engine URL is given.
@@ -24,22 +25,43 @@ type store struct {
 // openStore connects to opts.engine, or embeds a NATS server in a
 // temporary directory and connects to it in-process.
 func openStore(ctx context.Context, opts options, log *slog.Logger) (*store, error) {
-	st := &store{}
-	eopts := natsengine.Options{URL: opts.engine, Bucket: opts.bucket, Name: "kiln-cart-" + opts.node, Logger: log}
-	if opts.engine == "" {
-		if err := st.embed(log); err != nil {
+	if opts.engine != "" {
+		eng, err := openRetrying(ctx, engineOptions(opts, log), opts.connectTimeout, log)
+		if err != nil {
 			return nil, err
 		}
-		eopts.InProcess = st.srv
+		return &store{eng: eng}, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, openTimeout)
+	st := &store{}
+	if err := st.embed(log); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, embeddedOpenTimeout)
 	defer cancel()
 	var err error
+	eopts := natsengine.Options{InProcess: st.srv, Bucket: opts.bucket, Name: "kiln-cart-" + opts.node, Logger: log}
 	if st.eng, err = natsengine.Open(ctx, eopts); err != nil {
 		st.Close()
 		return nil, err
 	}
 	return st, nil
+}
+
+// engineOptions are the options of a connection to the server at
+// opts.engine.
+func engineOptions(opts options, log *slog.Logger) natsengine.Options {
+	return natsengine.Options{
+		URL:      opts.engine,
+		Bucket:   opts.bucket,
+		Name:     "kiln-cart-" + opts.node,
+		Logger:   log,
+		Token:    opts.token,
+		User:     opts.user,
+		Password: opts.password,
+		RootCAs:  opts.tlsCA,
+		CertFile: opts.tlsCert,
+		KeyFile:  opts.tlsKey,
+	}
 }
 
 // embed starts a NATS server on a random loopback port, so that other
