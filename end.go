@@ -9,14 +9,14 @@ import (
 )
 
 // saveInvalidate tombstones the session's meta record (compare-and-set on
-// the loaded revision) and deletes its other records, in one commit.
+// the loaded revision), then deletes its other records.
 func (s *Session) saveInvalidate(ctx context.Context) (saveResult, error) {
 	if s.stored {
-		ops, err := s.endOps(s.key, endedInvalidated)
+		p, err := s.planEnd(s.key, endedInvalidated)
 		if err != nil {
 			return savedNothing, err
 		}
-		if _, err := s.commit(ctx, "invalidate session", ops); err != nil {
+		if _, err := s.run(ctx, "invalidate session", p, -1); err != nil {
 			return savedNothing, err
 		}
 	}
@@ -24,28 +24,29 @@ func (s *Session) saveInvalidate(ctx context.Context) (saveResult, error) {
 	return savedEnded, nil
 }
 
-// saveRenew moves the session to a new ID: the old ID is tombstoned and the
-// data written under the new one, in one commit.
+// saveRenew moves the session to its new ID: the data is written under the
+// new key, then one atomic commit tombstones the old meta record and
+// creates the new one, then the old records are deleted.
 func (s *Session) saveRenew(ctx context.Context, changes []change) (saveResult, error) {
 	values, err := s.allValues(changes)
 	if err != nil {
 		return savedNothing, err
 	}
-	ops, err := s.endOps(s.key, endedRenewed)
+	end, err := s.planEnd(s.key, endedRenewed)
 	if err != nil {
 		return savedNothing, err
 	}
-	oldMeta := s.meta
+	oldMeta, now, newKey := s.meta, s.m.now(), storeKey(s.base)
 	s.meta.Version++
 	s.meta.Attrs = nil // the new ID's index holds exactly values
-	now := s.m.now()
-	newKey := storeKey(s.base)
-	created, err := s.recordOps(newKey, values, now, false)
+	p, err := s.planSave(newKey, values, now, false)
 	if err == nil {
-		var revs []uint64
-		if revs, err = s.commit(ctx, "renew session ID", append(ops, created...)); err == nil {
+		p.commit = append(end.commit, p.commit...)
+		p.cleanup = end.cleanup
+		var revs planRevs
+		if revs, err = s.run(ctx, "renew session ID", p, len(p.prepare)-1); err == nil {
 			s.key = newKey
-			s.saved(values, revs[len(ops)], revs[len(revs)-1], now)
+			s.saved(values, revs, now)
 			return savedCreated, nil
 		}
 	}
@@ -75,25 +76,26 @@ func (s *Session) allValues(changes []change) ([]change, error) {
 	return out, nil
 }
 
-// endOps tombstones meta record k until the session's deadline and deletes
-// its attribute and touch records.
-func (s *Session) endOps(k, why string) ([]engine.Op, error) {
+// planEnd plans ending session k: its meta record becomes a tombstone
+// until the session's deadline (the commit point, compare-and-set on the
+// loaded revision); its touch and attribute records are deleted after.
+func (s *Session) planEnd(k, why string) (savePlan, error) {
 	now := s.m.now()
 	tomb, err := encode(&metaRecord{
 		Version: s.meta.Version + 1, Created: s.meta.Created, Deadline: s.meta.Deadline, Ended: why,
 	})
 	if err != nil {
-		return nil, err
+		return savePlan{}, err
 	}
 	ttl := max(s.meta.Deadline.Sub(now), time.Second)
-	ops := []engine.Op{
-		{Key: metaKey(k), Value: tomb, TTL: ttl, IfRevision: s.metaRev},
-		{Key: touchKey(k), Delete: true, TTL: dataGrace},
+	p := savePlan{
+		commit:  []engine.Op{{Key: metaKey(k), Value: tomb, TTL: ttl, IfRevision: s.metaRev}},
+		cleanup: []engine.Op{{Key: touchKey(k), Delete: true, TTL: dataGrace}},
 	}
-	for name := range s.meta.Attrs {
-		ops = append(ops, engine.Op{Key: attrKey(k, name), Delete: true, TTL: dataGrace})
+	for name, info := range s.meta.Attrs {
+		p.cleanup = append(p.cleanup, engine.Op{Key: attrKey(k, name, info.Version), Delete: true, TTL: dataGrace})
 	}
-	return ops, nil
+	return p, nil
 }
 
 func errorsIsConflict(err error) bool { return errors.Is(err, ErrConcurrentUpdate) }

@@ -2,7 +2,6 @@ package kiln
 
 import (
 	"context"
-	"errors"
 	"strings"
 
 	"github.com/kilnhq/kiln/engine"
@@ -45,13 +44,10 @@ func (m *Manager) onExpire(ctx context.Context, key string) error {
 		return nil // not ours to repair, or already ended
 	}
 	s := &Session{m: m, meta: rec, metaRev: meta.Revision}
-	ops, err := s.endOps(k, endedExpired)
+	p, err := s.planEnd(k, endedExpired)
 	if err != nil {
 		return err
 	}
-	_, err = m.eng.Commit(ctx, ops...)
-	if errors.Is(err, engine.ErrConflict) {
-		return engineErr("end expired session", err) // changed meanwhile: look again later
-	}
-	return err
+	_, err = s.run(ctx, "end expired session", p, -1)
+	return err // a conflict: changed meanwhile, look again on redelivery
 }

@@ -41,7 +41,7 @@ func TestManager_ExpiryCleanup(t *testing.T) {
 
 	clk.Advance(cfg.IdleTimeout + time.Minute)
 	waitFor(t, func() bool {
-		_, err := eng.Get(ctx, attrKey(k, "a"))
+		_, err := eng.Get(ctx, attrKey(k, "a", 1))
 		return errors.Is(err, engine.ErrNotFound)
 	})
 	e, err := eng.Get(ctx, metaKey(k))

@@ -94,22 +94,31 @@ func (b *logBuffer) String() string {
 type countingEngine struct {
 	*memengine.Engine
 	commits atomic.Int64
-	mu      sync.Mutex // guards lastOps
-	lastOps []engine.Op
+	// failMeta makes commits of meta records fail: a crash at the commit
+	// point of a save, after its attribute records were written.
+	failMeta atomic.Bool
+	mu       sync.Mutex // guards log
+	log      []engine.Op
 }
 
 func (e *countingEngine) Commit(ctx context.Context, ops ...engine.Op) ([]uint64, error) {
+	if e.failMeta.Load() && strings.HasSuffix(ops[0].Key, ".m") {
+		return nil, fmt.Errorf("injected fault: %w", engine.ErrUnavailable)
+	}
 	e.commits.Add(1)
 	e.mu.Lock()
-	e.lastOps = ops
+	e.log = append(e.log, ops...)
 	e.mu.Unlock()
 	return e.Engine.Commit(ctx, ops...)
 }
 
+// ops returns the ops committed since the last call.
 func (e *countingEngine) ops() []engine.Op {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.lastOps
+	ops := e.log
+	e.log = nil
+	return ops
 }
 
 // testApp is a small application exercising the session API.

@@ -1,6 +1,7 @@
 package kiln_test
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -89,16 +90,19 @@ func TestManager_Writes(t *testing.T) {
 		}
 	})
 	t.Run("OnlyChangedAttributeTravels", func(t *testing.T) {
+		n.eng.ops()
 		u.must(n, "POST", "/put", kv("k", "b", "v", "B"))
-		ops := n.eng.ops()
-		var attrs []string
-		for _, op := range ops {
-			if strings.Contains(op.Key, ".a.") {
-				attrs = append(attrs, op.Key)
+		var writes, deletes []string
+		for _, op := range n.eng.ops() {
+			if op.Delete {
+				deletes = append(deletes, op.Key)
+			} else {
+				writes = append(writes, op.Key)
 			}
 		}
-		if len(ops) != 3 || len(attrs) != 1 {
-			t.Fatalf("save of one changed attribute wrote %d ops (%d attributes), want 3 ops: meta, one attribute, touch", len(ops), len(attrs))
+		// meta, touch and the new version of b; the old version of b is deleted
+		if len(writes) != 3 || len(deletes) != 1 || !strings.Contains(deletes[0], ".a.Yg.") {
+			t.Fatalf("save of one changed attribute wrote %q and deleted %q, want meta, touch, one attribute and the deletion of its old version", writes, deletes)
 		}
 	})
 	t.Run("TouchAfterTouchInterval", func(t *testing.T) {
@@ -383,4 +387,50 @@ func httptestServer(t *testing.T, m *kiln.Manager, h http.HandlerFunc) string {
 	srv := httptest.NewServer(m.Handler(h))
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// TestManager_SaveAllOrNothing fails a save at its commit point, after the
+// new attribute versions were written: the request gets 503, neither change
+// becomes visible, and the written versions are removed.
+func TestManager_SaveAllOrNothing(t *testing.T) {
+	c := mustCluster(t, 2, nil)
+	a, b := c.nodes[0], c.nodes[1]
+	u := newUser(t)
+	u.must(a, "POST", "/put", kv("k", "x", "v", "1"))
+	u.must(a, "POST", "/put", kv("k", "y", "v", "1"))
+	two := httptestServer(t, a.m, func(w http.ResponseWriter, r *http.Request) {
+		s := kiln.FromContext(r.Context())
+		reply(w, errors.Join(s.Put("x", "2"), s.Put("y", "2")), nil)
+	})
+	a.eng.failMeta.Store(true)
+	a.eng.ops()
+	req, _ := http.NewRequest("POST", two, nil)
+	req.AddCookie(&http.Cookie{Name: "kiln_session", Value: u.cookie(a)})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	a.eng.failMeta.Store(false)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("save failing at its commit point: status %d, want 503", resp.StatusCode)
+	}
+	for _, k := range []string{"x", "y"} {
+		if got := u.must(b, "GET", "/get?k="+k, nil)["value"]; got != "1" {
+			t.Fatalf("%s = %v after a failed save, want the old value 1", k, got)
+		}
+	}
+	written, undone := map[string]bool{}, map[string]bool{}
+	for _, op := range a.eng.ops() {
+		if strings.Contains(op.Key, ".a.") {
+			if op.Delete {
+				undone[op.Key] = true
+			} else {
+				written[op.Key] = true
+			}
+		}
+	}
+	if len(written) != 2 || fmt.Sprint(written) != fmt.Sprint(undone) {
+		t.Fatalf("attribute versions written %v, removed after the failure %v: want the same two", written, undone)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -187,3 +188,49 @@ func countIncrements(t *testing.T, u *user, nodes []*testNode, workers, each int
 	return int(ok.Load())
 }
 
+// BenchmarkNATS_Request measures one request through the middleware on a
+// file-stored embedded NATS server over TCP: a read-only request, and one
+// that changes one attribute of a ten-attribute session.
+func BenchmarkNATS_Request(b *testing.B) {
+	srv := natsengine.StartTestServer(b)
+	eng, err := natsengine.Open(context.Background(), natsengine.Options{URL: srv.ClientURL()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer eng.Close()
+	cfg := kiln.DefaultConfig()
+	cfg.Logger = quietLogger
+	m, err := kiln.New(eng, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	rec := serve(b, m, "", func(w http.ResponseWriter, r *http.Request) {
+		s := kiln.FromContext(r.Context())
+		for i := range 10 {
+			s.Put(fmt.Sprintf("a%d", i), strings.Repeat("x", 100))
+		}
+	})
+	id := sessionCookie(rec)
+	for _, bc := range []struct {
+		name string
+		h    http.HandlerFunc
+	}{
+		{"ReadOne", func(w http.ResponseWriter, r *http.Request) {
+			kiln.Get[string](kiln.FromContext(r.Context()), "a1")
+		}},
+		{"ChangeOne", func(w http.ResponseWriter, r *http.Request) {
+			s := kiln.FromContext(r.Context())
+			n, _, _ := kiln.Get[int](s, "n")
+			s.Put("n", n+1)
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if rec := serve(b, m, id, bc.h); rec.Code != http.StatusOK {
+					b.Fatalf("status %d", rec.Code)
+				}
+			}
+		})
+	}
+}

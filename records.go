@@ -3,6 +3,8 @@ package kiln
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -11,12 +13,13 @@ import (
 // The stored form of a session (docs/storage.md): with k = storeKey(ID),
 //
 //	s.<k>.m             meta record: version, times, principal, attribute index
-//	s.<k>.a.<name64>    one attribute record per attribute (name base64url)
+//	s.<k>.a.<name64>.<v> one attribute record per attribute (name base64url)
+//	                     and version: a save writes new versions, then the meta
 //	t.<k>               touch record: last access; its TTL is the idle timer
 //
-// Every record is one CBOR document. A save is one atomic engine commit that
-// compare-and-sets the meta record's revision, so a save based on an old
-// load fails instead of overwriting newer data.
+// Every record is one CBOR document. A save's commit point is the write of
+// the meta record, compare-and-set on its revision, so a save based on an
+// old load fails instead of overwriting newer data (plan.go).
 
 // metaRecord is the value of s.<k>.m. A meta record with Ended set is a
 // tombstone: the ID was invalidated or renewed and is never served again.
@@ -63,9 +66,11 @@ const (
 func metaKey(k string) string  { return "s." + k + ".m" }
 func touchKey(k string) string { return "t." + k }
 
-func attrKey(k, name string) string {
-	return "s." + k + ".a." + base64.RawURLEncoding.EncodeToString([]byte(name))
+func attrKey(k, name string, version uint64) string {
+	return "s." + k + ".a." + base64.RawURLEncoding.EncodeToString([]byte(name)) + "." + strconv.FormatUint(version, 10)
 }
+
+func isAttrKey(key string) bool { return strings.Count(key, ".") == 4 && strings.HasPrefix(key, "s.") }
 
 // sessionSize returns the sum of the attribute sizes in the index.
 func (m *metaRecord) sessionSize() int {

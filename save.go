@@ -30,7 +30,7 @@ type change struct {
 	deleted bool
 }
 
-// save writes the request's changes in one atomic commit; see records.go.
+// save writes the request's changes; see plan.go for how.
 func (s *Session) save(ctx context.Context) (saveResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -124,16 +124,16 @@ func (s *Session) saveNew(ctx context.Context, changes []change) (saveResult, er
 	s.meta.Created, s.meta.Deadline = now, now.Add(s.m.cfg.Lifetime)
 	s.meta.Version = 1
 	k := storeKey(s.base)
-	ops, err := s.recordOps(k, changes, now, false)
+	p, err := s.planSave(k, changes, now, false)
 	if err != nil {
 		return savedNothing, err
 	}
-	revs, err := s.commit(ctx, "create session", ops)
+	revs, err := s.run(ctx, "create session", p, len(p.prepare)-1)
 	if err != nil {
 		return savedNothing, err
 	}
 	s.key = k
-	s.saved(changes, revs[0], revs[len(revs)-1], now)
+	s.saved(changes, revs, now)
 	return savedCreated, nil
 }
 
@@ -141,58 +141,66 @@ func (s *Session) saveNew(ctx context.Context, changes []change) (saveResult, er
 // record, and slides the idle timer.
 func (s *Session) saveChanges(ctx context.Context, changes []change) (saveResult, error) {
 	now := s.m.now()
+	old := s.meta
 	s.meta.Version++
-	ops, err := s.recordOps(s.key, changes, now, true)
-	if err != nil {
-		return savedNothing, err
+	p, err := s.planSave(s.key, changes, now, true)
+	if err == nil {
+		var revs planRevs
+		if revs, err = s.run(ctx, "save session", p, len(p.prepare)-1); err == nil {
+			s.saved(changes, revs, now)
+			return savedChanged, nil
+		}
 	}
-	revs, err := s.commit(ctx, "save session", ops)
-	if err != nil {
-		return savedNothing, err
-	}
-	s.saved(changes, revs[0], revs[len(revs)-1], now)
-	return savedChanged, nil
+	s.meta = old
+	return savedNothing, err
 }
 
-// recordOps builds the meta, attribute and touch writes of a save. With
-// existing, the meta write is conditional on the loaded revision; without,
-// every record must be new.
-func (s *Session) recordOps(k string, changes []change, now time.Time, existing bool) ([]engine.Op, error) {
+// planSave plans the writes of changes under session key k (plan.go): the
+// new attribute versions and the touch record, then the meta record
+// (IfRevision of the loaded one if existing, else IfNew), then the deletion
+// of the versions it replaces. It updates s.meta to what it will write.
+func (s *Session) planSave(k string, changes []change, now time.Time, existing bool) (savePlan, error) {
+	var p savePlan
+	dataTTL := s.meta.Deadline.Sub(now) + dataGrace
+	for _, c := range changes {
+		if info, ok := s.meta.Attrs[c.name]; ok && existing {
+			p.cleanup = append(p.cleanup, engine.Op{Key: attrKey(k, c.name, info.Version), Delete: true, TTL: dataGrace})
+		}
+		if c.deleted {
+			continue
+		}
+		op, err := s.attrOp(k, c, dataTTL)
+		if err != nil {
+			return p, err
+		}
+		p.prepare = append(p.prepare, op)
+	}
+	touch, err := s.touchOp(k, now)
+	if err != nil {
+		return p, err
+	}
+	touch.IfNew = !existing
+	p.prepare = append(p.prepare, touch)
 	s.meta.Attrs = s.nextIndex(changes, s.meta.Version)
 	meta, err := encode(&s.meta)
 	if err != nil {
-		return nil, err
+		return p, err
 	}
-	dataTTL := s.meta.Deadline.Sub(now) + dataGrace
 	metaOp := engine.Op{Key: metaKey(k), Value: meta, TTL: dataTTL, IfNew: !existing}
 	if existing {
 		metaOp.IfRevision = s.metaRev
 	}
-	ops := []engine.Op{metaOp}
-	for _, c := range changes {
-		op, err := s.attrOp(k, c, dataTTL)
-		if err != nil {
-			return nil, err
-		}
-		ops = append(ops, op)
-	}
-	touch, err := s.touchOp(k, now)
-	if err != nil {
-		return nil, err
-	}
-	touch.IfNew = !existing
-	return append(ops, touch), nil
+	p.commit = []engine.Op{metaOp}
+	return p, nil
 }
 
+// attrOp writes a new version of an attribute.
 func (s *Session) attrOp(k string, c change, ttl time.Duration) (engine.Op, error) {
-	if c.deleted {
-		return engine.Op{Key: attrKey(k, c.name), Delete: true, TTL: ttl}, nil
-	}
 	rec, err := encode(&attrRecord{Version: s.meta.Version, Value: c.value})
 	if err != nil {
 		return engine.Op{}, err
 	}
-	return engine.Op{Key: attrKey(k, c.name), Value: rec, TTL: ttl}, nil
+	return engine.Op{Key: attrKey(k, c.name, s.meta.Version), Value: rec, TTL: ttl, IfNew: true}, nil
 }
 
 // touchOp writes the touch record; its TTL is the idle timer, capped by the
@@ -219,7 +227,7 @@ func (s *Session) touch(ctx context.Context) error {
 		return err
 	}
 	op.IfRevision = s.touchRev
-	revs, err := s.commit(ctx, "touch session", []engine.Op{op})
+	revs, err := s.commit(ctx, "touch session", op)
 	switch {
 	case errorsIsConflict(err):
 		return nil // touched by another request, or ended: nothing to slide
@@ -232,7 +240,7 @@ func (s *Session) touch(ctx context.Context) error {
 
 // saved records a successful save, so that a second save in the same
 // request (changes made after the response started) builds on it.
-func (s *Session) saved(changes []change, metaRev, touchRev uint64, now time.Time) {
+func (s *Session) saved(changes []change, revs planRevs, now time.Time) {
 	for _, c := range changes {
 		if c.deleted {
 			delete(s.attrs, c.name)
@@ -242,10 +250,10 @@ func (s *Session) saved(changes []change, metaRev, touchRev uint64, now time.Tim
 		a.raw, a.loaded = c.value, true
 	}
 	s.stored, s.metaDirty, s.renew = true, false, false
-	s.metaRev, s.touchRev, s.lastAccess = metaRev, touchRev, now
+	s.metaRev, s.touchRev, s.lastAccess = revs.meta, revs.touch, now
 }
 
-func (s *Session) commit(ctx context.Context, what string, ops []engine.Op) ([]uint64, error) {
+func (s *Session) commit(ctx context.Context, what string, ops ...engine.Op) ([]uint64, error) {
 	ctx, cancel := s.m.engineCtx(ctx)
 	defer cancel()
 	revs, err := s.m.eng.Commit(ctx, ops...)

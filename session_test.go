@@ -30,7 +30,7 @@ type profile struct {
 
 // serve runs h under m for one request carrying cookie (if any) and returns
 // the recorder.
-func serve(t *testing.T, m *kiln.Manager, cookie string, h http.HandlerFunc) *httptest.ResponseRecorder {
+func serve(t testing.TB, m *kiln.Manager, cookie string, h http.HandlerFunc) *httptest.ResponseRecorder {
 	t.Helper()
 	req := httptest.NewRequest("GET", "/", nil)
 	if cookie != "" {
