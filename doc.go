@@ -22,9 +22,9 @@
 // # Consistency
 //
 // A session is created lazily: stored, and its cookie set, only once a
-// handler writes to it. Changes are saved before the response starts, in
-// one atomic engine commit that carries only the attributes whose encoded
-// bytes changed and is compare-and-set on the session's revision: a request
+// handler writes to it. Changes are saved before the response starts, all
+// or nothing; a save carries only the attributes whose encoded bytes changed
+// and commits with a compare-and-set on the session's revision: a request
 // that loaded an older revision fails with ErrConcurrentUpdate (409) rather
 // than overwriting newer data, and a failed save gives the client an error
 // (503 if the engine is unreachable), never a success. Serialising
