@@ -41,6 +41,10 @@ func (e *Engine) Commit(ctx context.Context, ops ...engine.Op) ([]uint64, error)
 	if err := checkOps(ops); err != nil {
 		return nil, err
 	}
+	sh, err := e.commitShard(ops)
+	if err != nil {
+		return nil, err
+	}
 	if err := e.ready(); err != nil {
 		return nil, fmt.Errorf("commit %d ops: %w", len(ops), err)
 	}
@@ -49,7 +53,7 @@ func (e *Engine) Commit(ctx context.Context, ops ...engine.Op) ([]uint64, error)
 	}
 	msgs := make([]*nats.Msg, len(ops))
 	for i, op := range ops {
-		msgs[i] = e.opMsg(op)
+		msgs[i] = opMsg(sh, op)
 		if size := len(msgs[i].Data) + headerSize(msgs[i].Header) + batchHeaderRoom; size > int(e.nc.MaxPayload()) {
 			return nil, fmt.Errorf("commit %s: %w: %d bytes, server max %d", op.Key, engine.ErrTooLarge, size, e.nc.MaxPayload())
 		}
@@ -87,11 +91,27 @@ func checkOps(ops []engine.Op) error {
 	return nil
 }
 
-// opMsg is the message that performs op. A delete with a TTL is written as
-// a KV purge marker: when a KV delete marker expires the server leaves an
-// expiry marker, which would be reported as the key expiring.
-func (e *Engine) opMsg(op engine.Op) *nats.Msg {
-	m := &nats.Msg{Subject: e.kvPrefix + op.Key, Header: nats.Header{}}
+// commitShard is the one shard that holds every key of ops: a commit is
+// one atomic batch on one stream.
+func (e *Engine) commitShard(ops []engine.Op) (*shard, error) {
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	sh := e.shardOf(ops[0].Key)
+	for _, op := range ops[1:] {
+		if other := e.shardOf(op.Key); other != sh {
+			return nil, fmt.Errorf("commit: %w: ops span shards (%s in %s, %s in %s): keys committed together must share their second token",
+				engine.ErrInvalid, ops[0].Key, sh.bucket, op.Key, other.bucket)
+		}
+	}
+	return sh, nil
+}
+
+// opMsg is the message that performs op on sh. A delete with a TTL is
+// written as a KV purge marker: when a KV delete marker expires the server
+// leaves an expiry marker, which would be reported as the key expiring.
+func opMsg(sh *shard, op engine.Op) *nats.Msg {
+	m := &nats.Msg{Subject: sh.kvPrefix + op.Key, Header: nats.Header{}}
 	switch {
 	case op.Delete && op.TTL > 0:
 		m.Header.Set(hdrKVOperation, "PURGE")

@@ -21,10 +21,9 @@ type Engine struct {
 	log         *slog.Logger
 	nc          *nats.Conn
 	js          jetstream.JetStream
-	stream      jetstream.Stream
-	kvPrefix    string // "$KV.<bucket>.": the bucket's stream
-	watchPrefix string // "kilnwatch.<bucket>.": what the stream republishes
-	msgPrefix   string // "kiln.<bucket>.": messaging
+	shards      []*shard // by shardIndex; set by Open, then read-only
+	watchPrefix string   // "kilnwatch.<bucket>.": what every shard republishes
+	msgPrefix   string   // "kiln.<bucket>.": messaging
 	closed      atomic.Bool
 
 	mu   sync.Mutex
@@ -34,7 +33,7 @@ type Engine struct {
 var _ engine.Engine = (*Engine)(nil)
 
 // Open connects to NATS, waiting for the first connection until ctx ends,
-// and creates the bucket unless it exists. Once open, the client
+// and creates the bucket (its shards) unless it exists. Once open, the client
 // reconnects forever; operations fail with engine.ErrUnavailable while it
 // is disconnected.
 func Open(ctx context.Context, opts Options) (*Engine, error) {
@@ -50,7 +49,6 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		opts:        opts,
 		log:         opts.Logger,
 		nc:          nc,
-		kvPrefix:    opts.kvPrefix(),
 		watchPrefix: opts.watchPrefix(),
 		msgPrefix:   opts.msgPrefix(),
 		subs:        make(map[*subscription]struct{}),
@@ -90,11 +88,7 @@ func (e *Engine) setup(ctx context.Context) error {
 		return fmt.Errorf("natsengine: jetstream: %w", err)
 	}
 	e.js = js
-	e.stream, err = ensureStream(ctx, js, e.opts.streamConfig())
-	if err != nil {
-		return fmt.Errorf("natsengine: bucket %s: %w", e.opts.Bucket, mapErr(err))
-	}
-	return nil
+	return e.openShards(ctx)
 }
 
 // ensureStream binds to the bucket's stream, creating it if missing and

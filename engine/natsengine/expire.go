@@ -15,9 +15,9 @@ import (
 // OnExpire hands each key matching pattern whose TTL runs out to one
 // subscriber of group. The server marks an expiry by writing a marker
 // message (header Nats-Marker-Reason: MaxAge) on the key's subject; a
-// durable consumer per group and pattern, shared by all its subscribers,
-// delivers each marker to one of them and redelivers it RedeliveryDelay
-// after fn fails or its process dies. ctx bounds the setup only; fn's ctx
+// durable consumer per group and pattern on each shard, shared by all
+// the group's subscribers, delivers each marker to one of them and
+// redelivers it RedeliveryDelay after fn fails or its process dies. ctx bounds the setup only; fn's ctx
 // ends when the subscription stops.
 func (e *Engine) OnExpire(ctx context.Context, group, pattern string, fn func(ctx context.Context, key string) error) (engine.Subscription, error) {
 	if err := engine.CheckPattern(pattern); err != nil {
@@ -29,33 +29,54 @@ func (e *Engine) OnExpire(ctx context.Context, group, pattern string, fn func(ct
 	if err := e.ready(); err != nil {
 		return nil, fmt.Errorf("on expire %s: %w", pattern, err)
 	}
-	cons, err := e.expiryConsumer(ctx, group, pattern)
-	if err != nil {
-		return nil, fmt.Errorf("on expire %s %s: %w", group, pattern, mapErr(err))
-	}
 	s := &subscription{e: e}
-	fnCtx, cancel := context.WithCancel(context.Background())
-	cc, err := cons.Consume(func(m jetstream.Msg) { e.deliverExpiry(fnCtx, s, m, fn) },
-		jetstream.PullMaxMessages(16), jetstream.ConsumeErrHandler(e.consumeErr("on expire "+group)))
+	release, err := e.consumeExpiries(ctx, s, group, pattern, fn)
 	if err != nil {
-		cancel()
 		return nil, fmt.Errorf("on expire %s %s: %w", group, pattern, mapErr(err))
 	}
-	if err := e.track(s, func() { cancel(); cc.Stop() }); err != nil {
+	if err := e.track(s, release); err != nil {
 		return nil, fmt.Errorf("on expire %s: %w", pattern, err)
 	}
 	return s, nil
 }
 
-// expiryConsumer creates, or binds to, the group's durable consumer. It
-// starts with the messages written after its creation.
-func (e *Engine) expiryConsumer(ctx context.Context, group, pattern string) (jetstream.Consumer, error) {
+// consumeExpiries starts the group's consumer on every shard; release
+// stops them all.
+func (e *Engine) consumeExpiries(ctx context.Context, s *subscription, group, pattern string, fn func(context.Context, string) error) (release func(), err error) {
+	fnCtx, cancel := context.WithCancel(context.Background())
+	ccs := make([]jetstream.ConsumeContext, 0, len(e.shards))
+	release = func() {
+		cancel()
+		for _, cc := range ccs {
+			cc.Stop()
+		}
+	}
+	for _, sh := range e.shards {
+		cons, err := e.expiryConsumer(ctx, sh, group, pattern)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		cc, err := cons.Consume(func(m jetstream.Msg) { e.deliverExpiry(fnCtx, s, sh, m, fn) },
+			jetstream.PullMaxMessages(16), jetstream.ConsumeErrHandler(e.consumeErr("on expire "+group)))
+		if err != nil {
+			release()
+			return nil, err
+		}
+		ccs = append(ccs, cc)
+	}
+	return release, nil
+}
+
+// expiryConsumer creates, or binds to, the group's durable consumer on a
+// shard. It starts with the messages written after its creation.
+func (e *Engine) expiryConsumer(ctx context.Context, sh *shard, group, pattern string) (jetstream.Consumer, error) {
 	ctx, cancel := e.opCtx(ctx)
 	defer cancel()
-	return e.js.CreateOrUpdateConsumer(ctx, e.stream.CachedInfo().Config.Name, jetstream.ConsumerConfig{
+	return e.js.CreateOrUpdateConsumer(ctx, streamName(sh.bucket), jetstream.ConsumerConfig{
 		Durable:       durableName(group, pattern),
 		Description:   "kiln expiries of " + pattern + " for group " + group,
-		FilterSubject: e.kvPrefix + pattern,
+		FilterSubject: sh.kvPrefix + pattern,
 		DeliverPolicy: jetstream.DeliverNewPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       e.opts.RedeliveryDelay,
@@ -65,7 +86,7 @@ func (e *Engine) expiryConsumer(ctx context.Context, group, pattern string) (jet
 
 // deliverExpiry runs fn for an expiry marker and acks it once fn
 // succeeded; other messages (values, deletes) are acked and skipped.
-func (e *Engine) deliverExpiry(ctx context.Context, s *subscription, m jetstream.Msg, fn func(context.Context, string) error) {
+func (e *Engine) deliverExpiry(ctx context.Context, s *subscription, sh *shard, m jetstream.Msg, fn func(context.Context, string) error) {
 	if !s.active() {
 		m.Nak() // let another subscriber have it now
 		return
@@ -74,7 +95,7 @@ func (e *Engine) deliverExpiry(ctx context.Context, s *subscription, m jetstream
 		m.Ack()
 		return
 	}
-	key := strings.TrimPrefix(m.Subject(), e.kvPrefix)
+	key := strings.TrimPrefix(m.Subject(), sh.kvPrefix)
 	stop := e.keepInProgress(m)
 	err := fn(ctx, key)
 	stop()

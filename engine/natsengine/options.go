@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +32,19 @@ type Options struct {
 	Replicas int
 	// Memory keeps a bucket Open creates in memory instead of on disk.
 	Memory bool
+	// Shards spreads the keys over this many buckets (streams), each with
+	// its own leader, for write throughput beyond what one stream takes.
+	// With 1 the bucket is Bucket itself; with N > 1 it is the buckets
+	// "<Bucket>-0" .. "<Bucket>-<N-1>". A key's shard is the FNV-1a hash
+	// (32-bit) of its second dot-separated token, modulo N, or of its only
+	// token for one-token keys: kiln's keys s.<k>.m, s.<k>.a.<name> and
+	// t.<k> of one session share their second token, so they share a shard
+	// and commit together. A Commit whose keys fall in different shards
+	// fails with engine.ErrInvalid. Open records the count on the first
+	// shard's stream (metadata "kiln_shards") when it creates the buckets;
+	// 0 means that recorded count, or 1 if Open creates them. A count that
+	// contradicts the recorded one is an error.
+	Shards int
 	// Token, User and Password, or CredsFile authenticate the client.
 	Token     string
 	User      string
@@ -61,6 +75,10 @@ type Options struct {
 
 // maxOps is the largest commit: JetStream's default atomic batch limit.
 const maxOps = 1000
+
+// maxShards bounds Options.Shards: every shard is a stream with its own
+// Raft group, and every OnExpire group a consumer on each.
+const maxShards = 64
 
 func (o Options) withDefaults() Options {
 	if o.URL == "" {
@@ -96,6 +114,9 @@ func (o Options) validate() error {
 	}
 	if o.Replicas < 1 || o.Replicas > 5 {
 		return fmt.Errorf("natsengine: Options.Replicas %d: want 1..5", o.Replicas)
+	}
+	if o.Shards < 0 || o.Shards > maxShards {
+		return fmt.Errorf("natsengine: Options.Shards %d: want 0..%d", o.Shards, maxShards)
 	}
 	if o.MarkerTTL < time.Second {
 		return fmt.Errorf("natsengine: Options.MarkerTTL %s: want at least 1s", o.MarkerTTL)
@@ -180,17 +201,18 @@ func reconnectDelay(attempts int) time.Duration {
 	return d*3/4 + rand.N(d/2)
 }
 
-// streamConfig is the KV bucket's stream as Open creates it: what
-// nats.go's CreateKeyValue makes (History 1, LimitMarkerTTL), plus atomic
-// batch publish and the republishing that Watch subscribes to.
-func (o Options) streamConfig() jetstream.StreamConfig {
+// streamConfig is a shard's stream as Open creates it: what nats.go's
+// CreateKeyValue makes (History 1, LimitMarkerTTL), plus atomic batch
+// publish and the republishing that Watch subscribes to. The first shard
+// records the shard count in its metadata.
+func (o Options) streamConfig(bucket string, first bool, shards int) jetstream.StreamConfig {
 	storage := jetstream.FileStorage
 	if o.Memory {
 		storage = jetstream.MemoryStorage
 	}
-	return jetstream.StreamConfig{
-		Name:                   "KV_" + o.Bucket,
-		Subjects:               []string{o.kvPrefix() + ">"},
+	cfg := jetstream.StreamConfig{
+		Name:                   streamName(bucket),
+		Subjects:               []string{kvPrefix(bucket) + ">"},
 		MaxMsgsPerSubject:      1,
 		MaxBytes:               -1,
 		MaxMsgSize:             -1,
@@ -206,19 +228,25 @@ func (o Options) streamConfig() jetstream.StreamConfig {
 		AllowMsgTTL:            true,
 		SubjectDeleteMarkerTTL: o.MarkerTTL.Round(time.Second),
 		AllowAtomicPublish:     true,
-		RePublish:              o.rePublish(),
+		RePublish:              o.rePublish(bucket),
 	}
+	if first {
+		cfg.Metadata = map[string]string{metaShards: strconv.Itoa(shards)}
+	}
+	return cfg
 }
 
-func (o Options) rePublish() *jetstream.RePublish {
-	return &jetstream.RePublish{Source: o.kvPrefix() + ">", Destination: o.watchPrefix() + ">"}
+// rePublish sends what every shard stores to the one watch prefix.
+func (o Options) rePublish(bucket string) *jetstream.RePublish {
+	return &jetstream.RePublish{Source: kvPrefix(bucket) + ">", Destination: o.watchPrefix() + ">"}
 }
 
-// Subject prefixes: the bucket's stream, what it republishes for Watch,
-// and messaging.
-func (o Options) kvPrefix() string    { return "$KV." + o.Bucket + "." }
+// Subject prefixes: what the whole bucket republishes for Watch, and
+// messaging; a shard's stream, and its subjects.
 func (o Options) watchPrefix() string { return "kilnwatch." + o.Bucket + "." }
 func (o Options) msgPrefix() string   { return "kiln." + o.Bucket + "." }
+func streamName(bucket string) string { return "KV_" + bucket }
+func kvPrefix(bucket string) string   { return "$KV." + bucket + "." }
 
 // redactedURL is URL without passwords, for messages.
 func (o Options) redactedURL() string {

@@ -1,47 +1,15 @@
 package natsengine
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
-
-// ServerOptions configure an embedded NATS server with JetStream.
-type ServerOptions struct {
-	// Host is the client listen address. Default 127.0.0.1.
-	Host string
-	// Port is the client port: 0 means 4222, -1 a random free port.
-	Port int
-	// StoreDir is where JetStream keeps its data. Required unless InMemory.
-	StoreDir string
-	// InMemory allows an empty StoreDir: the server then gets a private
-	// temporary directory, removed by Shutdown, and buckets must use
-	// memory storage (Options.Memory) to keep their data out of it.
-	InMemory bool
-	// ServerName names the server in logs and in a future cluster.
-	// Default: chosen by NATS.
-	ServerName string
-	// DontListen serves in-process connections only (Options.InProcess);
-	// no TCP port is opened.
-	DontListen bool
-	// SyncAlways fsyncs every write before acknowledging it: acknowledged
-	// writes then survive power loss, at about 10x the write cost. Without
-	// it the file store fsyncs every 2 minutes.
-	SyncAlways bool
-	// Token, or User and Password, require clients to authenticate.
-	Token    string
-	User     string
-	Password string
-	// Logger receives the server's log; nil silences it.
-	Logger *slog.Logger
-	// ReadyTimeout bounds the wait for the server to accept connections.
-	// Default 10s.
-	ReadyTimeout time.Duration
-}
 
 // Server is a running embedded NATS server.
 type Server struct {
@@ -69,7 +37,7 @@ func StartServer(opts ServerOptions) (*Server, error) {
 	srv.ns.Start()
 	wait := opts.ReadyTimeout
 	if wait <= 0 {
-		wait = 10 * time.Second
+		wait = defaultReadyTimeout
 	}
 	if !srv.ns.ReadyForConnections(wait) {
 		srv.Shutdown()
@@ -78,39 +46,45 @@ func StartServer(opts ServerOptions) (*Server, error) {
 	return srv, nil
 }
 
-// serverOptions translates opts; tempDir is a directory it created.
-func serverOptions(opts ServerOptions) (sopts *server.Options, tempDir string, err error) {
-	storeDir := opts.StoreDir
-	if storeDir == "" {
-		if !opts.InMemory {
-			return nil, "", errors.New("natsengine: ServerOptions.StoreDir is required unless InMemory is set")
+// WaitJetStreamReady waits until the server's JetStream is enabled and,
+// in a cluster, the cluster has elected its meta leader and this server
+// is current with it: only then can buckets be created. A cluster of 3
+// needs 2 of its servers up to elect one. It returns the last reason for
+// not being ready once ctx ends.
+func (s *Server) WaitJetStreamReady(ctx context.Context) error {
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := s.health(&server.HealthzOptions{JSMetaOnly: true})
+		if err == nil {
+			return nil
 		}
-		if storeDir, err = os.MkdirTemp("", "kiln-nats-"); err != nil {
-			return nil, "", fmt.Errorf("natsengine: temp store dir: %w", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("natsengine: JetStream not ready: %w (%w)", err, ctx.Err())
+		case <-tick.C:
 		}
-		tempDir = storeDir
 	}
-	sopts = &server.Options{
-		Host:          opts.Host,
-		Port:          opts.Port,
-		ServerName:    opts.ServerName,
-		DontListen:    opts.DontListen,
-		JetStream:     true,
-		StoreDir:      storeDir,
-		SyncAlways:    opts.SyncAlways,
-		Authorization: opts.Token,
-		Username:      opts.User,
-		Password:      opts.Password,
-		NoSigs:        true,
-		NoLog:         opts.Logger == nil,
+}
+
+// Healthz reports whether the server is ready to serve: it accepts
+// connections, JetStream is enabled and, in a cluster, current with the
+// meta leader, and the streams and consumers it holds are current. Nil
+// means ready; for a /readyz endpoint.
+func (s *Server) Healthz() error {
+	return s.health(nil)
+}
+
+func (s *Server) health(opts *server.HealthzOptions) error {
+	st := s.ns.Healthz(opts)
+	if st == nil || st.Error == "" && len(st.Errors) == 0 && st.StatusCode < 300 {
+		return nil
 	}
-	if sopts.Host == "" {
-		sopts.Host = "127.0.0.1"
+	msg := st.Error
+	for _, e := range st.Errors {
+		msg += "; " + e.Error
 	}
-	if sopts.Port == 0 {
-		sopts.Port = 4222
-	}
-	return sopts, tempDir, nil
+	return fmt.Errorf("natsengine: server %s: %s", st.Status, strings.TrimPrefix(msg, "; "))
 }
 
 // ClientURL is the URL clients connect to, "" with DontListen.

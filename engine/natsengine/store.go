@@ -31,7 +31,8 @@ func (e *Engine) Get(ctx context.Context, key string) (engine.Entry, error) {
 	}
 	ctx, cancel := e.opCtx(ctx)
 	defer cancel()
-	m, err := e.stream.GetLastMsgForSubject(ctx, e.kvPrefix+key)
+	sh := e.shardOf(key)
+	m, err := sh.stream.GetLastMsgForSubject(ctx, sh.kvPrefix+key)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return engine.Entry{}, fmt.Errorf("get %s: %w", key, engine.ErrNotFound)
 	}

@@ -1,0 +1,122 @@
+package natsengine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// metaShards is the stream metadata key, on the first shard, that
+// records the bucket's shard count.
+const metaShards = "kiln_shards"
+
+// shard is one of the bucket's streams.
+type shard struct {
+	bucket   string // "<bucket>", or "<bucket>-<i>" with several shards
+	stream   jetstream.Stream
+	kvPrefix string // "$KV.<shard bucket>.": the stream's subjects
+}
+
+// shardBucket names shard i of n.
+func shardBucket(bucket string, i, n int) string {
+	if n == 1 {
+		return bucket
+	}
+	return bucket + "-" + strconv.Itoa(i)
+}
+
+// shardIndex is key's shard of n: FNV-1a of the key's second token, or
+// of its only token (see Options.Shards).
+func shardIndex(key string, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	tok := key
+	if i := strings.IndexByte(key, '.'); i >= 0 {
+		tok = key[i+1:]
+		if j := strings.IndexByte(tok, '.'); j >= 0 {
+			tok = tok[:j]
+		}
+	}
+	h := uint32(2166136261)
+	for i := 0; i < len(tok); i++ {
+		h ^= uint32(tok[i])
+		h *= 16777619
+	}
+	return int(h % uint32(n))
+}
+
+// shardOf is the shard that holds key.
+func (e *Engine) shardOf(key string) *shard {
+	return e.shards[shardIndex(key, len(e.shards))]
+}
+
+// openShards settles the shard count and binds to (or creates) every
+// shard's stream, the first last, so that its recorded count means the
+// others exist.
+func (e *Engine) openShards(ctx context.Context) error {
+	n, err := e.shardCount(ctx)
+	if err != nil {
+		return err
+	}
+	e.shards = make([]*shard, n)
+	for i := n - 1; i >= 0; i-- {
+		b := shardBucket(e.opts.Bucket, i, n)
+		st, err := ensureStream(ctx, e.js, e.opts.streamConfig(b, i == 0, n))
+		if err != nil {
+			return fmt.Errorf("natsengine: bucket %s: %w", b, mapErr(err))
+		}
+		e.shards[i] = &shard{bucket: b, stream: st, kvPrefix: kvPrefix(b)}
+	}
+	return nil
+}
+
+// shardCount is the count recorded on the bucket, checked against
+// Options.Shards, or Options.Shards (default 1) for a new bucket.
+func (e *Engine) shardCount(ctx context.Context) (int, error) {
+	recorded, err := e.recordedShards(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("natsengine: bucket %s: %w", e.opts.Bucket, mapErr(err))
+	}
+	want := e.opts.Shards
+	switch {
+	case recorded == 0 && want == 0:
+		return 1, nil
+	case recorded == 0:
+		return want, nil
+	case want != 0 && want != recorded:
+		return 0, fmt.Errorf("natsengine: bucket %s is in %d shard(s); Options.Shards is %d (0 takes the bucket's count)",
+			e.opts.Bucket, recorded, want)
+	}
+	return recorded, nil
+}
+
+// recordedShards is 1 if the plain bucket exists, the count recorded on
+// "<bucket>-0" if that exists, 0 if neither does.
+func (e *Engine) recordedShards(ctx context.Context) (int, error) {
+	_, err := e.js.Stream(ctx, streamName(e.opts.Bucket))
+	if err == nil {
+		return 1, nil
+	}
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 0, err
+	}
+	first := streamName(shardBucket(e.opts.Bucket, 0, 2))
+	st, err := e.js.Stream(ctx, first)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	s := st.CachedInfo().Config.Metadata[metaShards]
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 2 || n > maxShards {
+		return 0, fmt.Errorf("stream %s: metadata %s=%q: not a kiln shard count", first, metaShards, s)
+	}
+	return n, nil
+}
