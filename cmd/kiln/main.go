@@ -1,6 +1,7 @@
-// Command kiln is kiln's command line: it runs a whole demo cluster on one
-// machine, and (later) the kiln server.
+// Command kiln is kiln's command line: it runs the kiln server, and a
+// whole demo cluster on one machine.
 //
+//	kiln server [-c kiln.yaml] [-addr host:port] [-data dir] [-name n] [-http host:port]
 //	kiln demo [-addr 127.0.0.1:8080] [-nodes 3] [-sticky]
 //	kiln version
 //	kiln help

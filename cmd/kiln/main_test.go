@@ -35,7 +35,8 @@ func TestRun_Errors(t *testing.T) {
 		stderr string
 	}{
 		{"UnknownCommand", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
-		{"ServerNotBuilt", []string{"server"}, 1, "not built yet"},
+		{"ServerBadFlag", []string{"server", "-colour", "red"}, 2, "colour"},
+		{"ServerMissingConfig", []string{"server", "-c", "/nonexistent/kiln.yaml"}, 2, "/nonexistent/kiln.yaml"},
 		{"VersionArgs", []string{"version", "x"}, 2, "no arguments"},
 		{"DemoZeroNodes", []string{"demo", "-nodes", "0"}, 2, "-nodes 0"},
 		{"DemoTenNodes", []string{"demo", "-nodes", "10"}, 2, "-nodes 10"},

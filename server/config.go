@@ -1,0 +1,163 @@
+package server
+
+// Config is the kiln server's configuration, as kiln.yaml spells it.
+// Start from DefaultConfig (or Load, which starts from it), change what
+// you need, then call Validate.
+type Config struct {
+	Server   ServerConfig   `yaml:"server"`
+	HTTP     HTTPConfig     `yaml:"http"`
+	Auth     AuthConfig     `yaml:"auth"`
+	TLS      TLSConfig      `yaml:"tls"`
+	Cluster  *ClusterConfig `yaml:"cluster"` // nil: a single server
+	Sessions SessionsConfig `yaml:"sessions"`
+
+	// origin says where each field's value came from (file and line,
+	// flag or environment variable), for error messages.
+	origin origin
+}
+
+// ServerConfig is the NATS server kiln embeds.
+type ServerConfig struct {
+	// Name names the server; required, and unique per server, in a
+	// cluster. Default "" (NATS picks an ID).
+	Name string `yaml:"name"`
+	// Listen is the client address, host:port, that web nodes connect to.
+	// Port 0 picks a free port. Default 127.0.0.1:4222.
+	Listen string `yaml:"listen"`
+	// Data is the JetStream file store directory, created if missing.
+	// Default ./kiln-data (relative paths are relative to the working
+	// directory).
+	Data string `yaml:"data"`
+	// Sync is SyncPeriodic (the default) or SyncAlways: see docs/server.md
+	// for what an acknowledged write survives with each.
+	Sync string `yaml:"sync"`
+	// ShutdownTimeout bounds the graceful shutdown of the HTTP endpoints.
+	// Default 10s.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+}
+
+// Sync values.
+const (
+	// SyncPeriodic fsyncs every 2 minutes: acknowledged writes survive a
+	// process crash, recent ones may be lost on power loss.
+	SyncPeriodic = "periodic"
+	// SyncAlways fsyncs every write before acknowledging it, at about 10x
+	// the write cost.
+	SyncAlways = "always"
+)
+
+// HTTPConfig is the health endpoints' listener.
+type HTTPConfig struct {
+	// Listen is the address of /healthz and /readyz; "" disables them.
+	// Port 0 picks a free port. Default 127.0.0.1:8222.
+	Listen string `yaml:"listen"`
+}
+
+// AuthConfig says how clients authenticate: a token, or one user with a
+// password, or (see TLSConfig.VerifyClients) a client certificate.
+type AuthConfig struct {
+	// Token is a shared secret clients present.
+	Token string `yaml:"token"`
+	// Users are the users clients log in as; at most one for now.
+	Users []User `yaml:"users"`
+	// AllowUnauthenticated lets the client port (and the cluster port)
+	// listen beyond loopback without authentication.
+	AllowUnauthenticated bool `yaml:"allow_unauthenticated"`
+}
+
+// User is a user name and password.
+type User struct {
+	User     string `yaml:"user"`
+	Password string `yaml:"password"`
+}
+
+// TLSConfig is TLS on the client port.
+type TLSConfig struct {
+	// Cert and Key are PEM files; with both set the client port speaks TLS.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// CA is a PEM file of the CAs client certificates must chain to.
+	CA string `yaml:"ca"`
+	// VerifyClients requires a client certificate signed by CA (mutual
+	// TLS); it counts as authentication.
+	VerifyClients bool `yaml:"verify_clients"`
+}
+
+// ClusterConfig makes the server one of a replicated cluster.
+type ClusterConfig struct {
+	// Name is the cluster's name, the same on every server. Required.
+	Name string `yaml:"name"`
+	// Listen is the address, host:port, other servers' routes connect to.
+	// Default 127.0.0.1:6222.
+	Listen string `yaml:"listen"`
+	// Routes are the other servers' cluster URLs, nats://host:port; a
+	// server may list itself. Required.
+	Routes []string `yaml:"routes"`
+	// AllowUnauthenticated lets Listen be beyond loopback. Routes are not
+	// authenticated yet: a cluster beyond loopback belongs on a private
+	// network.
+	AllowUnauthenticated bool `yaml:"allow_unauthenticated"`
+}
+
+// SessionsConfig is the store of the sessions.
+type SessionsConfig struct {
+	// Bucket names the KV bucket; web nodes must use the same. Default "kiln".
+	Bucket string `yaml:"bucket"`
+	// Replicas is 1 or 3 (3 needs a cluster of three servers); 0 picks 3
+	// when the cluster has at least 2 routes, else 1. Default 0.
+	Replicas int `yaml:"replicas"`
+	// Shards spreads sessions over that many streams, 1..64, so writes
+	// spread over stream leaders. Default 1.
+	Shards int `yaml:"shards"`
+	// MaxBytes limits the server's JetStream file store; 0 leaves NATS's
+	// own limit (75% of the disk's free space). Default 0.
+	MaxBytes ByteSize `yaml:"max_bytes"`
+	// MaxValueSize is the largest record a client may write (the NATS
+	// max payload), at most 64MiB. Default 1MiB.
+	MaxValueSize ByteSize `yaml:"max_value_size"`
+}
+
+// DefaultConfig is a single server on loopback with no authentication:
+// safe, because nothing beyond this machine can reach it.
+func DefaultConfig() Config {
+	return Config{
+		Server: ServerConfig{
+			Listen:          "127.0.0.1:4222",
+			Data:            "./kiln-data",
+			Sync:            SyncPeriodic,
+			ShutdownTimeout: Duration(10e9),
+		},
+		HTTP:     HTTPConfig{Listen: "127.0.0.1:8222"},
+		Sessions: SessionsConfig{Bucket: "kiln", Shards: 1, MaxValueSize: MiB},
+	}
+}
+
+// defaultClusterListen is the cluster address when cluster.listen is empty.
+const defaultClusterListen = "127.0.0.1:6222"
+
+// replicas is the replication factor the buckets get.
+func (c *Config) replicas() int {
+	if c.Sessions.Replicas != 0 {
+		return c.Sessions.Replicas
+	}
+	if c.Cluster != nil && len(c.Cluster.Routes) >= 2 {
+		return 3
+	}
+	return 1
+}
+
+// authMode names how clients authenticate, for logs: never a secret.
+func (c *Config) authMode() string {
+	switch {
+	case c.Auth.Token != "":
+		return "token"
+	case len(c.Auth.Users) > 0:
+		return "users"
+	case c.TLS.VerifyClients:
+		return "mtls"
+	}
+	return "none"
+}
+
+// tlsOn reports whether the client port speaks TLS.
+func (c *Config) tlsOn() bool { return c.TLS.Cert != "" && c.TLS.Key != "" }

@@ -1,0 +1,94 @@
+package server
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/kilnhq/kiln/engine/natsengine"
+)
+
+// serverOptions maps a valid c onto the embedded NATS server's options;
+// log receives the server's own log.
+func (c *Config) serverOptions(log *slog.Logger) natsengine.ServerOptions {
+	host, port := splitAddr(c.Server.Listen)
+	o := natsengine.ServerOptions{
+		Host:       host,
+		Port:       port,
+		StoreDir:   c.Server.Data,
+		ServerName: c.Server.Name,
+		SyncAlways: c.Server.Sync == SyncAlways,
+		Token:      c.Auth.Token,
+		TLS: natsengine.ServerTLS{
+			CertFile: c.TLS.Cert, KeyFile: c.TLS.Key, CAFile: c.TLS.CA, VerifyClients: c.TLS.VerifyClients,
+		},
+		MaxPayload: int32(c.Sessions.MaxValueSize),
+		MaxStore:   int64(c.Sessions.MaxBytes),
+		Logger:     log,
+		// The server recovers its store before it listens: give a big one time.
+		ReadyTimeout: 5 * time.Minute,
+	}
+	if u := c.user(); u != nil {
+		o.User, o.Password = u.User, u.Password
+	}
+	if cl := c.Cluster; cl != nil {
+		chost, cport := splitAddr(c.clusterListen())
+		o.Cluster = &natsengine.ClusterOptions{Name: cl.Name, Host: chost, Port: cport, Routes: cl.Routes}
+	}
+	return o
+}
+
+// clientOptions are the options of the server's own in-process client,
+// which creates the session buckets.
+func (c *Config) clientOptions(srv *natsengine.Server, log *slog.Logger) natsengine.Options {
+	o := natsengine.Options{
+		InProcess: srv,
+		Bucket:    c.Sessions.Bucket,
+		Replicas:  c.replicas(),
+		Shards:    c.Sessions.Shards,
+		Token:     c.Auth.Token,
+		Name:      "kiln-server",
+		Logger:    log,
+	}
+	if u := c.user(); u != nil {
+		o.User, o.Password = u.User, u.Password
+	}
+	return o
+}
+
+// user is the single user, nil if none.
+func (c *Config) user() *User {
+	if len(c.Auth.Users) == 0 {
+		return nil
+	}
+	return &c.Auth.Users[0]
+}
+
+// splitAddr splits a valid host:port in natsengine's spelling: an empty
+// host (every interface) becomes 0.0.0.0, port 0 (any free port) -1.
+func splitAddr(addr string) (host string, port int) {
+	host, p, _ := net.SplitHostPort(addr)
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	port, _ = strconv.Atoi(p)
+	if port == 0 {
+		port = -1
+	}
+	return host, port
+}
+
+// checkFree fails fast if a fixed port of addr is taken, where the NATS
+// server would only log it and never become ready.
+func checkFree(field, addr string) error {
+	if _, port := splitAddr(addr); port == -1 {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", field, addr, err)
+	}
+	return ln.Close()
+}

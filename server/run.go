@@ -1,0 +1,139 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/kilnhq/kiln/engine/natsengine"
+)
+
+// ReadyPrefix starts the line Run prints to stdout once the session
+// buckets are open: "kiln server ready: nats://127.0.0.1:4222".
+const ReadyPrefix = "kiln server ready: "
+
+// Run validates cfg, starts the server and runs it until ctx ends, then
+// shuts it down gracefully and returns nil.
+//
+// It starts the embedded NATS server, serves /healthz and /readyz, logs
+// one line saying what it listens on and where it stores data, waits for
+// JetStream (in a cluster: for a quorum of servers) and creates the
+// session buckets, retrying until ctx ends, and then prints
+// ReadyPrefix + "nats://host:port" to stdout. On ctx's end it stops the
+// HTTP endpoints (in-flight requests get up to server.shutdown_timeout),
+// closes its client, and shuts the NATS server down, which hands its
+// stream leaderships to other servers and flushes its store.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	srv, err := startNATS(&cfg, log)
+	if err != nil {
+		return err
+	}
+	h := newHealth(srv)
+	hs, err := serveHTTP(cfg.HTTP.Listen, h, log)
+	if err != nil {
+		srv.Shutdown()
+		return err
+	}
+	r := &running{cfg: &cfg, log: log, srv: srv, health: h, http: hs}
+	r.logStart()
+	if eng := r.openBuckets(ctx); eng != nil {
+		h.eng.Store(eng)
+		fmt.Fprintf(stdout, "%snats://%s\n", ReadyPrefix, r.clientAddr())
+		<-ctx.Done()
+	}
+	r.stop()
+	return nil
+}
+
+// startNATS starts the embedded NATS server of cfg.
+func startNATS(cfg *Config, log *slog.Logger) (*natsengine.Server, error) {
+	if err := checkFree("server.listen", cfg.Server.Listen); err != nil {
+		return nil, err
+	}
+	if cfg.Cluster != nil {
+		if err := checkFree("cluster.listen", cfg.clusterListen()); err != nil {
+			return nil, err
+		}
+	}
+	srv, err := natsengine.StartServer(cfg.serverOptions(natsLogger(log)))
+	if err != nil {
+		return nil, fmt.Errorf("start nats server: %w", err)
+	}
+	return srv, nil
+}
+
+// running is a started server.
+type running struct {
+	cfg    *Config
+	log    *slog.Logger
+	srv    *natsengine.Server
+	health *health
+	http   *httpServer // nil: no HTTP endpoints
+}
+
+// clientAddr is the client address with the port actually listened on.
+func (r *running) clientAddr() string {
+	host, _ := splitAddr(r.cfg.Server.Listen)
+	port := 0
+	if a, ok := r.srv.NATS().Addr().(*net.TCPAddr); ok {
+		port = a.Port
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// openBuckets opens the server's client, creating the session buckets,
+// and retries with backoff until it succeeds or ctx ends (nil).
+func (r *running) openBuckets(ctx context.Context) *natsengine.Engine {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		eng, err := r.tryOpen(ctx)
+		if err == nil || ctx.Err() != nil {
+			return eng
+		}
+		r.health.setWaiting(err.Error())
+		r.log.Warn("kiln server: session buckets not open yet (a cluster needs 2 of 3 servers up); retrying",
+			"attempt", attempt, "retry_in", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// openTimeout bounds one attempt to open the buckets.
+const openTimeout = 10 * time.Second
+
+func (r *running) tryOpen(ctx context.Context) (*natsengine.Engine, error) {
+	ctx, cancel := context.WithTimeout(ctx, openTimeout)
+	defer cancel()
+	if err := r.srv.WaitJetStreamReady(ctx); err != nil {
+		return nil, err
+	}
+	return natsengine.Open(ctx, r.cfg.clientOptions(r.srv, r.log))
+}
+
+// stop shuts down in order: HTTP endpoints, the client, the NATS server.
+func (r *running) stop() {
+	r.log.Info("kiln server: stopping")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(r.cfg.Server.ShutdownTimeout))
+	defer cancel()
+	r.http.shutdown(ctx)
+	if eng := r.health.eng.Swap(nil); eng != nil {
+		eng.Conn().FlushTimeout(time.Second)
+		eng.Close()
+	}
+	r.srv.Shutdown()
+	r.log.Info("kiln server: stopped")
+}
