@@ -18,7 +18,7 @@ import (
 
 // startCluster starts n servers on loopback, each routed to the others,
 // and waits until their JetStream cluster has a meta leader.
-func startCluster(t *testing.T, n int) []*natsengine.Server {
+func startCluster(t *testing.T, n int, tls natsengine.ServerTLS) []*natsengine.Server {
 	t.Helper()
 	ports := freePorts(t, n)
 	servers := make([]*natsengine.Server, n)
@@ -30,7 +30,7 @@ func startCluster(t *testing.T, n int) []*natsengine.Server {
 			}
 		}
 		srv, err := natsengine.StartServer(natsengine.ServerOptions{
-			Port: -1, StoreDir: t.TempDir(), ServerName: fmt.Sprintf("n%d", i),
+			Port: -1, StoreDir: t.TempDir(), ServerName: fmt.Sprintf("n%d", i), TLS: tls,
 			Cluster: &natsengine.ClusterOptions{Name: "kiln-test", Port: ports[i], Routes: routes},
 		})
 		if err != nil {
@@ -114,7 +114,7 @@ func TestCluster_Failover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-server cluster")
 	}
-	servers := startCluster(t, 3)
+	servers := startCluster(t, 3, natsengine.ServerTLS{})
 	opts := natsengine.Options{URL: clientURLs(servers), Replicas: 3, OpTimeout: 2 * time.Second}
 	first := MustOpenEngine(t, nil, opts)
 	ctx := context.Background()

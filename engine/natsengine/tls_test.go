@@ -192,3 +192,29 @@ func TestStartServer_Limits(t *testing.T) {
 		t.Error("Healthz after Shutdown: nil")
 	}
 }
+
+// TestCluster_TLS: with a CA, routes use mutual TLS, and the cluster
+// forms and replicates.
+func TestCluster_TLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-server cluster")
+	}
+	pki := newTestPKI(t)
+	servers := startCluster(t, 3, natsengine.ServerTLS{CertFile: pki.ServerCert, KeyFile: pki.ServerKey, CAFile: pki.CA, VerifyClients: true})
+	for _, s := range servers {
+		if s.NATS().NumRoutes() == 0 {
+			t.Errorf("%s has no routes", s.NATS().Name())
+		}
+		if v, err := s.NATS().Varz(nil); err != nil || !v.Cluster.TLSRequired || !v.Cluster.TLSVerify {
+			t.Errorf("%s: routes without mutual TLS (%v)", s.NATS().Name(), err)
+		}
+	}
+	e := MustOpenEngine(t, nil, natsengine.Options{
+		URL: clientURLs(servers), Replicas: 3, RootCAs: pki.CA, CertFile: pki.ClientCert, KeyFile: pki.ClientKey,
+	})
+	revs := mustCommit(t, e, sessionOps("tls")...)
+	if got, err := e.Get(context.Background(), "s.tls.a.cart"); err != nil || got.Revision != revs[1] {
+		t.Errorf("Get = %+v, %v", got, err)
+	}
+	streamLeader(t, e, "KV_kiln") // checks 3 replicas
+}
