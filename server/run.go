@@ -94,9 +94,9 @@ func (r *running) clientAddr() string {
 // openBuckets opens the server's client, creating the session buckets,
 // and retries with backoff until it succeeds or ctx ends (nil).
 func (r *running) openBuckets(ctx context.Context) *natsengine.Engine {
-	backoff := 100 * time.Millisecond
+	backoff, timeout := 100*time.Millisecond, 2*time.Second
 	for attempt := 1; ; attempt++ {
-		eng, err := r.tryOpen(ctx)
+		eng, err := r.tryOpen(ctx, timeout)
 		if err == nil || ctx.Err() != nil {
 			return eng
 		}
@@ -108,20 +108,27 @@ func (r *running) openBuckets(ctx context.Context) *natsengine.Engine {
 			return nil
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 5*time.Second)
+		backoff, timeout = min(2*backoff, 5*time.Second), min(2*timeout, 30*time.Second)
 	}
 }
 
-// openTimeout bounds one attempt to open the buckets.
-const openTimeout = 10 * time.Second
+// jetStreamWait bounds one wait for JetStream, so that a server waiting
+// for its cluster says so in its log now and then.
+const jetStreamWait = 10 * time.Second
 
-func (r *running) tryOpen(ctx context.Context) (*natsengine.Engine, error) {
-	ctx, cancel := context.WithTimeout(ctx, openTimeout)
-	defer cancel()
-	if err := r.srv.WaitJetStreamReady(ctx); err != nil {
+// tryOpen waits for JetStream, then opens the buckets within timeout: a
+// request sent while the cluster elects its leader may go unanswered, so
+// attempts start short and grow for big buckets (many shards).
+func (r *running) tryOpen(ctx context.Context, timeout time.Duration) (*natsengine.Engine, error) {
+	wctx, cancel := context.WithTimeout(ctx, jetStreamWait)
+	err := r.srv.WaitJetStreamReady(wctx)
+	cancel()
+	if err != nil {
 		return nil, err
 	}
-	return natsengine.Open(ctx, r.cfg.clientOptions(r.srv, r.log))
+	octx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return natsengine.Open(octx, r.cfg.clientOptions(r.srv, r.log))
 }
 
 // stop shuts down in order: HTTP endpoints, the client, the NATS server.

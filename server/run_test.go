@@ -32,14 +32,23 @@ func testConfig(t *testing.T) Config {
 
 // started is a server Run runs for a test.
 type started struct {
-	url  string // nats://127.0.0.1:port, from the ready line
-	http string // http://127.0.0.1:port
-	log  *syncBuffer
-	stop func() error // cancels Run's ctx and returns what Run returned
+	url    string // nats://127.0.0.1:port, from the ready line
+	http   string // http://127.0.0.1:port
+	log    *syncBuffer
+	stdout io.Reader    // Run's stdout
+	stop   func() error // cancels Run's ctx and returns what Run returned
 }
 
 // mustRun runs cfg until the test ends and waits for the ready line.
 func mustRun(t *testing.T, cfg Config) *started {
+	t.Helper()
+	s := launch(t, cfg)
+	s.waitReady(t)
+	return s
+}
+
+// launch runs cfg until the test ends, without waiting.
+func launch(t *testing.T, cfg Config) *started {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
@@ -58,12 +67,17 @@ func mustRun(t *testing.T, cfg Config) *started {
 		return runErr
 	}
 	t.Cleanup(func() { stop() })
-	s := &started{url: readyURL(t, pr), log: logs, stop: stop}
-	go io.Copy(io.Discard, pr)
-	if addr := logs.startAttr(t, "http"); addr != "off" {
+	return &started{stdout: pr, log: logs, stop: stop}
+}
+
+// waitReady waits for the ready line and reads the addresses.
+func (s *started) waitReady(t *testing.T) {
+	t.Helper()
+	s.url = readyURL(t, s.stdout)
+	go io.Copy(io.Discard, s.stdout)
+	if addr := s.log.startAttr(t, "http"); addr != "off" {
 		s.http = "http://" + addr
 	}
-	return s
 }
 
 func waitDone(t *testing.T, done <-chan error) error {
