@@ -3,6 +3,7 @@ package natsengine_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/kilnhq/kiln/engine"
@@ -42,5 +43,27 @@ func BenchmarkGet(b *testing.B) {
 		if _, err := e.Get(ctx, "k"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkCommitShards: single writes of distinct sessions from many
+// goroutines, on one server, by shard count.
+func BenchmarkCommitShards(b *testing.B) {
+	for _, n := range []int{1, 4} {
+		b.Run(fmt.Sprintf("shards=%d", n), func(b *testing.B) {
+			srv := natsengine.StartTestServer(b)
+			e := MustOpenEngine(b, srv, natsengine.Options{Shards: n})
+			var next atomic.Int64
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					key := fmt.Sprintf("s.k%d.m", next.Add(1))
+					if _, err := e.Commit(context.Background(), engine.Op{Key: key, Value: make([]byte, 100)}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
 	}
 }
