@@ -76,7 +76,10 @@ type TLSConfig struct {
 	// Cert and Key are PEM files; with both set the client port speaks TLS.
 	Cert string `yaml:"cert"`
 	Key  string `yaml:"key"`
-	// CA is a PEM file of the CAs client certificates must chain to.
+	// CA is a PEM file of the CAs client certificates must chain to. In a
+	// cluster it also makes routes use mutual TLS: every server presents
+	// Cert (valid for server and client auth and for its route host),
+	// which CA must have signed.
 	CA string `yaml:"ca"`
 	// VerifyClients requires a client certificate signed by CA (mutual
 	// TLS); it counts as authentication.
@@ -93,8 +96,9 @@ type ClusterConfig struct {
 	// Routes are the other servers' cluster URLs, nats://host:port; a
 	// server may list itself. Required.
 	Routes []string `yaml:"routes"`
-	// AllowUnauthenticated lets Listen be beyond loopback. Routes are not
-	// authenticated yet: a cluster beyond loopback belongs on a private
+	// AllowUnauthenticated lets Listen be beyond loopback without tls.ca.
+	// With tls.ca, routes use mutual TLS; without it they are neither
+	// encrypted nor authenticated, so the cluster belongs on a private
 	// network.
 	AllowUnauthenticated bool `yaml:"allow_unauthenticated"`
 }

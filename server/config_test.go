@@ -137,7 +137,7 @@ func TestConfig_Errors(t *testing.T) {
 		{"ClusterWithoutRoutes", "server: {name: a}\ncluster:\n  name: c\n", "line 2: cluster.routes: required"},
 		{"ClusterWithoutServerName", "cluster:\n  name: c\n  routes: [nats://127.0.0.1:6223]\n", "kiln.yaml: server.name: required in a cluster"},
 		{"BadRoute", "server: {name: a}\ncluster:\n  name: c\n  routes: [127.0.0.1:6223]\n", `line 4: cluster.routes[0]: "127.0.0.1:6223": want nats://host:port`},
-		{"ClusterBeyondLoopback", "server: {name: a}\ncluster:\n  name: c\n  listen: 0.0.0.0:6222\n  routes: [nats://10.0.0.2:6222]\n", "line 4: cluster.listen: \"0.0.0.0:6222\" listens beyond loopback, and cluster routes are not authenticated"},
+		{"ClusterBeyondLoopback", "server: {name: a}\ncluster:\n  name: c\n  listen: 0.0.0.0:6222\n  routes: [nats://10.0.0.2:6222]\n", "line 4: cluster.listen: \"0.0.0.0:6222\" listens beyond loopback without route authentication"},
 		{"Replicas2", "sessions:\n  replicas: 2\n", "line 2: sessions.replicas: 2: want 0 (automatic), 1 or 3"},
 		{"Replicas3WithoutCluster", "sessions:\n  replicas: 3\n", "line 2: sessions.replicas: 3 replicas need a cluster"},
 		{"Shards0", "sessions:\n  shards: 0\n", "line 2: sessions.shards: 0: want 1..64"},
@@ -171,6 +171,7 @@ func TestConfig_Allowed(t *testing.T) {
 		{"IPv6Loopback", "server:\n  listen: \"[::1]:4222\"\n"},
 		{"HTTPBeyondLoopback", "http:\n  listen: 0.0.0.0:8222\n"},
 		{"ClusterBeyondLoopbackExplicitly", "server: {name: a}\ncluster: {name: c, listen: 0.0.0.0:6222, routes: [nats://10.0.0.2:6222], allow_unauthenticated: true}\n"},
+		{"ClusterBeyondLoopbackWithRouteTLS", "server: {name: a}\ncluster: {name: c, listen: 0.0.0.0:6222, routes: [nats://10.0.0.2:6222]}\ntls: {cert: " + cert + ", key: " + key + ", ca: " + ca + "}\n"},
 		{"Replicas3InCluster", "server: {name: a}\ncluster: {name: c, routes: [nats://127.0.0.1:6223]}\nsessions: {replicas: 3}\n"},
 		{"Empty", ""},
 	}

@@ -18,8 +18,8 @@
 // The default listens on loopback only. Validate refuses a client port
 // beyond loopback without a token, a user or client certificates unless
 // auth.allow_unauthenticated is set, and a cluster port beyond loopback
-// unless cluster.allow_unauthenticated is set (routes are not
-// authenticated yet). Logs name the auth mode, never a secret.
+// unless routes use mutual TLS (tls.ca) or cluster.allow_unauthenticated
+// is set. Logs name the auth mode, never a secret.
 //
 // # Durability
 //

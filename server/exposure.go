@@ -6,22 +6,26 @@ import "net"
 // without authentication, unless the operator said so explicitly.
 //
 // The client port needs auth.token, auth.users or tls.verify_clients, or
-// auth.allow_unauthenticated. The cluster port needs
-// cluster.allow_unauthenticated: routes between servers are not
-// authenticated yet, so a cluster beyond loopback belongs on a private
-// network. The HTTP port may listen anywhere: /healthz and /readyz
-// reveal nothing but "ok" or why the server is not ready.
+// auth.allow_unauthenticated. The cluster port needs tls.ca (routes then
+// use mutual TLS: each server presents tls.cert, which the CA must have
+// signed) or cluster.allow_unauthenticated, for a private network. The
+// HTTP port may listen anywhere: /healthz and /readyz reveal nothing but
+// "ok" or why the server is not ready.
 func (c *Config) validateExposure() error {
 	if !isLoopback(c.Server.Listen) && c.authMode() == "none" && !c.Auth.AllowUnauthenticated {
 		return c.fieldErr("server.listen", "%q listens beyond loopback without authentication: "+
 			"set auth.token, auth.users or tls.verify_clients (or auth.allow_unauthenticated: true)", c.Server.Listen)
 	}
-	if cl := c.Cluster; cl != nil && !isLoopback(c.clusterListen()) && !cl.AllowUnauthenticated {
-		return c.fieldErr("cluster.listen", "%q listens beyond loopback, and cluster routes are not authenticated yet: "+
-			"keep it on a private network and set cluster.allow_unauthenticated: true", c.clusterListen())
+	if cl := c.Cluster; cl != nil && !isLoopback(c.clusterListen()) && !c.routeTLS() && !cl.AllowUnauthenticated {
+		return c.fieldErr("cluster.listen", "%q listens beyond loopback without route authentication: "+
+			"set tls.cert, tls.key and tls.ca (routes then use mutual TLS), "+
+			"or on a private network cluster.allow_unauthenticated: true", c.clusterListen())
 	}
 	return nil
 }
+
+// routeTLS reports whether cluster routes use mutual TLS: with a CA.
+func (c *Config) routeTLS() bool { return c.Cluster != nil && c.TLS.CA != "" }
 
 // clusterListen is the cluster address, with its default.
 func (c *Config) clusterListen() string {

@@ -25,7 +25,8 @@ func (r *running) logStart() {
 		"shards", c.Sessions.Shards,
 	}
 	if cl := c.Cluster; cl != nil {
-		attrs = append(attrs, "cluster", cl.Name, "cluster_listen", c.clusterListen(), "routes", redactURLs(cl.Routes))
+		attrs = append(attrs, "cluster", cl.Name, "cluster_listen", c.clusterListen(),
+			"routes", redactURLs(cl.Routes), "route_tls", onOff(c.routeTLS()))
 	}
 	r.log.Info("kiln server: started", attrs...)
 }
