@@ -50,6 +50,32 @@ type Config struct {
 	// (a renewal must fit one engine commit).
 	MaxAttributes int
 
+	// NoLeases turns session leases off. With leases (the default) one node
+	// at a time serves a session: concurrent requests on it are serialised
+	// cluster-wide and the holder serves reads from memory. Without them
+	// every request reads the session from the engine and of two concurrent
+	// conflicting requests one fails with 409: for read-mostly apps that
+	// prefer concurrency on one session to serialisation.
+	NoLeases bool
+	// LeaseWait bounds how long a request waits for its session's lease
+	// (others' requests on it, a handover, the takeover from a crashed
+	// holder, which takes up to LivenessTTL); past it the request gets 503.
+	// Default 10s.
+	LeaseWait time.Duration
+	// LeaseRevokeTimeout bounds one request to the holder to release a
+	// lease; the acquisition retries until LeaseWait. Default 1s.
+	LeaseRevokeTimeout time.Duration
+	// LivenessTTL is the lifetime of this node's liveness record, rewritten
+	// every third of it. A node that could not rewrite it for LivenessTTL
+	// minus a margin (a fifth, at least 1s) drops its leases; others take
+	// them over once the record has expired (a node that stops with Close
+	// hands its leases over at once). Default 5s, at least 3s.
+	LivenessTTL time.Duration
+	// CacheSessions and CacheBytes bound the near cache (sessions kept in
+	// memory by this node). Defaults 10000 and 64 MiB.
+	CacheSessions int
+	CacheBytes    int
+
 	// EngineTimeout bounds the engine calls of one request; past it the
 	// request fails with 503. Default 3s.
 	EngineTimeout time.Duration
@@ -66,16 +92,21 @@ type Config struct {
 // DefaultConfig returns the defaults documented on Config's fields.
 func DefaultConfig() Config {
 	return Config{
-		IdleTimeout:      30 * time.Minute,
-		Lifetime:         24 * time.Hour,
-		Cookie:           http.Cookie{Name: "kiln_session", Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode},
-		MaxAttributeSize: 64 << 10,
-		MaxSessionSize:   1 << 20,
-		MaxAttributes:    256,
-		EngineTimeout:    3 * time.Second,
-		Clock:            clock.Real,
-		Logger:           slog.Default(),
-		ErrorHandler:     defaultErrorHandler,
+		IdleTimeout:        30 * time.Minute,
+		Lifetime:           24 * time.Hour,
+		Cookie:             http.Cookie{Name: "kiln_session", Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode},
+		MaxAttributeSize:   64 << 10,
+		MaxSessionSize:     1 << 20,
+		MaxAttributes:      256,
+		EngineTimeout:      3 * time.Second,
+		LeaseWait:          10 * time.Second,
+		LeaseRevokeTimeout: time.Second,
+		LivenessTTL:        5 * time.Second,
+		CacheSessions:      10000,
+		CacheBytes:         64 << 20,
+		Clock:              clock.Real,
+		Logger:             slog.Default(),
+		ErrorHandler:       defaultErrorHandler,
 	}
 }
 
@@ -95,6 +126,11 @@ func (c *Config) Validate() error {
 		{c.MaxSessionSize < c.MaxAttributeSize, "MaxSessionSize", "must be at least MaxAttributeSize"},
 		{c.MaxAttributes <= 0 || c.MaxAttributes > 400, "MaxAttributes", "must be in 1..400"},
 		{c.EngineTimeout <= 0, "EngineTimeout", "must be positive"},
+		{c.LeaseWait <= 0, "LeaseWait", "must be positive"},
+		{c.LeaseRevokeTimeout <= 0, "LeaseRevokeTimeout", "must be positive"},
+		{c.LivenessTTL < 3*time.Second, "LivenessTTL", "must be at least 3s"},
+		{c.CacheSessions <= 0, "CacheSessions", "must be positive"},
+		{c.CacheBytes <= 0, "CacheBytes", "must be positive"},
 		{c.Clock == nil, "Clock", "must be set"},
 		{c.Logger == nil, "Logger", "must be set"},
 		{c.ErrorHandler == nil, "ErrorHandler", "must be set"},

@@ -47,6 +47,7 @@ func (s *Session) saveRenew(ctx context.Context, changes []change) (saveResult, 
 		if revs, err = s.run(ctx, "renew session ID", p, len(p.prepare)-1); err == nil {
 			s.key = newKey
 			s.saved(values, revs, now)
+			s.adoptLease(newKey, revs)
 			return savedCreated, nil
 		}
 	}
@@ -94,6 +95,9 @@ func (s *Session) planEnd(k, why string) (savePlan, error) {
 	}
 	for name, info := range s.meta.Attrs {
 		p.cleanup = append(p.cleanup, engine.Op{Key: attrKey(k, name, info.Version), Delete: true, TTL: dataGrace})
+	}
+	if s.m.leases != nil {
+		p.cleanup = append(p.cleanup, engine.Op{Key: leaseKey(k), Delete: true, TTL: dataGrace})
 	}
 	return p, nil
 }

@@ -16,8 +16,8 @@ const endedExpired = "expired"
 // startExpiry subscribes to the expiry of touch records, if the engine
 // reports expiries. Expired sessions are never served whether or not this
 // runs (every load checks the deadlines); it frees their storage early.
-func (m *Manager) startExpiry() error {
-	n, ok := m.eng.(engine.Notifier)
+func (m *Manager) startExpiry(eng engine.Store) error {
+	n, ok := eng.(engine.Notifier)
 	if !ok {
 		return nil
 	}

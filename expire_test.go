@@ -36,6 +36,7 @@ func TestManager_ExpiryCleanup(t *testing.T) {
 	if _, err := s.save(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	s.release()
 	k := storeKey(s.base)
 	ctx := context.Background()
 

@@ -105,6 +105,9 @@ func (e *countingEngine) Commit(ctx context.Context, ops ...engine.Op) ([]uint64
 	if e.failMeta.Load() && strings.HasSuffix(ops[0].Key, ".m") {
 		return nil, fmt.Errorf("injected fault: %w", engine.ErrUnavailable)
 	}
+	if strings.HasPrefix(ops[0].Key, "n.") {
+		return e.Engine.Commit(ctx, ops...) // liveness records: not the request's doing
+	}
 	e.commits.Add(1)
 	e.mu.Lock()
 	e.log = append(e.log, ops...)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kilnhq/kiln/engine"
@@ -16,9 +17,12 @@ import (
 // its own Node name); then any process serves any session.
 type Manager struct {
 	cfg           Config
-	eng           engine.Store
+	eng           engine.Store     // counts its calls in stats.engineOps
+	msg           engine.Messenger // nil without leases
+	leases        *leases          // nil with Config.NoLeases
 	touchInterval time.Duration
 	expirySub     engine.Subscription // nil if the engine reports no expiries
+	stats         stats
 }
 
 // New returns a Manager storing sessions in eng. It validates cfg.
@@ -29,19 +33,62 @@ func New(eng engine.Store, cfg Config) (*Manager, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, eng: eng, touchInterval: cfg.touchInterval()}
-	if err := m.startExpiry(); err != nil {
+	m := &Manager{cfg: cfg, touchInterval: cfg.touchInterval()}
+	m.eng = countingStore{Store: eng, ops: &m.stats.engineOps}
+	if err := m.startExpiry(eng); err != nil {
+		return nil, err
+	}
+	if err := m.startLeases(eng); err != nil {
+		m.Close()
 		return nil, err
 	}
 	return m, nil
 }
 
-// Close stops the Manager's background work. It does not close the engine.
-func (m *Manager) Close() error {
-	if m.expirySub == nil {
+// startLeases sets up session leases unless Config.NoLeases.
+func (m *Manager) startLeases(eng engine.Store) error {
+	if m.cfg.NoLeases {
 		return nil
 	}
-	return m.expirySub.Stop()
+	msg, ok := eng.(engine.Messenger)
+	if !ok {
+		return errors.New("kiln: New: session leases need an engine with messaging (engine.Messenger); set Config.NoLeases to run without")
+	}
+	node := m.cfg.Node
+	if node == "" {
+		node = "anon-" + randomToken()
+	}
+	m.msg, m.leases = msg, newLeases(m, node)
+	return m.leases.start()
+}
+
+// Close stops the Manager's background work and gives up nothing else: its
+// leases lapse with its liveness record. It does not close the engine.
+func (m *Manager) Close() error {
+	var errs []error
+	if m.expirySub != nil {
+		errs = append(errs, m.expirySub.Stop())
+	}
+	if m.leases != nil && m.leases.sub != nil {
+		errs = append(errs, m.leases.stop())
+	}
+	return errors.Join(errs...)
+}
+
+// countingStore counts the engine calls a Manager makes.
+type countingStore struct {
+	engine.Store
+	ops *atomic.Int64
+}
+
+func (c countingStore) Get(ctx context.Context, key string) (engine.Entry, error) {
+	c.ops.Add(1)
+	return c.Store.Get(ctx, key)
+}
+
+func (c countingStore) Commit(ctx context.Context, ops ...engine.Op) ([]uint64, error) {
+	c.ops.Add(1)
+	return c.Store.Commit(ctx, ops...)
 }
 
 // Config returns the Manager's configuration.
@@ -63,6 +110,7 @@ func FromContext(ctx context.Context) *Session {
 func (m *Manager) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, incoming, err := m.load(r)
+		defer s.release()
 		if err != nil {
 			m.fail(w, r, err)
 			return
@@ -86,8 +134,34 @@ func (m *Manager) load(r *http.Request) (*Session, string, error) {
 	if !ok {
 		return s, c.Value, nil
 	}
-	err = m.loadStored(r.Context(), s, base)
-	return s, c.Value, err
+	m.stats.requests.Add(1)
+	if m.leases == nil {
+		return s, c.Value, m.loadStored(r.Context(), s, base)
+	}
+	return s, c.Value, m.loadLeased(r.Context(), s, base)
+}
+
+// loadLeased takes the session's lease (with its request slot: requests on
+// one session are serialised cluster-wide) and fills s from the cached copy,
+// or from the engine if this node has none that is current.
+func (m *Manager) loadLeased(ctx context.Context, s *Session, base string) error {
+	e, err := m.leases.acquire(ctx, storeKey(base))
+	if errors.Is(err, errNoSession) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s.lease = e
+	if e.snap == nil {
+		return m.loadStored(ctx, s, base)
+	}
+	m.stats.fromMemory.Add(1)
+	s.restore(base, e.k, e.snap)
+	if m.expired(s) {
+		s.reset()
+	}
+	return nil
 }
 
 // newSession returns a session that is not stored yet.
@@ -116,10 +190,11 @@ func (m *Manager) loadStored(ctx context.Context, s *Session, base string) error
 	s.base, s.key, s.meta, s.metaRev = base, k, rec, meta.Revision
 	s.touchRev, s.lastAccess = touch.Revision, tr.LastAccess
 	if rec.Ended != "" || m.expired(s) {
-		*s = *m.newSession(s.ctx)
+		s.reset()
 		return nil
 	}
 	s.stored = true
+	m.stats.loaded.Add(1)
 	return nil
 }
 

@@ -149,7 +149,9 @@ func TestManager_Invalidate(t *testing.T) {
 func TestManager_LateWrite(t *testing.T) {
 	for _, end := range []string{"/invalidate", "/renew"} {
 		t.Run(strings.TrimPrefix(end, "/"), func(t *testing.T) {
-			c := mustCluster(t, 2, nil)
+			// Without leases: with them the second request waits for the
+			// slow one instead (TestLease_*).
+			c := mustCluster(t, 2, func(cfg *kiln.Config) { cfg.NoLeases = true })
 			a, b := c.nodes[0], c.nodes[1]
 			u := newUser(t)
 			u.must(a, "POST", "/put", kv("k", "x", "v", "1"))

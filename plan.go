@@ -2,6 +2,7 @@ package kiln
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/kilnhq/kiln/engine"
@@ -30,8 +31,9 @@ type savePlan struct {
 
 // planRevs are the revisions a plan gave the records the session tracks.
 type planRevs struct {
-	meta  uint64 // the last op of commit
-	touch uint64 // 0 unless prepare wrote the touch record
+	meta     uint64   // the last op of commit
+	touch    uint64   // 0 unless prepare wrote the touch record
+	prepared []uint64 // of each prepare op
 }
 
 // run executes p; touchAt is the index of the touch record in p.prepare,
@@ -44,7 +46,7 @@ func (s *Session) run(ctx context.Context, what string, p savePlan, touchAt int)
 		var revs []uint64
 		if revs, err = s.m.eng.Commit(ctx, p.commit...); err == nil {
 			s.m.parallel(ctx, p.cleanup)
-			out := planRevs{meta: revs[len(revs)-1]}
+			out := planRevs{meta: revs[len(revs)-1], prepared: prepRevs}
 			if touchAt >= 0 {
 				out.touch = prepRevs[touchAt]
 			}
@@ -52,6 +54,10 @@ func (s *Session) run(ctx context.Context, what string, p savePlan, touchAt int)
 		}
 	}
 	s.m.parallel(ctx, undo(p.prepare, prepRevs))
+	s.broken = true
+	if errors.Is(err, engine.ErrConflict) {
+		s.m.stats.conflicts.Add(1)
+	}
 	return planRevs{}, engineErr(what, err)
 }
 

@@ -134,6 +134,7 @@ func (s *Session) saveNew(ctx context.Context, changes []change) (saveResult, er
 	}
 	s.key = k
 	s.saved(changes, revs, now)
+	s.adoptLease(k, revs)
 	return savedCreated, nil
 }
 
@@ -162,6 +163,14 @@ func (s *Session) saveChanges(ctx context.Context, changes []change) (saveResult
 func (s *Session) planSave(k string, changes []change, now time.Time, existing bool) (savePlan, error) {
 	var p savePlan
 	dataTTL := s.meta.Deadline.Sub(now) + dataGrace
+	if !existing && s.m.leases != nil {
+		lease, err := s.m.leases.leaseOp(k)
+		if err != nil {
+			return p, err
+		}
+		lease.IfNew = true
+		p.prepare = append(p.prepare, lease) // first: its revision is revs.prepared[0]
+	}
 	for _, c := range changes {
 		if info, ok := s.meta.Attrs[c.name]; ok && existing {
 			p.cleanup = append(p.cleanup, engine.Op{Key: attrKey(k, c.name, info.Version), Delete: true, TTL: dataGrace})
@@ -236,6 +245,19 @@ func (s *Session) touch(ctx context.Context) error {
 	}
 	s.touchRev, s.lastAccess = revs[0], now
 	return nil
+}
+
+// adoptLease makes this node the holder of the session it just stored under
+// a new key, with the lease record the save wrote.
+func (s *Session) adoptLease(k string, revs planRevs) {
+	if s.m.leases == nil {
+		return
+	}
+	if old := s.lease; old != nil {
+		s.m.leases.forget(old)
+		old.unlock()
+	}
+	s.lease = s.m.leases.adopt(k, revs.prepared[0])
 }
 
 // saved records a successful save, so that a second save in the same

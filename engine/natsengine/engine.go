@@ -111,10 +111,14 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 		return nil, fmt.Errorf("stream %s republishes %s to %s; the engine needs %s to %s",
 			cfg.Name, rp.Source, rp.Destination, want.RePublish.Source, want.RePublish.Destination)
 	}
-	if cfg.AllowAtomicPublish && cfg.AllowMsgTTL && cfg.SubjectDeleteMarkerTTL > 0 && cfg.AllowDirect && cfg.RePublish != nil {
+	// Direct gets may be answered by a replica that lags the leader: with
+	// more than one replica every read goes to the leader, so a read never
+	// misses an acknowledged write (compare-and-set depends on it).
+	direct := cfg.Replicas <= 1
+	if cfg.AllowAtomicPublish && cfg.AllowMsgTTL && cfg.SubjectDeleteMarkerTTL > 0 && cfg.AllowDirect == direct && cfg.RePublish != nil {
 		return st, nil
 	}
-	cfg.AllowAtomicPublish, cfg.AllowMsgTTL, cfg.AllowDirect, cfg.RePublish = true, true, true, want.RePublish
+	cfg.AllowAtomicPublish, cfg.AllowMsgTTL, cfg.AllowDirect, cfg.RePublish = true, true, direct, want.RePublish
 	if cfg.SubjectDeleteMarkerTTL <= 0 {
 		cfg.SubjectDeleteMarkerTTL = want.SubjectDeleteMarkerTTL
 	}

@@ -223,7 +223,7 @@ func (o Options) streamConfig(bucket string, first bool, shards int) jetstream.S
 		AllowRollup:            true,
 		DenyDelete:             true,
 		Duplicates:             2 * time.Minute,
-		AllowDirect:            true,
+		AllowDirect:            o.Replicas <= 1, // see ensureStream
 		Discard:                jetstream.DiscardNew,
 		AllowMsgTTL:            true,
 		SubjectDeleteMarkerTTL: o.MarkerTTL.Round(time.Second),

@@ -3,6 +3,7 @@ package cartapp_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"testing"
 
 	"github.com/kilnhq/kiln"
@@ -16,7 +17,9 @@ func TestWrap_EngineDown(t *testing.T) {
 	c.add(n.URL, "apple", "1")
 	n.eng.Close()
 
-	resp, body := c.get(n.URL + "/api/cart")
+	// A read could still be served from the lease holder's memory; a
+	// change cannot be saved.
+	resp, body := c.post(n.URL+"/api/cart/add", url.Values{"item": {"pear"}})
 
 	expectError(t, resp, body, http.StatusServiceUnavailable)
 	if got := resp.Header.Get("X-Kiln-Node"); got != "n1" {
