@@ -97,11 +97,52 @@ type countingEngine struct {
 	// failMeta makes commits of meta records fail: a crash at the commit
 	// point of a save, after its attribute records were written.
 	failMeta atomic.Bool
+	// dead makes the node's engine fail every call and ignore messages: a
+	// killed or paused process, as the rest of the cluster sees it.
+	dead atomic.Bool
+	// dropRequests and dropReplies lose that many lease requests this node
+	// sends, before or after the other node handled them.
+	dropRequests, dropReplies atomic.Int32
+	requests                  atomic.Int64 // lease requests sent
 	mu       sync.Mutex // guards log
 	log      []engine.Op
 }
 
+var errInjected = fmt.Errorf("injected fault: %w", engine.ErrUnavailable)
+
+func (e *countingEngine) Get(ctx context.Context, key string) (engine.Entry, error) {
+	if e.dead.Load() {
+		return engine.Entry{}, errInjected
+	}
+	return e.Engine.Get(ctx, key)
+}
+
+func (e *countingEngine) Subscribe(subject, queue string, fn func(*engine.Msg)) (engine.Subscription, error) {
+	return e.Engine.Subscribe(subject, queue, func(m *engine.Msg) {
+		if !e.dead.Load() {
+			fn(m)
+		}
+	})
+}
+
+func (e *countingEngine) Request(ctx context.Context, subject string, data []byte) ([]byte, error) {
+	e.requests.Add(1)
+	switch {
+	case e.dead.Load():
+		return nil, errInjected
+	case e.dropRequests.Add(-1) >= 0:
+		return nil, fmt.Errorf("request lost: %w", engine.ErrUnavailable)
+	case e.dropReplies.Add(-1) >= 0:
+		e.Engine.Request(ctx, subject, data)
+		return nil, fmt.Errorf("reply lost: %w", engine.ErrUnavailable)
+	}
+	return e.Engine.Request(ctx, subject, data)
+}
+
 func (e *countingEngine) Commit(ctx context.Context, ops ...engine.Op) ([]uint64, error) {
+	if e.dead.Load() {
+		return nil, errInjected
+	}
 	if e.failMeta.Load() && strings.HasSuffix(ops[0].Key, ".m") {
 		return nil, fmt.Errorf("injected fault: %w", engine.ErrUnavailable)
 	}
@@ -243,4 +284,16 @@ func kv(pairs ...string) url.Values {
 		v.Set(pairs[i], pairs[i+1])
 	}
 	return v
+}
+
+// eventually polls cond until it holds or 5s pass.
+func eventually(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -325,9 +325,17 @@ func TestManager_EngineDown(t *testing.T) {
 
 // TestManager_ConcurrentIncrements sends increments of one session's counter
 // from many goroutines through three nodes: every 200 must be counted, a
-// conflict must be an error, never a silent loss.
+// conflict must be an error, never a silent loss. Without leases conflicts
+// happen (409); with them requests are serialised and none does.
 func TestManager_ConcurrentIncrements(t *testing.T) {
-	c := mustCluster(t, 3, nil)
+	t.Run("NoLeases", func(t *testing.T) {
+		c := mustCluster(t, 3, func(cfg *kiln.Config) { cfg.NoLeases = true })
+		concurrentIncrements(t, c, true)
+	})
+	t.Run("Leases", func(t *testing.T) { concurrentIncrements(t, mustCluster(t, 3, nil), false) })
+}
+
+func concurrentIncrements(t *testing.T, c *cluster, conflictsAllowed bool) {
 	u := newUser(t)
 	u.must(c.nodes[0], "POST", "/incr", nil)
 	var ok, conflicts atomic.Int64
@@ -351,6 +359,9 @@ func TestManager_ConcurrentIncrements(t *testing.T) {
 	got := u.must(c.nodes[1], "GET", "/get?k=counter", nil)["value"]
 	if got != float64(ok.Load()) {
 		t.Fatalf("counter = %v, successful increments = %d (conflicts %d): an acknowledged update was lost", got, ok.Load(), conflicts.Load())
+	}
+	if !conflictsAllowed && conflicts.Load() > 0 {
+		t.Fatalf("%d conflicts with leases: requests on one session must be serialised", conflicts.Load())
 	}
 	t.Logf("%d successful increments, %d conflicts", ok.Load(), conflicts.Load())
 }

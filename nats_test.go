@@ -24,7 +24,7 @@ type natsCluster struct {
 	nodes []*testNode
 }
 
-func mustNATSCluster(t *testing.T, n int) *natsCluster {
+func mustNATSCluster(t *testing.T, n int, tweaks ...func(*kiln.Config)) *natsCluster {
 	t.Helper()
 	opts := natsengine.ServerOptions{Port: freePort(t), StoreDir: t.TempDir()}
 	srv, err := natsengine.StartServer(opts)
@@ -34,12 +34,12 @@ func mustNATSCluster(t *testing.T, n int) *natsCluster {
 	c := &natsCluster{srv: srv, opts: opts}
 	t.Cleanup(func() { c.srv.Shutdown() })
 	for i := range n {
-		c.nodes = append(c.nodes, c.mustNode(t, fmt.Sprintf("n%d", i+1)))
+		c.nodes = append(c.nodes, c.mustNode(t, fmt.Sprintf("n%d", i+1), tweaks...))
 	}
 	return c
 }
 
-func (c *natsCluster) mustNode(t *testing.T, name string) *testNode {
+func (c *natsCluster) mustNode(t *testing.T, name string, tweaks ...func(*kiln.Config)) *testNode {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -50,6 +50,9 @@ func (c *natsCluster) mustNode(t *testing.T, name string) *testNode {
 	t.Cleanup(func() { eng.Close() })
 	cfg := kiln.DefaultConfig()
 	cfg.Node, cfg.EngineTimeout, cfg.Logger = name, time.Second, quietLogger
+	for _, tweak := range tweaks {
+		tweak(&cfg)
+	}
 	m, err := kiln.New(eng, cfg)
 	if err != nil {
 		t.Fatalf("kiln.New: %v", err)
@@ -116,10 +119,18 @@ func TestNATS_Cluster(t *testing.T) {
 	}
 }
 
-// TestNATS_ConcurrentIncrements: through three nodes, the final counter
-// equals the number of increments that got a 200.
-func TestNATS_ConcurrentIncrements(t *testing.T) {
+// TestNATS_LostUpdateProbe: 20 goroutines × 100 increments of one
+// session through three nodes round robin, on a real NATS server: all
+// succeed, the counter ends at exactly 2,000.
+func TestNATS_LostUpdateProbe(t *testing.T) {
 	c := mustNATSCluster(t, 3)
+	lostUpdateProbe(t, c.nodes, 20, 100)
+}
+
+// TestNATS_ConcurrentIncrementsNoLeases: without leases, through three
+// nodes, the final counter equals the number of increments that got a 200.
+func TestNATS_ConcurrentIncrementsNoLeases(t *testing.T) {
+	c := mustNATSCluster(t, 3, func(cfg *kiln.Config) { cfg.NoLeases = true })
 	u := newUser(t)
 	u.must(c.nodes[0], "POST", "/incr", nil)
 	ok := countIncrements(t, u, c.nodes, 10, 20)
