@@ -104,8 +104,8 @@ type countingEngine struct {
 	// sends, before or after the other node handled them.
 	dropRequests, dropReplies atomic.Int32
 	requests                  atomic.Int64 // lease requests sent
-	mu       sync.Mutex // guards log
-	log      []engine.Op
+	mu                        sync.Mutex   // guards log
+	log                       []engine.Op
 }
 
 var errInjected = fmt.Errorf("injected fault: %w", engine.ErrUnavailable)
