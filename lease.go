@@ -23,9 +23,15 @@ type leaseRecord struct {
 	Inc  string `cbor:"i,omitempty"`
 }
 
-// revokeReply answers a release request.
+// revokeRequest asks the holder of session K to hand its lease to To.
+type revokeRequest struct {
+	K  string      `cbor:"k"`
+	To leaseRecord `cbor:"t"`
+}
+
+// revokeReply answers a revokeRequest.
 type revokeReply struct {
-	Released bool   `cbor:"r,omitempty"` // the lease is free now, at Rev
+	Released bool   `cbor:"r,omitempty"` // the lease record names the asker now, at Rev
 	Rev      uint64 `cbor:"v,omitempty"`
 	MetaRev  uint64 `cbor:"m,omitempty"` // the meta revision the holder last saw
 	Busy     bool   `cbor:"b,omitempty"` // in-flight requests did not finish in time
@@ -38,8 +44,14 @@ func leaseKey(k string) string { return "l." + k }
 var errNoSession = errors.New("no such session")
 
 // obtain makes this node the lease holder of k, or fails. e's request
-// slot is held by the caller.
+// slot is held by the caller. It first asks the node it last knew as the
+// holder, if any: a handover then costs one request/reply.
 func (l *leases) obtain(ctx context.Context, k string, e *entry) error {
+	if e.hint != "" && e.hint != l.node {
+		if err := l.revoke(ctx, k, e, e.hint); err == nil {
+			return nil
+		}
+	}
 	cur, err := l.m.eng.Get(ctx, leaseKey(k))
 	if err == nil || errors.Is(err, engine.ErrNotFound) {
 		e.snap = nil // only a handover tells whether a cached copy is current
@@ -54,17 +66,20 @@ func (l *leases) obtain(ctx context.Context, k string, e *entry) error {
 	if err := decode(cur.Value, &rec); err != nil {
 		return err
 	}
+	e.hint = rec.Node
 	switch {
 	case rec.Node == "":
 		return l.take(ctx, k, e, cur.Revision, false)
 	case rec.Node == l.node && rec.Inc == l.incarnation():
 		e.leaseRev = cur.Revision // ours already (a cached copy was dropped)
 		return nil
-	case !l.alive(ctx, rec):
+	}
+	err = l.revoke(ctx, k, e, rec.Node)
+	if errors.Is(err, errNoAnswer) && !l.alive(ctx, rec) {
 		l.m.stats.steals.Add(1)
 		return l.take(ctx, k, e, cur.Revision, true)
 	}
-	return l.revoke(ctx, k, e, rec.Node)
+	return err
 }
 
 // create writes the first lease record of a stored session. An unknown
@@ -122,13 +137,17 @@ func (l *leases) fence(ctx context.Context, k string) error {
 	return nil
 }
 
-// revoke asks holder to release k, then takes the lease.
+// revoke asks holder to hand k's lease over to this node.
 func (l *leases) revoke(ctx context.Context, k string, e *entry, holder string) error {
 	rctx, cancel := context.WithTimeout(ctx, l.m.cfg.LeaseRevokeTimeout)
 	defer cancel()
-	data, err := l.m.msg.Request(rctx, revokeSubject(holder), []byte(k))
+	req, err := encode(&revokeRequest{K: k, To: leaseRecord{Node: l.node, Inc: l.incarnation()}})
 	if err != nil {
-		return fmt.Errorf("revoke lease from %s: %w: %w", holder, errRetry, err)
+		return err
+	}
+	data, err := l.m.msg.Request(rctx, revokeSubject(holder), req)
+	if err != nil {
+		return fmt.Errorf("revoke lease from %s: %w: %w: %w", holder, errRetry, errNoAnswer, err)
 	}
 	var rep revokeReply
 	if err := decode(data, &rep); err != nil {
@@ -138,18 +157,20 @@ func (l *leases) revoke(ctx context.Context, k string, e *entry, holder string) 
 		return fmt.Errorf("revoke lease from %s: %w: busy=%v %s", holder, errRetry, rep.Busy, rep.Err)
 	}
 	l.m.stats.handovers.Add(1)
-	snap := e.snap
-	if err := l.take(ctx, k, e, rep.Rev, false); err != nil {
-		return err
-	}
-	if snap != nil && snap.metaRev == rep.MetaRev {
-		e.snap = snap // our copy is as new as the holder's: no reload
+	l.m.stats.acquisitions.Add(1)
+	e.leaseRev = rep.Rev
+	if e.snap != nil && e.snap.metaRev != rep.MetaRev {
+		e.snap = nil // our copy is older than the holder's: reload
 	}
 	return nil
 }
 
-// errRetry marks a failure that another attempt may not meet.
-var errRetry = errors.New("lease busy")
+// errRetry marks a failure that another attempt may not meet; errNoAnswer
+// one where the holder did not answer at all (is it still live?).
+var (
+	errRetry    = errors.New("lease busy")
+	errNoAnswer = errors.New("holder did not answer")
+)
 
 func (l *leases) leaseOp(k string) (engine.Op, error) {
 	rec, err := encode(&leaseRecord{Node: l.node, Inc: l.inc})
@@ -176,17 +197,23 @@ func (l *leases) commitLease(ctx context.Context, e *entry, op engine.Op) error 
 // It stops admitting requests on the session, waits (bounded) for the one
 // in flight, frees the lease with compare-and-set, and replies.
 func (l *leases) onRevoke(msg *engine.Msg) {
-	k := string(msg.Data)
-	rep := l.release(k)
+	var req revokeRequest
+	rep := revokeReply{Err: "bad request"}
+	if decode(msg.Data, &req) == nil && req.To.Node != "" {
+		rep = l.release(req)
+	}
 	if b, err := encode(&rep); err == nil {
 		msg.Respond(b)
 	}
 }
 
-func (l *leases) release(k string) revokeReply {
+// release hands the lease of req.K to req.To with one compare-and-set,
+// after the request in flight on it (if any) has finished.
+func (l *leases) release(req revokeRequest) revokeReply {
+	k := req.K
 	e := l.lookup(k)
 	if e == nil {
-		return l.releaseUncached(k)
+		return l.releaseUncached(req)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.m.cfg.LeaseRevokeTimeout)
 	defer cancel()
@@ -195,12 +222,13 @@ func (l *leases) release(k string) revokeReply {
 	}
 	defer e.unlock()
 	if !l.owns(e) {
-		return l.releaseUncached(k)
+		return l.releaseUncached(req)
 	}
-	rec, _ := encode(&leaseRecord{})
+	rec, _ := encode(&req.To)
 	revs, err := l.m.eng.Commit(ctx, engine.Op{Key: leaseKey(k), Value: rec, IfRevision: e.leaseRev,
 		TTL: l.m.cfg.Lifetime + dataGrace})
 	l.disown(e) // whatever the outcome, stop serving it from memory
+	e.hint = req.To.Node
 	if err != nil {
 		return revokeReply{Err: err.Error()}
 	}
@@ -215,7 +243,8 @@ func (l *leases) release(k string) revokeReply {
 // releaseUncached frees a lease record that names this incarnation although
 // the session is not cached (it expired, or a save failed and it was
 // dropped): nothing of it is in flight here.
-func (l *leases) releaseUncached(k string) revokeReply {
+func (l *leases) releaseUncached(req revokeRequest) revokeReply {
+	k := req.K
 	ctx, cancel := context.WithTimeout(context.Background(), l.m.cfg.LeaseRevokeTimeout)
 	defer cancel()
 	cur, err := l.m.eng.Get(ctx, leaseKey(k))
@@ -226,8 +255,8 @@ func (l *leases) releaseUncached(k string) revokeReply {
 	if decode(cur.Value, &rec) != nil || rec.Node != l.node || rec.Inc != l.incarnation() {
 		return revokeReply{Err: "not held"}
 	}
-	free, _ := encode(&leaseRecord{})
-	revs, err := l.m.eng.Commit(ctx, engine.Op{Key: leaseKey(k), Value: free, IfRevision: cur.Revision,
+	to, _ := encode(&req.To)
+	revs, err := l.m.eng.Commit(ctx, engine.Op{Key: leaseKey(k), Value: to, IfRevision: cur.Revision,
 		TTL: l.m.cfg.Lifetime + dataGrace})
 	if err != nil {
 		return revokeReply{Err: err.Error()}

@@ -200,8 +200,9 @@ func countIncrements(t *testing.T, u *user, nodes []*testNode, workers, each int
 }
 
 // BenchmarkNATS_Request measures one request through the middleware on a
-// file-stored embedded NATS server over TCP: a read-only request, and one
-// that changes one attribute of a ten-attribute session.
+// file-stored embedded NATS server over TCP, on the node holding the
+// session's lease: a read-only request (served from memory), and one that
+// changes one attribute of a ten-attribute session.
 func BenchmarkNATS_Request(b *testing.B) {
 	srv := natsengine.StartTestServer(b)
 	eng, err := natsengine.Open(context.Background(), natsengine.Options{URL: srv.ClientURL()})
@@ -237,10 +238,62 @@ func BenchmarkNATS_Request(b *testing.B) {
 		}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
 			for b.Loop() {
 				if rec := serve(b, m, id, bc.h); rec.Code != http.StatusOK {
 					b.Fatalf("status %d", rec.Code)
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkNATS_Coherence compares how a request reaches a session's
+// current state (docs/leases.md): on the lease holder (sticky routing),
+// alternating between two nodes so the lease moves on every request
+// (round robin), and without leases, where every request reads the
+// session from the engine. Each node has its own TCP connection to one
+// file-stored server.
+func BenchmarkNATS_Coherence(b *testing.B) {
+	srv := natsengine.StartTestServer(b)
+	for _, mode := range []struct {
+		name     string
+		noLeases bool
+		nodes    int
+	}{
+		{"Sticky", false, 1},
+		{"RoundRobinLeaseMoves", false, 2},
+		{"RoundRobinNoLeases", true, 2},
+	} {
+		b.Run(mode.name, func(b *testing.B) {
+			var ms []*kiln.Manager
+			for i := range mode.nodes {
+				eng, err := natsengine.Open(context.Background(), natsengine.Options{URL: srv.ClientURL(), Bucket: "b" + mode.name})
+				if err != nil {
+					b.Fatal(err)
+				}
+				cfg := kiln.DefaultConfig()
+				cfg.Node, cfg.NoLeases, cfg.Logger = fmt.Sprintf("n%d", i), mode.noLeases, quietLogger
+				m, err := kiln.New(eng, cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { m.Close(); eng.Close() })
+				ms = append(ms, m)
+			}
+			id := sessionCookie(serve(b, ms[0], "", func(w http.ResponseWriter, r *http.Request) {
+				kiln.FromContext(r.Context()).Put("cart", map[string]int{"apple": 1})
+			}))
+			read := func(w http.ResponseWriter, r *http.Request) {
+				kiln.Get[map[string]int](kiln.FromContext(r.Context()), "cart")
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if rec := serve(b, ms[i%len(ms)], id, read); rec.Code != http.StatusOK {
+					b.Fatalf("status %d", rec.Code)
+				}
+				i++
 			}
 		})
 	}

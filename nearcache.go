@@ -24,6 +24,7 @@ type entry struct {
 	// Guarded by slot:
 	snap     *snapshot
 	leaseRev uint64 // revision of our lease record, while owned
+	hint     string // the node last known to hold the lease
 
 	// Guarded by leases.mu:
 	owned   bool
