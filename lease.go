@@ -33,7 +33,12 @@ type revokeRequest struct {
 type revokeReply struct {
 	Released bool   `cbor:"r,omitempty"` // the lease record names the asker now, at Rev
 	Rev      uint64 `cbor:"v,omitempty"`
-	MetaRev  uint64 `cbor:"m,omitempty"` // the meta revision the holder last saw
+	// The holder's copy: meta and touch revisions, last access. The asker
+	// keeps its own copy only if it has this meta revision, and takes the
+	// touch state (which changes without the meta record) from here.
+	MetaRev    uint64    `cbor:"m,omitempty"`
+	TouchRev   uint64    `cbor:"u,omitempty"`
+	LastAccess time.Time `cbor:"a,omitempty"`
 	Busy     bool   `cbor:"b,omitempty"` // in-flight requests did not finish in time
 	Err      string `cbor:"e,omitempty"`
 }
@@ -159,8 +164,14 @@ func (l *leases) revoke(ctx context.Context, k string, e *entry, holder string) 
 	l.m.stats.handovers.Add(1)
 	l.m.stats.acquisitions.Add(1)
 	e.leaseRev = rep.Rev
-	if e.snap != nil && e.snap.metaRev != rep.MetaRev {
+	switch {
+	case e.snap == nil:
+	case e.snap.metaRev != rep.MetaRev:
 		e.snap = nil // our copy is older than the holder's: reload
+	default:
+		fresh := *e.snap
+		fresh.touchRev, fresh.lastAccess = rep.TouchRev, rep.LastAccess
+		e.snap = &fresh
 	}
 	return nil
 }
@@ -235,7 +246,7 @@ func (l *leases) release(req revokeRequest) revokeReply {
 	l.m.stats.revocations.Add(1)
 	rep := revokeReply{Released: true, Rev: revs[0]}
 	if e.snap != nil {
-		rep.MetaRev = e.snap.metaRev
+		rep.MetaRev, rep.TouchRev, rep.LastAccess = e.snap.metaRev, e.snap.touchRev, e.snap.lastAccess
 	}
 	return rep
 }
