@@ -106,6 +106,17 @@ type Store interface {
 	Commit(ctx context.Context, ops ...Op) ([]uint64, error)
 }
 
+// Lister is an optional capability (test with a type assertion) of engines
+// that can enumerate keys; kiln's principal index and session enumeration
+// need it. A scan: keep it off the request path.
+type Lister interface {
+	// List returns up to limit keys matching pattern that have a live value
+	// (not deleted, not expired), in ascending byte order, starting after
+	// the key after ("" starts at the beginning). Fewer than limit keys
+	// means there are no more. limit must be positive.
+	List(ctx context.Context, pattern, after string, limit int) ([]string, error)
+}
+
 // EventKind says what happened to a key.
 type EventKind int
 
