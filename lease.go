@@ -39,8 +39,8 @@ type revokeReply struct {
 	MetaRev    uint64    `cbor:"m,omitempty"`
 	TouchRev   uint64    `cbor:"u,omitempty"`
 	LastAccess time.Time `cbor:"a,omitempty"`
-	Busy     bool   `cbor:"b,omitempty"` // in-flight requests did not finish in time
-	Err      string `cbor:"e,omitempty"`
+	Busy       bool      `cbor:"b,omitempty"` // in-flight requests did not finish in time
+	Err        string    `cbor:"e,omitempty"`
 }
 
 func leaseKey(k string) string { return "l." + k }
