@@ -124,7 +124,7 @@ func (s *Session) current(name string, a *attr) ([]byte, error) {
 func (s *Session) loadAttr(name string) ([]byte, error) {
 	ctx, cancel := s.m.engineCtx(s.ctx)
 	defer cancel()
-	e, err := s.m.eng.Get(ctx, attrKey(s.key, name, s.meta.Attrs[name].Version))
+	e, err := s.m.eng.Get(ctx, attrKey(s.key, name, s.meta.Attrs[name]))
 	if errors.Is(err, engine.ErrNotFound) {
 		return nil, fmt.Errorf("load %q: %w: attribute gone", name, ErrConcurrentUpdate)
 	}

@@ -94,7 +94,7 @@ func (s *Session) planEnd(k, why string) (savePlan, error) {
 		cleanup: []engine.Op{{Key: touchKey(k), Delete: true, TTL: dataGrace}},
 	}
 	for name, info := range s.meta.Attrs {
-		p.cleanup = append(p.cleanup, engine.Op{Key: attrKey(k, name, info.Version), Delete: true, TTL: dataGrace})
+		p.cleanup = append(p.cleanup, engine.Op{Key: attrKey(k, name, info), Delete: true, TTL: dataGrace})
 	}
 	if s.m.leases != nil {
 		p.cleanup = append(p.cleanup, engine.Op{Key: leaseKey(k), Delete: true, TTL: dataGrace})

@@ -37,12 +37,12 @@ func TestManager_ExpiryCleanup(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.release()
-	k := storeKey(s.base)
+	k, info := storeKey(s.base), s.meta.Attrs["a"]
 	ctx := context.Background()
 
 	clk.Advance(cfg.IdleTimeout + time.Minute)
 	waitFor(t, func() bool {
-		_, err := eng.Get(ctx, attrKey(k, "a", 1))
+		_, err := eng.Get(ctx, attrKey(k, "a", info))
 		return errors.Is(err, engine.ErrNotFound)
 	})
 	e, err := eng.Get(ctx, metaKey(k))

@@ -97,6 +97,8 @@ type countingEngine struct {
 	// failMeta makes commits of meta records fail: a crash at the commit
 	// point of a save, after its attribute records were written.
 	failMeta atomic.Bool
+	// failDeletes makes deletions fail: a save's clean-up lost in a crash.
+	failDeletes atomic.Bool
 	// dead makes the node's engine fail every call and ignore messages: a
 	// killed or paused process, as the rest of the cluster sees it.
 	dead atomic.Bool
@@ -144,6 +146,9 @@ func (e *countingEngine) Commit(ctx context.Context, ops ...engine.Op) ([]uint64
 		return nil, errInjected
 	}
 	if e.failMeta.Load() && strings.HasSuffix(ops[0].Key, ".m") {
+		return nil, fmt.Errorf("injected fault: %w", engine.ErrUnavailable)
+	}
+	if e.failDeletes.Load() && ops[0].Delete {
 		return nil, fmt.Errorf("injected fault: %w", engine.ErrUnavailable)
 	}
 	if strings.HasPrefix(ops[0].Key, "n.") {

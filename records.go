@@ -38,6 +38,10 @@ type attrInfo struct {
 	Version uint64 `cbor:"v"` // meta version of the save that wrote it
 	Size    int    `cbor:"n"` // encoded size of the value
 	Sum     []byte `cbor:"h"` // digest of the value: change detection without loading it
+	// Tag is random per save attempt and part of the record's key, so that
+	// a version written by an attempt whose commit failed (and whose
+	// clean-up was lost) never blocks a later attempt at the same version.
+	Tag string `cbor:"t,omitempty"`
 }
 
 // digest is what attrInfo.Sum holds: the first 128 bits of SHA-256.
@@ -66,8 +70,12 @@ const (
 func metaKey(k string) string  { return "s." + k + ".m" }
 func touchKey(k string) string { return "t." + k }
 
-func attrKey(k, name string, version uint64) string {
-	return "s." + k + ".a." + base64.RawURLEncoding.EncodeToString([]byte(name)) + "." + strconv.FormatUint(version, 10)
+func attrKey(k, name string, info attrInfo) string {
+	v := strconv.FormatUint(info.Version, 10)
+	if info.Tag != "" {
+		v += "-" + info.Tag
+	}
+	return "s." + k + ".a." + base64.RawURLEncoding.EncodeToString([]byte(name)) + "." + v
 }
 
 func isAttrKey(key string) bool { return strings.Count(key, ".") == 4 && strings.HasPrefix(key, "s.") }

@@ -112,7 +112,7 @@ func (s *Session) nextIndex(changes []change, version uint64) map[string]attrInf
 		if c.deleted {
 			delete(next, c.name)
 		} else {
-			next[c.name] = attrInfo{Version: version, Size: len(c.value), Sum: digest(c.value)}
+			next[c.name] = attrInfo{Version: version, Size: len(c.value), Sum: digest(c.value), Tag: s.saveTag}
 		}
 	}
 	return next
@@ -162,6 +162,7 @@ func (s *Session) saveChanges(ctx context.Context, changes []change) (saveResult
 // of the versions it replaces. It updates s.meta to what it will write.
 func (s *Session) planSave(k string, changes []change, now time.Time, existing bool) (savePlan, error) {
 	var p savePlan
+	s.saveTag = randomToken()
 	dataTTL := s.meta.Deadline.Sub(now) + dataGrace
 	if !existing && s.m.leases != nil {
 		lease, err := s.m.leases.leaseOp(k)
@@ -173,7 +174,7 @@ func (s *Session) planSave(k string, changes []change, now time.Time, existing b
 	}
 	for _, c := range changes {
 		if info, ok := s.meta.Attrs[c.name]; ok && existing {
-			p.cleanup = append(p.cleanup, engine.Op{Key: attrKey(k, c.name, info.Version), Delete: true, TTL: dataGrace})
+			p.cleanup = append(p.cleanup, engine.Op{Key: attrKey(k, c.name, info), Delete: true, TTL: dataGrace})
 		}
 		if c.deleted {
 			continue
@@ -209,7 +210,8 @@ func (s *Session) attrOp(k string, c change, ttl time.Duration) (engine.Op, erro
 	if err != nil {
 		return engine.Op{}, err
 	}
-	return engine.Op{Key: attrKey(k, c.name, s.meta.Version), Value: rec, TTL: ttl, IfNew: true}, nil
+	info := attrInfo{Version: s.meta.Version, Tag: s.saveTag}
+	return engine.Op{Key: attrKey(k, c.name, info), Value: rec, TTL: ttl, IfNew: true}, nil
 }
 
 // touchOp writes the touch record; its TTL is the idle timer, capped by the

@@ -28,8 +28,9 @@ type Session struct {
 	touchRev   uint64
 	lastAccess time.Time
 
-	lease  *entry // the near-cache entry whose request slot this request holds, or nil
-	broken bool   // a save failed: the cached copy must not be trusted
+	lease   *entry // the near-cache entry whose request slot this request holds, or nil
+	saveTag string // random tag of the current save attempt (attrInfo.Tag)
+	broken  bool   // a save failed: the cached copy must not be trusted
 
 	attrs      map[string]*attr
 	metaDirty  bool // principal or idle timeout changed
