@@ -71,6 +71,7 @@ func Run(t *testing.T, h Harness) {
 		{"OnExpire", testOnExpire},
 		{"Messaging", testMessaging},
 		{"Lifecycle", testLifecycle},
+		{"List", testList},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -23,7 +23,8 @@
 // an expiry marker that is kept for good (as is a delete marker written
 // without a TTL), so a later IfNew on that key fails. Store-side activity
 // (TTL expiry, OnExpire redelivery) goes on during a simulated outage; only
-// client calls fail.
+// client calls fail. [Engine.List] (engine.Lister) is linearizable too:
+// it walks every key of the store under its lock.
 //
 // # Concurrency
 //

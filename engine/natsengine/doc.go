@@ -60,6 +60,13 @@
 // count that contradicts it fails. The count of an existing bucket cannot
 // change: that would move keys.
 //
+// # Listing
+//
+// The engine implements engine.Lister. [Engine.List] is a scan: on every
+// shard it reads the last message of each matching key through a
+// short-lived, headers-only consumer, whatever the limit, so it belongs
+// to background work (indexes, enumeration), not to the request path.
+//
 // # Writes
 //
 // Every write is a raw JetStream publish to the key's subject, never a KV
