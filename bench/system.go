@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// system is one contestant: two app instances on loopback, the way the
+// load balancer routes between them, and what its engine did.
+type system struct {
+	name      string
+	urls      [2]string
+	route     router
+	counter   *engineCounter // nil: no engine
+	enginePID int            // 0: no engine process
+	shared    bool           // instances share sessions (false for the ceiling)
+	servers   []*http.Server
+	stops     []func()
+}
+
+// router picks the instance for a client's next request.
+type router func(c *client) int
+
+// routeByUser pins each client to one instance (the ceiling, whose
+// instances share nothing).
+func routeByUser(c *client) int { return c.id % 2 }
+
+// routeRoundRobin alternates instances per request of a client.
+func routeRoundRobin(c *client) int { return int(c.sent % 2) }
+
+// routeByNodeSuffix is a sticky load balancer: it routes by the node suffix
+// of the kiln session ID (after the last '.'), pinning new clients by id.
+func routeByNodeSuffix(nodes [2]string) router {
+	return func(c *client) int {
+		v := c.cookie("kiln_session")
+		if i := strings.LastIndexByte(v, '.'); i >= 0 {
+			for n, node := range nodes {
+				if v[i+1:] == node {
+					return n
+				}
+			}
+		}
+		return c.id % 2
+	}
+}
+
+// serve starts h on a free loopback port as instance i of s.
+func (s *system) serve(i int, h http.Handler) error {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	s.servers = append(s.servers, srv)
+	s.urls[i] = "http://" + l.Addr().String()
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			panic(err)
+		}
+	}()
+	return nil
+}
+
+// close stops the system's HTTP servers and its clients of the engine.
+func (s *system) close() {
+	for _, srv := range s.servers {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = srv.Shutdown(ctx)
+		cancel()
+	}
+	for _, stop := range s.stops {
+		stop()
+	}
+}
+
+func (s *system) counts() counts {
+	if s.counter == nil {
+		return counts{}
+	}
+	return s.counter.snapshot()
+}
+
+// cpu is the CPU time of this process (load generator and app instances)
+// plus the engine process's.
+func (s *system) cpu() time.Duration {
+	d := cpuTime(0)
+	if s.enginePID != 0 {
+		d += cpuTime(s.enginePID)
+	}
+	return d
+}
