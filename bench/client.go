@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,8 +17,8 @@ import (
 // acknowledged. Safe for concurrent use only where noted.
 type client struct {
 	id    int
-	sent  int64 // requests sent; owned by the one goroutine driving the client
-	acked int   // highest acknowledged counter; same owner
+	sent  atomic.Int64 // requests sent
+	acked int          // highest acknowledged counter; owned by the goroutine driving the client
 
 	mu      sync.Mutex // guards cookies
 	cookies map[string]string
@@ -79,7 +80,7 @@ func (c *client) call(ctx context.Context, hc *http.Client, base, method, path s
 	if h := c.header(); h != "" {
 		req.Header.Set("Cookie", h)
 	}
-	c.sent++
+	c.sent.Add(1)
 	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, err

@@ -1,5 +1,273 @@
 package main
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
 
-func runGrowth(ctx context.Context, systems []*system, e env, o options) string { return "" }
+// growthRow is one system at one step of a cost-growth test.
+type growthRow struct {
+	system         string
+	step           int // live sessions or session bytes
+	res            loadResult
+	ratio          float64 // req/s ÷ the ceiling's at the same step
+	heapPerSession float64 // bytes of this process's heap per added session
+	rssPerSession  float64 // bytes of the engine process's RSS per added session
+	bytesPerWrite  float64
+}
+
+// runGrowth runs both cost-growth tests and returns their Markdown.
+func runGrowth(ctx context.Context, systems []*system, o options) string {
+	win := min(o.window, 3*time.Second)
+	spec := loadSpec{users: o.users, warmup: min(o.warmup, 500*time.Millisecond), window: win, writeShare: 0.1}
+	pick := pickSystems(systems, ceilingName, scsName, gorillaName, stickyName)
+	live := liveSessions(ctx, pick, spec, parseInts(o.sessions))
+	sized := sessionSizes(ctx, pickSystems(systems, ceilingName, scsName, gorillaName, stickyName, rrName), spec, parseInts(o.sizes))
+	return "\n## How cost grows with live sessions\n\n" + liveTable(live) + liveNotes +
+		"\n## How cost grows with session size\n\n" + sizeTable(sized) + sizeNotes
+}
+
+func pickSystems(all []*system, names ...string) []*system {
+	var out []*system
+	for _, n := range names {
+		for _, s := range all {
+			if s.name == n {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+func parseInts(s string) []int {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// liveSessions grows each system's live sessions step by step and measures
+// throughput (users pick a random live session per request) and memory.
+func liveSessions(ctx context.Context, systems []*system, spec loadSpec, steps []int) []growthRow {
+	var rows []growthRow
+	for _, s := range systems {
+		var pool []*client
+		for _, k := range steps {
+			if ctx.Err() != nil {
+				return rows
+			}
+			heap0, rss0 := heapInUse(), rssBytes(s.enginePID)
+			added := k - len(pool)
+			t0 := time.Now()
+			pool = append(pool, populate(ctx, s, spec.users, len(pool), added)...)
+			took := time.Since(t0)
+			row := growthRow{system: s.name, step: k}
+			row.heapPerSession = float64(heapInUse()-heap0) / float64(added)
+			if s.enginePID != 0 {
+				row.rssPerSession = float64(rssBytes(s.enginePID)-rss0) / float64(added)
+			}
+			row.res = runRandom(ctx, s, spec, pool)
+			rows = append(rows, row)
+			fmt.Fprintf(os.Stderr, "bench: live sessions %-26s %7d (created %d in %s)  %8.0f req/s\n",
+				s.name, k, added, took.Round(time.Millisecond), row.res.rate())
+		}
+	}
+	return withRatios(rows)
+}
+
+// populate creates n sessions on s with one increment each, from
+// `workers` goroutines.
+func populate(ctx context.Context, s *system, workers, firstID, n int) []*client {
+	hc := newHTTPClient(workers)
+	defer hc.CloseIdleConnections()
+	out := make([]*client, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < n && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
+				c := newClient(firstID + i)
+				_, _ = c.call(ctx, hc, s.urls[s.route(c)], "POST", "/incr")
+				out[i] = c
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// runRandom is a load run in which every request goes to a random session
+// of pool (no read-your-writes check: two users may share one).
+func runRandom(ctx context.Context, s *system, spec loadSpec, pool []*client) loadResult {
+	hc := newHTTPClient(spec.users)
+	defer hc.CloseIdleConnections()
+	var w window
+	parts := make([]loadResult, spec.users)
+	var wg sync.WaitGroup
+	for i := range spec.users {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			parts[i] = driveRandom(ctx, s, hc, pool, spec.writeShare, &w)
+		}()
+	}
+	sleepCtx(ctx, spec.warmup)
+	start, cpu0, eng0 := time.Now(), s.cpu(), s.counts()
+	w.on.Store(true)
+	sleepCtx(ctx, spec.window)
+	w.over.Store(true)
+	r := loadResult{elapsed: time.Since(start), cpu: s.cpu() - cpu0, eng: s.counts().sub(eng0)}
+	wg.Wait()
+	return merge(r, parts)
+}
+
+func driveRandom(ctx context.Context, s *system, hc *http.Client, pool []*client, writeShare float64, w *window) loadResult {
+	var r loadResult
+	for ctx.Err() == nil && !w.over.Load() {
+		c := pool[rand.IntN(len(pool))]
+		method, path := "GET", "/read"
+		if rand.Float64() < writeShare {
+			method, path = "POST", "/incr"
+		}
+		measuring := w.on.Load()
+		t0 := time.Now()
+		_, err := c.call(ctx, hc, s.urls[s.route(c)], method, path)
+		if measuring && !w.over.Load() {
+			r.record(newClient(0), time.Since(t0), 0, method == "POST", err)
+		}
+	}
+	return r
+}
+
+// sessionSizes pads every user's session to each size and measures
+// throughput and the bytes written to the engine per increment (one small
+// attribute changes; the padding does not).
+func sessionSizes(ctx context.Context, systems []*system, spec loadSpec, sizes []int) []growthRow {
+	var rows []growthRow
+	for _, size := range sizes {
+		for _, s := range systems {
+			if ctx.Err() != nil {
+				return withRatios(rows)
+			}
+			clients := padded(ctx, s, spec.users, size)
+			res := runLoad(ctx, s, spec, clients)
+			row := growthRow{system: s.name, step: size, res: res}
+			if res.incrs > 0 {
+				row.bytesPerWrite = float64(res.eng.bytes) / float64(res.incrs)
+			}
+			rows = append(rows, row)
+			fmt.Fprintf(os.Stderr, "bench: session size %-26s %7d B  %8.0f req/s  %8.0f B/write  RYW mismatches %d\n",
+				s.name, size, res.rate(), row.bytesPerWrite, res.ryw)
+		}
+	}
+	return withRatios(rows)
+}
+
+// padded returns n clients whose sessions hold size bytes of padding.
+func padded(ctx context.Context, s *system, n, size int) []*client {
+	hc := newHTTPClient(n)
+	defer hc.CloseIdleConnections()
+	cs := newClients(n)
+	for _, c := range cs {
+		_, _ = c.call(ctx, hc, s.urls[s.route(c)], "POST", "/pad?bytes="+strconv.Itoa(size))
+	}
+	return cs
+}
+
+// withRatios sets each row's ratio to the ceiling's row of the same step.
+func withRatios(rows []growthRow) []growthRow {
+	ceil := map[int]float64{}
+	for _, r := range rows {
+		if r.system == ceilingName {
+			ceil[r.step] = r.res.rate()
+		}
+	}
+	for i, r := range rows {
+		if c := ceil[r.step]; c > 0 {
+			rows[i].ratio = r.res.rate() / c
+		}
+	}
+	return rows
+}
+
+// heapInUse is this process's live heap after a collection.
+func heapInUse() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapInuse)
+}
+
+func liveTable(rows []growthRow) string {
+	var b strings.Builder
+	b.WriteString("| system | live sessions | × ceiling (same sessions) | p99 | errors | app heap / session | engine RSS / session |\n|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s | %d | %.2f | %s | %d | %s | %s |\n", r.system, r.step, r.ratio, ms(p99(r.res)), r.res.errs,
+			kb(r.heapPerSession), kbIf(r.rssPerSession, r.system != ceilingName))
+	}
+	return b.String()
+}
+
+func sizeTable(rows []growthRow) string {
+	var b strings.Builder
+	b.WriteString("| system | session size | × ceiling (same size) | p99 | errors | RYW mismatches | bytes to the engine per increment |\n|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		bw := "–"
+		if r.system != ceilingName {
+			bw = fmt.Sprintf("%.0f", r.bytesPerWrite)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.2f | %s | %d | %d | %s |\n", r.system, kb(float64(r.step)), r.ratio, ms(p99(r.res)), r.res.errs, r.res.ryw, bw)
+	}
+	return b.String()
+}
+
+func p99(r loadResult) time.Duration {
+	s := append([]time.Duration(nil), r.lat...)
+	sortDurations(s)
+	return percentile(s, 99)
+}
+
+func kb(b float64) string {
+	if b < 1024 {
+		return fmt.Sprintf("%.0f B", b)
+	}
+	return fmt.Sprintf("%.1f KB", b/1024)
+}
+
+func kbIf(b float64, ok bool) string {
+	if !ok {
+		return "–"
+	}
+	return kb(b)
+}
+
+const liveNotes = `
+Each step adds sessions (one increment each) and then runs the same 90/10 load, every request on a
+random live session. Memory per session is the growth of this process's heap after a collection
+(the app instances and the load generator's cookies; kiln's near cache lives here) and of the
+engine process's resident memory, divided by the sessions added: rough, especially for the
+JetStream file store, whose RSS includes caches. kiln's near cache keeps at most 10,000 sessions
+per node by default (Config.CacheSessions); past that, requests on evicted sessions load them
+from the engine.
+`
+
+const sizeNotes = `
+Every user's session holds the padding (in 16 KB attributes) plus the counter; only the counter
+changes. Bytes per increment: for Redis, the value bytes of the SETs the store sends (scs and
+boj/redistore write the whole encoded session); for kiln, the value bytes of its engine commits
+(changed attributes, the session's meta record and lease records), divided by increments.
+`

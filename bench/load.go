@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kilnhq/kiln"
 )
 
 // loadSpec is one measured load run.
@@ -23,6 +25,7 @@ type loadResult struct {
 	elapsed                time.Duration
 	cpu                    time.Duration
 	eng                    counts
+	kiln                   kiln.Stats // deltas of the kiln Managers' counters
 	firstErr               string
 }
 
@@ -50,13 +53,18 @@ func runLoad(ctx context.Context, s *system, spec loadSpec, clients []*client) l
 		}()
 	}
 	sleepCtx(ctx, spec.warmup)
-	start, cpu0, eng0 := time.Now(), s.cpu(), s.counts()
+	start, cpu0, eng0, k0 := time.Now(), s.cpu(), s.counts(), s.kilnStats()
 	w.on.Store(true)
 	sleepCtx(ctx, spec.window)
 	w.over.Store(true)
-	r := loadResult{elapsed: time.Since(start), cpu: s.cpu() - cpu0, eng: s.counts().sub(eng0)}
+	r := loadResult{elapsed: time.Since(start), cpu: s.cpu() - cpu0, eng: s.counts().sub(eng0), kiln: subStats(s.kilnStats(), k0)}
 	wg.Wait()
 	return merge(r, results)
+}
+
+func subStats(a, b kiln.Stats) kiln.Stats {
+	return kiln.Stats{Requests: a.Requests - b.Requests, FromMemory: a.FromMemory - b.FromMemory,
+		Handovers: a.Handovers - b.Handovers, EngineOps: a.EngineOps - b.EngineOps}
 }
 
 func merge(r loadResult, parts []loadResult) loadResult {
@@ -79,7 +87,7 @@ func merge(r loadResult, parts []loadResult) loadResult {
 func drive(ctx context.Context, s *system, hc *http.Client, c *client, writeShare float64, w *window) loadResult {
 	var r loadResult
 	for ctx.Err() == nil && !w.over.Load() {
-		write := c.sent == 0 || rand.Float64() < writeShare
+		write := c.sent.Load() == 0 || rand.Float64() < writeShare
 		method, path := "GET", "/read"
 		if write {
 			method, path = "POST", "/incr"

@@ -115,7 +115,7 @@ func run(ctx context.Context, o options, command string) error {
 	}
 	var growth string
 	if !o.noGrowth {
-		growth = runGrowth(ctx, systems, e, o)
+		growth = runGrowth(ctx, systems, o)
 	}
 	return report(o.out, h, sums, growth)
 }
@@ -173,7 +173,7 @@ func compare(ctx context.Context, systems []*system, h header) []summary {
 
 // report prints and writes the results, and says whether the run failed.
 func report(dir string, h header, sums []summary, growth string) error {
-	md := h.markdown() + "## Comparison\n\n" + mainTable(sums) + "\n" + tableNotes + "\n## Targets\n\n" + targets(sums) + growth
+	md := h.markdown() + "## Comparison\n\n" + mainTable(sums) + "\n" + tableNotes + "\n" + kilnLines(sums) + "\n## Targets\n\n" + targets(sums) + growth
 	fmt.Print(md)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err

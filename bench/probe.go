@@ -77,7 +77,7 @@ func probe(ctx context.Context, s *system) probeResult {
 // so that goroutine g starts on instance g%2.
 func (c *client) clone(id int) *client {
 	d := newClient(id)
-	d.sent = int64(id)
+	d.sent.Store(int64(id))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for k, v := range c.cookies {

@@ -76,6 +76,20 @@ The ceiling's instances keep sessions in a plain per-instance map that is not sh
 of the app without any session system, not a contestant.
 `
 
+// kilnLines says how kiln served its requests, from its Managers' Stats.
+func kilnLines(sums []summary) string {
+	var b strings.Builder
+	for _, s := range sums {
+		k := s.kiln
+		if k.Requests == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "- %s, Manager.Stats() per session request: FromMemory %.2f, Handovers %.2f, EngineOps %.2f\n",
+			s.name, float64(k.FromMemory)/float64(k.Requests), float64(k.Handovers)/float64(k.Requests), float64(k.EngineOps)/float64(k.Requests))
+	}
+	return b.String()
+}
+
 // targets says which of the issue's targets the run met.
 func targets(sums []summary) string {
 	byName := map[string]summary{}

@@ -94,12 +94,12 @@ func newKilnRoundRobin(ctx context.Context, e env) (*system, error) {
 func newKilnSystem(ctx context.Context, e env, name string, nodes [2]string, route router) (*system, error) {
 	s := &system{name: name, route: route, counter: &engineCounter{}, enginePID: e.kilnPID, shared: true}
 	for i, node := range nodes {
-		h, _, stop, err := newKiln(ctx, e.kilnURL, node, s.counter)
+		h, m, stop, err := newKiln(ctx, e.kilnURL, node, s.counter)
 		if err != nil {
 			s.close()
 			return nil, fmt.Errorf("kiln node %s: %w", node, err)
 		}
-		s.stops = append(s.stops, stop)
+		s.stops, s.managers = append(s.stops, stop), append(s.managers, m)
 		if err := s.serve(i, h); err != nil {
 			s.close()
 			return nil, err

@@ -3,9 +3,13 @@ package main
 import (
 	"slices"
 	"time"
+
+	"github.com/kilnhq/kiln"
 )
 
 // percentile returns the p-th percentile (0..100) of sorted durations.
+func sortDurations(s []time.Duration) { slices.Sort(s) }
+
 func percentile(sorted []time.Duration, p float64) time.Duration {
 	if len(sorted) == 0 {
 		return 0
@@ -39,6 +43,12 @@ type summary struct {
 	probe           probeResult
 	deadRounds      int // rounds with no successful request
 	firstErr        string
+	kiln            kiln.Stats // summed over rounds
+}
+
+func addStats(a, b kiln.Stats) kiln.Stats {
+	return kiln.Stats{Requests: a.Requests + b.Requests, FromMemory: a.FromMemory + b.FromMemory,
+		Handovers: a.Handovers + b.Handovers, EngineOps: a.EngineOps + b.EngineOps}
 }
 
 // summarize folds the rounds of system i; ceiling holds the ceiling's rounds.
@@ -61,6 +71,7 @@ func summarize(name string, rounds, ceiling []loadResult, p probeResult) summary
 		lat = append(lat, res.lat...)
 		s.reqs, s.errs, s.ryw, s.incrs = s.reqs+res.reqs, s.errs+res.errs, s.ryw+res.ryw, s.incrs+res.incrs
 		cpu += res.cpu
+		s.kiln = addStats(s.kiln, res.kiln)
 		ops, bytes = ops+res.eng.ops, bytes+res.eng.bytes
 	}
 	slices.Sort(lat)

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/kilnhq/kiln"
 )
 
 // system is one contestant: two app instances on loopback, the way the
@@ -15,9 +17,10 @@ type system struct {
 	name      string
 	urls      [2]string
 	route     router
-	counter   *engineCounter // nil: no engine
-	enginePID int            // 0: no engine process
-	shared    bool           // instances share sessions (false for the ceiling)
+	counter   *engineCounter  // nil: no engine
+	enginePID int             // 0: no engine process
+	shared    bool            // instances share sessions (false for the ceiling)
+	managers  []*kiln.Manager // kiln's, for their Stats
 	servers   []*http.Server
 	stops     []func()
 }
@@ -30,7 +33,7 @@ type router func(c *client) int
 func routeByUser(c *client) int { return c.id % 2 }
 
 // routeRoundRobin alternates instances per request of a client.
-func routeRoundRobin(c *client) int { return int(c.sent % 2) }
+func routeRoundRobin(c *client) int { return int(c.sent.Load() % 2) }
 
 // routeByNodeSuffix is a sticky load balancer: it routes by the node suffix
 // of the kiln session ID (after the last '.'), pinning new clients by id.
@@ -75,6 +78,19 @@ func (s *system) close() {
 	for _, stop := range s.stops {
 		stop()
 	}
+}
+
+// kilnStats sums the Stats of the system's kiln Managers (zero for peers).
+func (s *system) kilnStats() kiln.Stats {
+	var t kiln.Stats
+	for _, m := range s.managers {
+		st := m.Stats()
+		t.Requests += st.Requests
+		t.FromMemory += st.FromMemory
+		t.Handovers += st.Handovers
+		t.EngineOps += st.EngineOps
+	}
+	return t
 }
 
 func (s *system) counts() counts {
