@@ -1,6 +1,7 @@
 package kiln
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -76,6 +77,25 @@ type Config struct {
 	CacheSessions int
 	CacheBytes    int
 
+	// OnCreated runs on the node that stored a new session, after the save.
+	OnCreated func(context.Context, SessionInfo)
+	// OnDestroyed runs once in the whole cluster for every session that
+	// ends (expired, invalidated, renewed, logged out everywhere), with its
+	// final attributes, within a few seconds of the end (docs/lifecycle.md).
+	// An error makes kiln deliver the event again later, possibly to another
+	// node; so does a node dying before the listener returns.
+	OnDestroyed func(context.Context, DestroyEvent) error
+	// OnAttributeChanged runs on the node that saved a change, after the
+	// save and before the response. Keep it fast.
+	OnAttributeChanged func(context.Context, AttributeChange)
+	// MaxSessionsPerPrincipal limits the concurrent sessions of one
+	// principal (0: no limit). When a session takes a principal that has
+	// that many already, the oldest ones end (ReasonLoggedOutEverywhere)
+	// or, with RefuseOverLimit, the save fails with ErrTooManySessions.
+	// Needs an engine that implements engine.Lister.
+	MaxSessionsPerPrincipal int
+	RefuseOverLimit         bool
+
 	// EngineTimeout bounds the engine calls of one request; past it the
 	// request fails with 503. Default 3s.
 	EngineTimeout time.Duration
@@ -131,6 +151,7 @@ func (c *Config) Validate() error {
 		{c.LivenessTTL < 3*time.Second, "LivenessTTL", "must be at least 3s"},
 		{c.CacheSessions <= 0, "CacheSessions", "must be positive"},
 		{c.CacheBytes <= 0, "CacheBytes", "must be positive"},
+		{c.MaxSessionsPerPrincipal < 0, "MaxSessionsPerPrincipal", "must not be negative"},
 		{c.Clock == nil, "Clock", "must be set"},
 		{c.Logger == nil, "Logger", "must be set"},
 		{c.ErrorHandler == nil, "ErrorHandler", "must be set"},

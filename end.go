@@ -77,24 +77,33 @@ func (s *Session) allValues(changes []change) ([]change, error) {
 	return out, nil
 }
 
-// planEnd plans ending session k: its meta record becomes a tombstone
-// until the session's deadline (the commit point, compare-and-set on the
-// loaded revision); its touch and attribute records are deleted after.
-func (s *Session) planEnd(k, why string) (savePlan, error) {
+// endingDelay is how soon after a session ends by Invalidate, RenewID or
+// InvalidatePrincipal its destroy event is handed out: its touch record is
+// rewritten to expire then, so every end goes through the same
+// exactly-once expiry path (expire.go).
+const endingDelay = time.Second
+
+// planEnd plans ending session k for why: its meta record becomes a pending
+// tombstone that still points at the final attributes (the commit point,
+// compare-and-set on the loaded revision); then its touch record is set to
+// expire in endingDelay, which hands the destroy event to one node, and
+// its lease record is deleted.
+func (s *Session) planEnd(k string, why DestroyReason) (savePlan, error) {
 	now := s.m.now()
-	tomb, err := encode(&metaRecord{
-		Version: s.meta.Version + 1, Created: s.meta.Created, Deadline: s.meta.Deadline, Ended: why,
-	})
+	tomb := s.meta
+	tomb.Version++
+	tomb.Ended, tomb.Pending = why, true
+	meta, err := encode(&tomb)
 	if err != nil {
 		return savePlan{}, err
 	}
-	ttl := max(s.meta.Deadline.Sub(now), time.Second)
-	p := savePlan{
-		commit:  []engine.Op{{Key: metaKey(k), Value: tomb, TTL: ttl, IfRevision: s.metaRev}},
-		cleanup: []engine.Op{{Key: touchKey(k), Delete: true, TTL: dataGrace}},
+	touch, err := encode(&touchRecord{LastAccess: s.lastAccess})
+	if err != nil {
+		return savePlan{}, err
 	}
-	for name, info := range s.meta.Attrs {
-		p.cleanup = append(p.cleanup, engine.Op{Key: attrKey(k, name, info), Delete: true, TTL: dataGrace})
+	p := savePlan{
+		commit:  []engine.Op{{Key: metaKey(k), Value: meta, TTL: max(s.meta.Deadline.Sub(now), 0) + dataGrace, IfRevision: s.metaRev}},
+		cleanup: []engine.Op{{Key: touchKey(k), Value: touch, TTL: endingDelay}},
 	}
 	if s.m.leases != nil {
 		p.cleanup = append(p.cleanup, engine.Op{Key: leaseKey(k), Delete: true, TTL: dataGrace})

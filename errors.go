@@ -28,6 +28,9 @@ var (
 	ErrEncode = errors.New("kiln: cannot encode value")
 	// ErrDecode: a stored value could not be decoded into the requested type.
 	ErrDecode = errors.New("kiln: cannot decode value")
+	// ErrTooManySessions: the principal has Config.MaxSessionsPerPrincipal
+	// sessions already and Config.RefuseOverLimit is set.
+	ErrTooManySessions = errors.New("kiln: too many sessions for this principal")
 	// ErrResponseStarted: a change needed a cookie, but the response headers
 	// were already sent.
 	ErrResponseStarted = errors.New("kiln: response already started")
@@ -44,6 +47,7 @@ var statusTable = []struct {
 	{engine.ErrUnavailable, http.StatusServiceUnavailable},
 	{engine.ErrClosed, http.StatusServiceUnavailable},
 	{ErrSessionInvalidated, http.StatusConflict},
+	{ErrTooManySessions, http.StatusForbidden},
 }
 
 // StatusFor returns the HTTP status for a request that failed with err.

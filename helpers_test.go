@@ -209,6 +209,14 @@ func testApp(node string) http.Handler {
 		err := s.RenewID()
 		reply(w, err, map[string]any{"id": s.ID()})
 	})
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		s := kiln.FromContext(r.Context())
+		err := s.SetPrincipal(r.FormValue("user"))
+		if err == nil {
+			err = s.RenewID()
+		}
+		reply(w, err, nil)
+	})
 	mux.HandleFunc("GET /info", func(w http.ResponseWriter, r *http.Request) {
 		s := kiln.FromContext(r.Context())
 		reply(w, nil, map[string]any{"id": s.ID(), "new": s.IsNew(), "keys": s.Keys(), "node": node})

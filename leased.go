@@ -7,6 +7,7 @@ package kiln
 func (s *Session) restore(base, k string, snap *snapshot) {
 	s.base, s.key, s.stored = base, k, true
 	s.meta, s.metaRev, s.touchRev, s.lastAccess = snap.meta, snap.metaRev, snap.touchRev, snap.lastAccess
+	s.loadedPrincipal = snap.meta.Principal
 	s.attrs = make(map[string]*attr, len(snap.attrs))
 	for name, raw := range snap.attrs {
 		s.attrs[name] = &attr{raw: raw, loaded: true}
@@ -16,9 +17,9 @@ func (s *Session) restore(base, k string, snap *snapshot) {
 // reset turns s into a new, unsaved session (the one it named has ended),
 // keeping the lease slot it holds so that release frees it.
 func (s *Session) reset() {
-	lease := s.lease
+	lease, ua := s.lease, s.userAgent
 	*s = *s.m.newSession(s.ctx)
-	s.lease = lease
+	s.lease, s.userAgent = lease, ua
 }
 
 // release ends the request's hold on the near cache: the holder keeps the

@@ -19,6 +19,7 @@ type Manager struct {
 	cfg           Config
 	eng           engine.Store     // counts its calls in stats.engineOps
 	msg           engine.Messenger // nil without leases
+	lister        engine.Lister    // nil if the engine cannot enumerate keys
 	leases        *leases          // nil with Config.NoLeases
 	touchInterval time.Duration
 	expirySub     engine.Subscription // nil if the engine reports no expiries
@@ -35,6 +36,10 @@ func New(eng engine.Store, cfg Config) (*Manager, error) {
 	}
 	m := &Manager{cfg: cfg, touchInterval: cfg.touchInterval()}
 	m.eng = countingStore{Store: eng, ops: &m.stats.engineOps}
+	m.lister, _ = eng.(engine.Lister)
+	if cfg.MaxSessionsPerPrincipal > 0 && m.lister == nil {
+		return nil, errors.New("kiln: New: MaxSessionsPerPrincipal needs an engine that lists keys (engine.Lister)")
+	}
 	if err := m.startExpiry(eng); err != nil {
 		return nil, err
 	}
@@ -126,6 +131,7 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 // cookie's value ("" if none). Only engine failures are errors.
 func (m *Manager) load(r *http.Request) (*Session, string, error) {
 	s := m.newSession(r.Context())
+	s.userAgent = truncate(r.UserAgent(), maxUserAgent)
 	c, err := r.Cookie(m.cfg.Cookie.Name)
 	if err != nil {
 		return s, "", nil
@@ -164,6 +170,13 @@ func (m *Manager) loadLeased(ctx context.Context, s *Session, base string) error
 	return nil
 }
 
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
 // newSession returns a session that is not stored yet.
 func (m *Manager) newSession(ctx context.Context) *Session {
 	now := m.now()
@@ -187,7 +200,7 @@ func (m *Manager) loadStored(ctx context.Context, s *Session, base string) error
 		m.cfg.Logger.Warn("kiln: undecodable session records; starting a new session", "session", k[:8])
 		return nil
 	}
-	s.base, s.key, s.meta, s.metaRev = base, k, rec, meta.Revision
+	s.base, s.key, s.meta, s.metaRev, s.loadedPrincipal = base, k, rec, meta.Revision, rec.Principal
 	s.touchRev, s.lastAccess = touch.Revision, tr.LastAccess
 	if rec.Ended != "" || m.expired(s) {
 		s.reset()

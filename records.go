@@ -30,7 +30,11 @@ type metaRecord struct {
 	Principal string              `cbor:"p,omitempty"`
 	MaxIdle   time.Duration       `cbor:"i,omitempty"`
 	Attrs     map[string]attrInfo `cbor:"a,omitempty"`
-	Ended     string              `cbor:"x,omitempty"`
+	Ended     DestroyReason       `cbor:"x,omitempty"`
+	// Pending, with Ended: the session has ended but its destroy event has
+	// not been handled yet; the attribute index still points at its final
+	// attributes.
+	Pending bool `cbor:"z,omitempty"`
 }
 
 // attrInfo indexes one attribute in the meta record.
@@ -63,8 +67,8 @@ type touchRecord struct {
 
 // Why a tombstone ended its session.
 const (
-	endedInvalidated = "invalidated"
-	endedRenewed     = "renewed"
+	endedInvalidated = ReasonInvalidated
+	endedRenewed     = ReasonRenewed
 )
 
 func metaKey(k string) string  { return "s." + k + ".m" }

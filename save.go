@@ -44,6 +44,9 @@ func (s *Session) save(ctx context.Context) (saveResult, error) {
 	if err != nil {
 		return savedNothing, err
 	}
+	if err := s.enforceLimit(ctx); err != nil {
+		return savedNothing, err
+	}
 	switch {
 	case s.renew && s.stored:
 		return s.saveRenew(ctx, changes)
@@ -135,6 +138,8 @@ func (s *Session) saveNew(ctx context.Context, changes []change) (saveResult, er
 	s.key = k
 	s.saved(changes, revs, now)
 	s.adoptLease(k, revs)
+	s.created(ctx)
+	s.changed(ctx, changes)
 	return savedCreated, nil
 }
 
@@ -149,6 +154,7 @@ func (s *Session) saveChanges(ctx context.Context, changes []change) (saveResult
 		var revs planRevs
 		if revs, err = s.run(ctx, "save session", p, len(p.prepare)-1); err == nil {
 			s.saved(changes, revs, now)
+			s.changed(ctx, changes)
 			return savedChanged, nil
 		}
 	}
@@ -185,6 +191,12 @@ func (s *Session) planSave(k string, changes []change, now time.Time, existing b
 		}
 		p.prepare = append(p.prepare, op)
 	}
+	index, unindex, err := s.principalOps(k, existing, dataTTL)
+	if err != nil {
+		return p, err
+	}
+	p.prepare = append(p.prepare, index...)
+	p.cleanup = append(p.cleanup, unindex...)
 	touch, err := s.touchOp(k, now)
 	if err != nil {
 		return p, err
@@ -274,6 +286,7 @@ func (s *Session) saved(changes []change, revs planRevs, now time.Time) {
 		a.raw, a.loaded = c.value, true
 	}
 	s.stored, s.metaDirty, s.renew = true, false, false
+	s.loadedPrincipal = s.meta.Principal
 	s.metaRev, s.touchRev, s.lastAccess = revs.meta, revs.touch, now
 }
 

@@ -30,7 +30,11 @@ type Session struct {
 
 	lease   *entry // the near-cache entry whose request slot this request holds, or nil
 	saveTag string // random tag of the current save attempt (attrInfo.Tag)
-	broken  bool   // a save failed: the cached copy must not be trusted
+	// userAgent is the request's, recorded in the principal index.
+	userAgent string
+	// loadedPrincipal is the principal as stored, to move its index entry.
+	loadedPrincipal string
+	broken          bool // a save failed: the cached copy must not be trusted
 
 	attrs      map[string]*attr
 	metaDirty  bool // principal or idle timeout changed
