@@ -117,9 +117,12 @@ func TestLifecycle_ExpiryExactlyOnce(t *testing.T) {
 	}
 	d := newDestroyLog()
 	c := mustCluster(t, 3, withDestroyLog(d))
+	start := time.Now()
 	want := createSessions(t, c, n)
+	created := time.Now()
 	c.clock.Advance(11 * time.Minute) // idle 10m + touch interval 1m
 	waitDestroyed(t, c, d, n, nil)
+	t.Logf("created %d sessions in %v, destroyed in %v", n, created.Sub(start), time.Since(created))
 	checkExactlyOnce(t, d, want)
 	for p := range 100 {
 		if s, err := c.nodes[0].m.Sessions(context.Background(), fmt.Sprintf("u%d", p)); err != nil || len(s) != 0 {

@@ -4,7 +4,7 @@
 package clock
 
 import (
-	"sort"
+	"container/heap"
 	"sync"
 	"time"
 )
@@ -35,9 +35,10 @@ func (realClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterF
 // Fake is a manual clock for tests. Timers fire, in deadline order and in the
 // goroutine that calls Advance, when Advance moves time past their deadline.
 type Fake struct {
-	mu     sync.Mutex // guards now and timers
+	mu     sync.Mutex // guards now, timers, seq
 	now    time.Time
-	timers []*fakeTimer
+	timers timerHeap
+	seq    uint64
 }
 
 // NewFake returns a Fake clock that reads start.
@@ -54,8 +55,9 @@ func (c *Fake) Now() time.Time {
 func (c *Fake) AfterFunc(d time.Duration, f func()) Timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := &fakeTimer{clock: c, at: c.now.Add(d), f: f}
-	c.timers = append(c.timers, t)
+	c.seq++
+	t := &fakeTimer{clock: c, at: c.now.Add(d), f: f, seq: c.seq}
+	heap.Push(&c.timers, t)
 	return t
 }
 
@@ -82,12 +84,10 @@ func (c *Fake) Advance(d time.Duration) {
 func (c *Fake) popDue(target time.Time) *fakeTimer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	sort.SliceStable(c.timers, func(i, j int) bool { return c.timers[i].at.Before(c.timers[j].at) })
 	if len(c.timers) == 0 || c.timers[0].at.After(target) {
 		return nil
 	}
-	t := c.timers[0]
-	c.timers = c.timers[1:]
+	t := heap.Pop(&c.timers).(*fakeTimer)
 	if t.at.After(c.now) {
 		c.now = t.at
 	}
@@ -98,17 +98,45 @@ type fakeTimer struct {
 	clock *Fake
 	at    time.Time
 	f     func()
+	seq   uint64 // order of timers with one deadline: first scheduled, first fired
+	index int    // in the heap; -1 once fired or stopped
 }
 
 func (t *fakeTimer) Stop() bool {
 	c := t.clock
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for i, x := range c.timers {
-		if x == t {
-			c.timers = append(c.timers[:i], c.timers[i+1:]...)
-			return true
-		}
+	if t.index < 0 {
+		return false
 	}
-	return false
+	heap.Remove(&c.timers, t.index)
+	return true
+}
+
+// timerHeap orders pending timers by deadline (container/heap).
+type timerHeap []*fakeTimer
+
+func (h timerHeap) Len() int { return len(h) }
+func (h timerHeap) Less(i, j int) bool {
+	if h[i].at.Equal(h[j].at) {
+		return h[i].seq < h[j].seq
+	}
+	return h[i].at.Before(h[j].at)
+}
+func (h timerHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *timerHeap) Push(x any) {
+	t := x.(*fakeTimer)
+	t.index = len(*h)
+	*h = append(*h, t)
+}
+func (h *timerHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	t.index = -1
+	return t
 }
