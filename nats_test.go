@@ -298,3 +298,51 @@ func BenchmarkNATS_Coherence(b *testing.B) {
 		})
 	}
 }
+
+// TestNATS_ExpiryPrompt: on a real NATS server, with 1,000 sessions live,
+// each session's destroy event fires once and within expiryBound of its
+// deadline (last access + idle timeout + touch interval).
+func TestNATS_ExpiryPrompt(t *testing.T) {
+	const idle, expiryBound = 2 * time.Second, 4 * time.Second
+	var mu sync.Mutex
+	fired := map[string][]time.Time{}
+	c := mustNATSCluster(t, 2, func(cfg *kiln.Config) {
+		cfg.IdleTimeout = idle
+		cfg.OnDestroyed = func(_ context.Context, ev kiln.DestroyEvent) error {
+			mu.Lock()
+			defer mu.Unlock()
+			fired[ev.Fingerprint] = append(fired[ev.Fingerprint], time.Now())
+			return nil
+		}
+	})
+	touch := c.nodes[0].m.Config().IdleTimeout / 30
+	deadline := map[string]time.Time{}
+	for i := range 1000 {
+		rec := serve(t, c.nodes[i%2].m, "", func(w http.ResponseWriter, r *http.Request) {
+			kiln.FromContext(r.Context()).Put("n", i)
+		})
+		deadline[kiln.Fingerprint(sessionCookie(rec))] = time.Now().Add(idle + touch)
+	}
+	until := time.Now().Add(time.Minute)
+	for {
+		mu.Lock()
+		n := len(fired)
+		mu.Unlock()
+		if n == len(deadline) {
+			break
+		}
+		if time.Now().After(until) {
+			t.Fatalf("%d of %d destroy events within a minute", n, len(deadline))
+		}
+		time.Sleep(50 * time.Millisecond) // waiting on real-time expiry
+	}
+	var worst time.Duration
+	for fp, times := range fired {
+		late := times[0].Sub(deadline[fp])
+		worst = max(worst, late)
+		if len(times) != 1 || late > expiryBound || late < -touch {
+			t.Fatalf("session %s: %d events, first %v after its deadline (bound %v)", fp, len(times), late, expiryBound)
+		}
+	}
+	t.Logf("1000 sessions: every destroy event within %v of its deadline", worst)
+}
