@@ -183,6 +183,8 @@ func TestAPI_WrongMethod(t *testing.T) {
 		{http.MethodGet, "/api/counter", "POST"},
 		{http.MethodGet, "/api/login", "POST"},
 		{http.MethodPut, "/api/logout", "POST"},
+		{http.MethodPost, "/api/sessions", "GET"},
+		{http.MethodGet, "/api/logout-everywhere", "POST"},
 		{http.MethodPost, "/", "GET"},
 	}
 	c := newClient(t)

@@ -1,6 +1,7 @@
 package cartapp
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/kilnhq/kiln"
@@ -12,13 +13,18 @@ const NodeHeader = "X-Kiln-Node"
 // app is the cart application of one node.
 type app struct {
 	node string
+	m    *kiln.Manager // nil without Wrap: the endpoints that need it answer 501
 }
 
 // New returns the app's handler for the node named node; its responses
 // carry the X-Kiln-Node header. It must run inside a kiln Manager's
-// Handler: Wrap does that.
+// Handler: Wrap does that. Without the Manager, GET /api/sessions and
+// POST /api/logout-everywhere answer 501 Not Implemented: use Wrap.
 func New(node string) http.Handler {
-	a := &app{node: node}
+	return (&app{node: node}).routes()
+}
+
+func (a *app) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/{$}", a.only(http.MethodGet, a.page))
 	mux.Handle("/api/cart", a.only(http.MethodGet, a.getCart))
@@ -27,15 +33,70 @@ func New(node string) http.Handler {
 	mux.Handle("/api/counter", a.only(http.MethodPost, a.incCounter))
 	mux.Handle("/api/login", a.only(http.MethodPost, a.login))
 	mux.Handle("/api/logout", a.only(http.MethodPost, a.logout))
-	return nodeHeader(node, mux)
+	mux.Handle("/api/sessions", a.only(http.MethodGet, a.listSessions))
+	mux.Handle("/api/logout-everywhere", a.only(http.MethodPost, a.logoutEverywhere))
+	return nodeHeader(a.node, mux)
 }
 
 // Wrap returns the app of node behind m's session middleware, with the
 // X-Kiln-Node header set outside it, so that kiln's own error responses
 // (409 on a concurrent update, 503 when the engine is down) carry it too.
+// The app uses m for the user's session list and "log out everywhere".
 func Wrap(m *kiln.Manager, node string) http.Handler {
-	return nodeHeader(node, m.Handler(New(node)))
+	a := &app{node: node, m: m}
+	return nodeHeader(node, afterSession(m.Handler(a.routes())))
 }
+
+// An afterFunc answers a request once kiln's middleware is done with it.
+type afterFunc func(w http.ResponseWriter, r *http.Request)
+
+type afterKey struct{}
+
+// afterSession runs next, the app behind kiln's middleware, and then the
+// afterFunc a handler left with later, if it answered nothing itself. That
+// is for work on sessions the request must not hold: kiln serialises the
+// requests of a session, so a handler that ended its own session through
+// the Manager (InvalidatePrincipal) would wait for itself.
+func afterSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var after afterFunc
+		sw := &startWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), afterKey{}, &after)))
+		if after != nil && !sw.started {
+			after(w, r)
+		}
+	})
+}
+
+// later has f answer the request after kiln has saved and released the
+// session; it reports false outside Wrap.
+func later(r *http.Request, f afterFunc) bool {
+	p, _ := r.Context().Value(afterKey{}).(*afterFunc)
+	if p == nil {
+		return false
+	}
+	*p = f
+	return true
+}
+
+// startWriter notes whether the response has started.
+type startWriter struct {
+	http.ResponseWriter
+	started bool
+}
+
+func (w *startWriter) WriteHeader(code int) {
+	w.started = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *startWriter) Write(p []byte) (int, error) {
+	w.started = true
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *startWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // nodeHeader sets the X-Kiln-Node header on every response of next.
 func nodeHeader(node string, next http.Handler) http.Handler {

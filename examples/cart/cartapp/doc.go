@@ -1,6 +1,7 @@
 // Package cartapp is kiln's sample web application: a shopping cart, a
-// click counter and a login, kept in a clustered session so that any
-// instance of the app serves any user.
+// click counter and a login (with a list of the user's sessions and "log
+// out everywhere"), kept in a clustered session so that any instance of
+// the app serves any user.
 //
 // # Usage
 //
@@ -24,6 +25,14 @@
 //	POST /api/counter     {"node","counter"}
 //	POST /api/login       form user (1..64 printable characters); renews the session ID
 //	POST /api/logout      {"node","loggedOut":true}; invalidates the session
+//	GET  /api/sessions    {"node","user","sessions":[{"session","created","lastAccess","node","userAgent","current"}]}:
+//	                      the logged-in user's sessions on every node (401 if not logged in)
+//	POST /api/logout-everywhere  {"node","loggedOut":N}: ends every session of the
+//	                      logged-in user, this one included (401 if not logged in)
+//
+// The last two need the Manager (kiln's Manager.Sessions and
+// Manager.InvalidatePrincipal), which [Wrap] gives the app; under [New]
+// alone they answer 501.
 //
 // API clients get JSON. Browser forms (Accept: text/html, or a form field
 // redirect=1) get 303 See Other to the page instead.

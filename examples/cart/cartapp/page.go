@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"encoding/binary"
 	"html/template"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -50,6 +51,10 @@ type pageData struct {
 	Total    int
 	Counter  int
 	Products []product
+	// The user's sessions, when logged in (and the app has the Manager):
+	ShowSessions bool
+	Sessions     []sessionView
+	SessionsErr  string
 }
 
 // page answers GET / with the HTML page.
@@ -60,7 +65,16 @@ func (a *app) page(w http.ResponseWriter, r *http.Request, s *kiln.Session) {
 		return
 	}
 	var buf bytes.Buffer
-	if err := pageTmpl.Execute(&buf, a.pageData(s, v)); err != nil {
+	d := a.pageData(s, v)
+	if d.ShowSessions = d.User != "" && a.m != nil; d.ShowSessions {
+		var err error
+		if d.Sessions, err = a.sessionsOf(r.Context(), s, d.User); err != nil {
+			// The cart is still worth showing.
+			slog.WarnContext(r.Context(), "cartapp: list sessions", "node", a.node, "err", err)
+			d.SessionsErr = clientMessage(kiln.StatusFor(err), err)
+		}
+	}
+	if err := pageTmpl.Execute(&buf, d); err != nil {
 		a.fail(w, r, err)
 		return
 	}
