@@ -12,7 +12,7 @@ import (
 // the loaded revision), then deletes its other records.
 func (s *Session) saveInvalidate(ctx context.Context) (saveResult, error) {
 	if s.stored {
-		p, err := s.planEnd(s.key, endedInvalidated)
+		p, err := s.planEnd(s.key, s.endReason)
 		if err != nil {
 			return savedNothing, err
 		}

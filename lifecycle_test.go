@@ -327,3 +327,37 @@ func TestLifecycle_Enumeration(t *testing.T) {
 		t.Fatalf("paged through %d sessions, want 25", len(seen))
 	}
 }
+
+// TestLifecycle_InvalidatePrincipalFromHandler: "log out everywhere" called
+// by a handler ends the request's own session too, without waiting for its
+// own lease.
+func TestLifecycle_InvalidatePrincipalFromHandler(t *testing.T) {
+	c := mustCluster(t, 2, func(cfg *kiln.Config) {
+		fastLeases(cfg)
+		cfg.LeaseWait = time.Second // a self-wait would fail the call
+	})
+	a := c.nodes[0]
+	users := []*user{newUser(t), newUser(t), newUser(t)}
+	for i, u := range users {
+		u.must(c.nodes[i%2], "POST", "/login", kv("user", "ada"))
+	}
+	url := httptestServer(t, a.m, func(w http.ResponseWriter, r *http.Request) {
+		n, err := a.m.InvalidatePrincipal(r.Context(), "ada")
+		reply(w, err, map[string]any{"n": n})
+	})
+	req, _ := http.NewRequest("POST", url, nil)
+	req.AddCookie(&http.Cookie{Name: "kiln_session", Value: users[0].cookie(a)})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("log out everywhere from a handler: status %d", resp.StatusCode)
+	}
+	for i, u := range users {
+		if body := u.must(c.nodes[1], "GET", "/info", nil); body["new"] != true {
+			t.Fatalf("session %d survived: %v", i, body)
+		}
+	}
+}

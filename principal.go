@@ -134,13 +134,22 @@ func (m *Manager) info(ctx context.Context, k string) (SessionInfo, bool, error)
 // serves any of them any more, including the nodes that held them in
 // memory: each is ended under its lease, as a request would. Their destroy
 // events (ReasonLoggedOutEverywhere) follow within seconds.
+//
+// Called from a handler with the request's context, it ends the request's
+// own session too, like Invalidate: when the response starts.
 func (m *Manager) InvalidatePrincipal(ctx context.Context, principal string) (int, error) {
 	keys, err := m.principalKeys(ctx, principal)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
+	own := FromContext(ctx)
 	for _, k := range keys {
+		if own != nil && own.m == m && own.storedKey() == k && own.Principal() == principal {
+			own.end(ReasonLoggedOutEverywhere) // its request holds its lease: end it at save
+			n++
+			continue
+		}
 		ended, err := m.endKey(ctx, k, principal, ReasonLoggedOutEverywhere)
 		if err != nil {
 			return n, fmt.Errorf("invalidate sessions of a principal: %w", err)

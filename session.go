@@ -37,10 +37,11 @@ type Session struct {
 	broken          bool // a save failed: the cached copy must not be trusted
 
 	attrs      map[string]*attr
-	metaDirty  bool // principal or idle timeout changed
-	invalidate bool // Invalidate was called
-	renew      bool // RenewID was called
-	ended      bool // invalidated and saved: the session can no longer be used
+	metaDirty  bool          // principal or idle timeout changed
+	invalidate bool          // Invalidate was called
+	endReason  DestroyReason // why, when invalidate is set
+	renew      bool          // RenewID was called
+	ended      bool          // invalidated and saved: the session can no longer be used
 }
 
 // attr is the request's view of one attribute.
@@ -137,10 +138,23 @@ func (s *Session) SetMaxInactive(d time.Duration) error {
 // deleted, its ID is tombstoned until its original deadline (a late write
 // from another request fails, the ID is never reused), and the cookie is
 // removed. Later calls on this Session return ErrSessionInvalidated.
-func (s *Session) Invalidate() {
+func (s *Session) Invalidate() { s.end(endedInvalidated) }
+
+// end marks the session to be ended for why when the response starts.
+func (s *Session) end(why DestroyReason) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.invalidate = true
+	s.invalidate, s.endReason = true, why
+}
+
+// storedKey returns the engine key of the stored session, or "".
+func (s *Session) storedKey() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.stored {
+		return ""
+	}
+	return s.key
 }
 
 // RenewID gives the session a new ID, keeping its data: ID returns the new
