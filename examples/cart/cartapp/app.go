@@ -1,7 +1,6 @@
 package cartapp
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/kilnhq/kiln"
@@ -44,59 +43,8 @@ func (a *app) routes() http.Handler {
 // The app uses m for the user's session list and "log out everywhere".
 func Wrap(m *kiln.Manager, node string) http.Handler {
 	a := &app{node: node, m: m}
-	return nodeHeader(node, afterSession(m.Handler(a.routes())))
+	return nodeHeader(node, m.Handler(a.routes()))
 }
-
-// An afterFunc answers a request once kiln's middleware is done with it.
-type afterFunc func(w http.ResponseWriter, r *http.Request)
-
-type afterKey struct{}
-
-// afterSession runs next, the app behind kiln's middleware, and then the
-// afterFunc a handler left with later, if it answered nothing itself. That
-// is for work on sessions the request must not hold: kiln serialises the
-// requests of a session, so a handler that ended its own session through
-// the Manager (InvalidatePrincipal) would wait for itself.
-func afterSession(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var after afterFunc
-		sw := &startWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), afterKey{}, &after)))
-		if after != nil && !sw.started {
-			after(w, r)
-		}
-	})
-}
-
-// later has f answer the request after kiln has saved and released the
-// session; it reports false outside Wrap.
-func later(r *http.Request, f afterFunc) bool {
-	p, _ := r.Context().Value(afterKey{}).(*afterFunc)
-	if p == nil {
-		return false
-	}
-	*p = f
-	return true
-}
-
-// startWriter notes whether the response has started.
-type startWriter struct {
-	http.ResponseWriter
-	started bool
-}
-
-func (w *startWriter) WriteHeader(code int) {
-	w.started = true
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *startWriter) Write(p []byte) (int, error) {
-	w.started = true
-	return w.ResponseWriter.Write(p)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *startWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // nodeHeader sets the X-Kiln-Node header on every response of next.
 func nodeHeader(node string, next http.Handler) http.Handler {

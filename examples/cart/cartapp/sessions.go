@@ -67,51 +67,23 @@ func (a *app) sessionsOf(ctx context.Context, s *kiln.Session, user string) ([]s
 }
 
 // logoutEverywhere answers POST /api/logout-everywhere: every session of
-// the logged-in user ends, on every node, this one included, and the
-// cookie is removed.
-//
-// The sessions are ended after kiln's middleware has released this
-// request's session (see afterSession): Manager.InvalidatePrincipal takes
-// each session's request slot, and this request holds one of them.
+// the logged-in user ends, on every node. This request's own session ends
+// too, when the response starts (kiln removes its cookie).
 func (a *app) logoutEverywhere(w http.ResponseWriter, r *http.Request, s *kiln.Session) {
 	user, ok := a.loggedIn(w, s)
 	if !ok {
 		return
 	}
-	_, err := r.Cookie(a.m.Config().Cookie.Name)
-	hadCookie := err == nil
-	if !later(r, func(w http.ResponseWriter, r *http.Request) { a.endAll(w, r, user, hadCookie) }) {
+	if a.m == nil {
 		a.sendError(w, http.StatusNotImplemented, errNoManager.Error())
+		return
 	}
-}
-
-// endAll ends every session of user and answers how many it ended.
-func (a *app) endAll(w http.ResponseWriter, r *http.Request, user string, clearCookie bool) {
 	n, err := a.m.InvalidatePrincipal(r.Context(), user)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	if clearCookie {
-		a.clearCookie(w, r)
-	}
 	a.send(w, r, logoutEverywhereView{Node: a.node, LoggedOut: n})
-}
-
-// clearCookie replaces whatever session cookie kiln set on w (a new node
-// suffix, say) with its removal.
-func (a *app) clearCookie(w http.ResponseWriter, r *http.Request) {
-	c := a.m.Config().Cookie // the template
-	set := w.Header().Values("Set-Cookie")
-	w.Header().Del("Set-Cookie")
-	for _, v := range set {
-		if sc, err := http.ParseSetCookie(v); err != nil || sc.Name != c.Name {
-			w.Header().Add("Set-Cookie", v)
-		}
-	}
-	c.Value, c.MaxAge = "", -1
-	c.Secure = c.Secure || r.TLS != nil
-	http.SetCookie(w, &c)
 }
 
 // loggedIn returns the session's user, or answers 501 without the Manager
