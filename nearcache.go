@@ -260,10 +260,14 @@ func (l *leases) disown(e *entry) { l.setOwned(e, false) }
 // copies of sessions this node does not hold first, then releases the
 // least recently used idle sessions it holds. A session in use (slot held)
 // is never evicted.
+//
+// Past a bound it evicts down to 90% of it, so the sort that picks victims
+// runs once per tenth of the bound, not on every insert.
 func (l *leases) evictLocked() {
 	if len(l.entries) <= l.m.cfg.CacheSessions && l.bytesLocked() <= l.m.cfg.CacheBytes {
 		return
 	}
+	keep, keepBytes := l.m.cfg.CacheSessions*9/10, l.m.cfg.CacheBytes/10*9
 	victims := make([]*entry, 0, len(l.entries))
 	for _, e := range l.entries {
 		victims = append(victims, e)
@@ -275,7 +279,7 @@ func (l *leases) evictLocked() {
 		return victims[i].lastUse.Before(victims[j].lastUse)
 	})
 	for _, e := range victims {
-		if len(l.entries) <= l.m.cfg.CacheSessions && l.bytesLocked() <= l.m.cfg.CacheBytes {
+		if len(l.entries) <= keep && l.bytesLocked() <= keepBytes {
 			return
 		}
 		if !e.tryLock() {
