@@ -289,9 +289,17 @@ func TestManager_BadCookies(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			u := newUser(t)
 			u.setCookie(n, value)
+			n.eng.ops()
 			status, body := u.do(n, "GET", "/get?k=secret", nil)
 			if status != http.StatusOK || body["ok"] != false {
 				t.Fatalf("cookie %.40q: status %d body %v, want 200 and no data", value, status, body)
+			}
+			if fp := kiln.Fingerprint(value); name == "Forged" {
+				for _, op := range n.eng.ops() { // background expiry work may write other keys
+					if strings.Contains(op.Key, "."+fp) {
+						t.Fatalf("a forged cookie made the engine write %s", op.Key)
+					}
+				}
 			}
 		})
 	}
