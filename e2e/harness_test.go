@@ -197,13 +197,6 @@ func (p *proc) waitLine(t *testing.T, prefix string, within time.Duration) strin
 	return rest
 }
 
-// waitStderr waits for text to appear in the process's stderr.
-func (p *proc) waitStderr(t *testing.T, text string, within time.Duration) {
-	t.Helper()
-	found := func() bool { return strings.Contains(p.stderrText(), text) }
-	p.waitFor(t, found, fmt.Sprintf("%q on stderr", text), within)
-}
-
 // waitFor polls found until it is true; it fails the test if the process
 // exits first or within passes.
 func (p *proc) waitFor(t *testing.T, found func() bool, what string, within time.Duration) {

@@ -55,8 +55,6 @@ func (s serverSpec) yaml() string {
 	return b.String()
 }
 
-func (s serverSpec) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", s.port) }
-
 // kilnServer is a running `kiln server`.
 type kilnServer struct {
 	*proc
