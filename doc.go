@@ -22,14 +22,19 @@
 // # Consistency
 //
 // A session is created lazily: stored, and its cookie set, only once a
-// handler writes to it. Changes are saved before the response starts, all
-// or nothing; a save carries only the attributes whose encoded bytes changed
-// and commits with a compare-and-set on the session's revision: a request
-// that loaded an older revision fails with ErrConcurrentUpdate (409) rather
+// handler writes to it. With session leases (the default) one node at a
+// time serves a session: requests on it are serialised cluster-wide and the
+// holder serves reads from memory (docs/leases.md). Changes are saved before
+// the response starts, all or nothing; a save carries only the attributes
+// whose encoded bytes changed and commits with a compare-and-set on the
+// session's revision: a stale writer (a paused node, or a concurrent
+// request with Config.NoLeases) fails with ErrConcurrentUpdate (409) rather
 // than overwriting newer data, and a failed save gives the client an error
-// (503 if the engine is unreachable), never a success. Serialising
-// concurrent requests instead of failing one of them is the job of session
-// leases, which are not built yet.
+// (503 if the engine is unreachable), never a success.
+//
+// Config.OnDestroyed runs once in the cluster for every session that ends,
+// with its final attributes; Manager.InvalidatePrincipal logs a user out
+// everywhere (docs/lifecycle.md).
 //
 // Idle timeout and lifetime are checked by every node on every load with
 // its clock, so an expired session is never served. Invalidate and RenewID
