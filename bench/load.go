@@ -42,15 +42,19 @@ type window struct {
 func runLoad(ctx context.Context, s *system, spec loadSpec, clients []*client) loadResult {
 	hc := newHTTPClient(spec.users)
 	defer hc.CloseIdleConnections()
+	return measure(ctx, s, spec, len(clients), func(i int, w *window) loadResult {
+		return drive(ctx, s, hc, clients[i], spec.writeShare, w)
+	})
+}
+
+// measure runs user(i) for n users, warms up, and measures spec.window:
+// requests, CPU, engine operations and kiln's counters over it.
+func measure(ctx context.Context, s *system, spec loadSpec, n int, user func(i int, w *window) loadResult) loadResult {
 	var w window
-	results := make([]loadResult, len(clients))
+	results := make([]loadResult, n)
 	var wg sync.WaitGroup
-	for i, c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i] = drive(ctx, s, hc, c, spec.writeShare, &w)
-		}()
+	for i := range n {
+		wg.Go(func() { results[i] = user(i, &w) })
 	}
 	sleepCtx(ctx, spec.warmup)
 	start, cpu0, eng0, k0 := time.Now(), s.cpu(), s.counts(), s.kilnStats()
