@@ -145,7 +145,7 @@ func (m *Manager) InvalidatePrincipal(ctx context.Context, principal string) (in
 	n := 0
 	own := FromContext(ctx)
 	for _, k := range keys {
-		if own != nil && own.m == m && own.storedKey() == k && own.Principal() == principal {
+		if own != nil && own.m == m && own.endsAtSave(k) && own.Principal() == principal {
 			own.end(ReasonLoggedOutEverywhere) // its request holds its lease: end it at save
 			n++
 			continue

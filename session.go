@@ -42,6 +42,7 @@ type Session struct {
 	endReason  DestroyReason // why, when invalidate is set
 	renew      bool          // RenewID was called
 	ended      bool          // invalidated and saved: the session can no longer be used
+	responded  bool          // saved for the response: no change is possible (respond.go)
 }
 
 // attr is the request's view of one attribute.
@@ -99,7 +100,7 @@ func (s *Session) Principal() string {
 func (s *Session) SetPrincipal(name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.usable(); err != nil {
+	if err := s.changeable(); err != nil {
 		return err
 	}
 	if s.meta.Principal != name {
@@ -121,7 +122,7 @@ func (s *Session) MaxInactive() time.Duration {
 func (s *Session) SetMaxInactive(d time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.usable(); err != nil {
+	if err := s.changeable(); err != nil {
 		return err
 	}
 	if d < 0 {
@@ -137,8 +138,9 @@ func (s *Session) SetMaxInactive(d time.Duration) error {
 // Invalidate ends the session when the response starts: its data is
 // deleted, its ID is tombstoned until its original deadline (a late write
 // from another request fails, the ID is never reused), and the cookie is
-// removed. Later calls on this Session return ErrSessionInvalidated.
-func (s *Session) Invalidate() { s.end(endedInvalidated) }
+// removed. Later calls on this Session return ErrSessionInvalidated. After
+// the response started it returns ErrResponseStarted and changes nothing.
+func (s *Session) Invalidate() error { return s.endBeforeResponse(endedInvalidated) }
 
 // end marks the session to be ended for why when the response starts.
 func (s *Session) end(why DestroyReason) {
@@ -164,7 +166,7 @@ func (s *Session) storedKey() string {
 func (s *Session) RenewID() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.usable(); err != nil {
+	if err := s.changeable(); err != nil {
 		return err
 	}
 	if s.stored && !s.renew {
