@@ -159,3 +159,24 @@ func TestWriter_Recorder(t *testing.T) {
 		t.Fatalf("Hijack = %v, body %q, cookie %q: want ErrNotSupported and the handler's saved response", err, rec.Body, sessionCookie(rec))
 	}
 }
+
+// TestWriter_InvalidatePrincipalAfterStart: log out everywhere called
+// after the response started ends the caller's own session too (its slot
+// is free by then), instead of marking it for a save that never comes.
+func TestWriter_InvalidatePrincipalAfterStart(t *testing.T) {
+	c := mustCluster(t, 1, func(cfg *kiln.Config) { cfg.LeaseWait = time.Second })
+	n, u := c.nodes[0], newUser(t)
+	u.must(n, "POST", "/login", kv("user", "ada"))
+	var ended int
+	var err error
+	serve(t, n.m, u.cookie(n), func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "bye")
+		ended, err = n.m.InvalidatePrincipal(r.Context(), "ada")
+	})
+	if ended != 1 || err != nil {
+		t.Fatalf("InvalidatePrincipal after the start = %d, %v; want 1, nil", ended, err)
+	}
+	if body := u.must(n, "GET", "/info", nil); body["new"] != true {
+		t.Fatalf("own session survived log out everywhere: %v", body)
+	}
+}
