@@ -12,7 +12,8 @@ import (
 // use by the request's goroutines; it must not be kept after the request.
 //
 // Changes are saved when the response starts (or the handler returns),
-// before any byte of the response is sent.
+// before any byte of the response is sent. After that, reads keep working
+// and every change fails with ErrResponseStarted (docs/http.md).
 type Session struct {
 	mu sync.Mutex // guards every field below
 	m  *Manager
