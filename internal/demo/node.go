@@ -10,7 +10,7 @@ import (
 
 	"github.com/kilnhq/kiln"
 	"github.com/kilnhq/kiln/engine/natsengine"
-	"github.com/kilnhq/kiln/examples/cart/cartapp"
+	"github.com/kilnhq/kiln/internal/cartapp"
 )
 
 // openTimeout bounds a node's first connection to NATS.
