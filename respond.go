@@ -3,7 +3,9 @@ package kiln
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sort"
+	"time"
 )
 
 // How a Session follows the response rule (writer.go): the save at the
@@ -63,7 +65,7 @@ func (s *Session) changedAfterSave() []string {
 		return nil
 	}
 	for name, a := range s.attrs {
-		if !a.has || a.deleted {
+		if !a.has || a.deleted || !mutableInPlace(a.val) {
 			continue
 		}
 		if b, err := encode(a.val); err != nil || !s.unchanged(name, a, b) {
@@ -82,4 +84,19 @@ func (s *Session) fingerprint() string {
 		return ""
 	}
 	return s.key[:8]
+}
+
+// mutableInPlace reports whether a handler holding v (as Get returned it)
+// could have changed the session's copy without Put: only through a map,
+// slice or pointer, possibly inside a struct. Numbers, strings and times
+// are copies; skipping them saves an encode per read attribute.
+func mutableInPlace(v any) bool {
+	if _, ok := v.(time.Time); ok {
+		return false
+	}
+	switch reflect.ValueOf(v).Kind() {
+	case reflect.Map, reflect.Slice, reflect.Pointer, reflect.Interface, reflect.Struct, reflect.Array:
+		return true
+	}
+	return false
 }

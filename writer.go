@@ -131,8 +131,9 @@ func (q *request) save(w http.ResponseWriter) {
 // (or sends the error's response), then warns about values the handler
 // changed in place after the save, which are lost.
 func (q *request) finish(w http.ResponseWriter) {
-	if !q.start(w) {
-		return
+	handlerStarted := q.started
+	if !q.start(w) || !handlerStarted {
+		return // no handler code ran after the save
 	}
 	for _, name := range q.s.changedAfterSave() {
 		q.m.cfg.Logger.Warn("kiln: session attribute changed in place after the response started; not saved",
