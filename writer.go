@@ -30,8 +30,13 @@ type responseWriter struct {
 }
 
 // WriteHeader saves the session, then sends the handler's status, or the
-// error's if the save failed.
+// error's if the save failed. An informational status (1xx but 101, e.g.
+// 103 Early Hints) is not the response: it passes without a save.
 func (w *responseWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols && !w.req.started {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
 	if w.req.start(w.ResponseWriter) {
 		w.ResponseWriter.WriteHeader(code)
 	}

@@ -180,3 +180,29 @@ func TestWriter_InvalidatePrincipalAfterStart(t *testing.T) {
 		t.Fatalf("own session survived log out everywhere: %v", body)
 	}
 }
+
+// TestWriter_EarlyHints: a 103 Early Hints header is not the start of the
+// response; a change after it is saved with the response.
+func TestWriter_EarlyHints(t *testing.T) {
+	c := mustCluster(t, 1, nil)
+	n, u := c.nodes[0], newUser(t)
+	u.must(n, "POST", "/put", kv("k", "x", "v", "1"))
+	hints := httptestServer(t, n.m, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload; as=style")
+		w.WriteHeader(http.StatusEarlyHints)
+		reply(w, kiln.FromContext(r.Context()).Put("x", "2"), nil)
+	})
+	req, _ := http.NewRequest("GET", hints, nil)
+	req.AddCookie(&http.Cookie{Name: "kiln_session", Value: u.cookie(n)})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("Put after 103: status %d, want 200", resp.StatusCode)
+	}
+	if got := u.must(n, "GET", "/get?k=x", nil)["value"]; got != "2" {
+		t.Fatalf("x = %v after a change following 103, want 2", got)
+	}
+}
