@@ -22,8 +22,20 @@ const streamBound = 5 * time.Second
 // when the stream starts, so other requests of the same user, on the same
 // node and on another one, are served while it streams.
 func TestStream_SSE(t *testing.T) {
-	c := mustCluster(t, 2, func(cfg *kiln.Config) { cfg.LeaseWait = 2 * time.Second })
-	a, b := c.nodes[0], c.nodes[1]
+	shortWait := func(cfg *kiln.Config) { cfg.LeaseWait = 2 * time.Second }
+	t.Run("MemEngine", func(t *testing.T) {
+		c := mustCluster(t, 2, shortWait)
+		streamWhileOthersRun(t, c.nodes[0], c.nodes[1])
+	})
+	t.Run("NATS", func(t *testing.T) {
+		c := mustNATSCluster(t, 2, shortWait)
+		streamWhileOthersRun(t, c.nodes[0], c.nodes[1])
+	})
+}
+
+// streamWhileOthersRun streams events from a under one user's session and
+// checks that the user's requests on a and b are served meanwhile.
+func streamWhileOthersRun(t *testing.T, a, b *testNode) {
 	u := newUser(t)
 	u.must(a, "POST", "/put", kv("k", "x", "v", "1"))
 
