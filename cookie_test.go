@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/kilnhq/kiln"
+	"github.com/kilnhq/kiln/engine/memengine"
 )
 
 // TestCookie_Several (issue 9, fault 11): a request carrying several
@@ -89,4 +90,38 @@ func TestCookie_Prefixes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzCookie_Header: whatever else the Cookie header carries before it, a
+// cookie naming a live session gets that session, and nothing is deleted.
+func FuzzCookie_Header(f *testing.F) {
+	for _, seed := range []string{"", "kiln_session=", "kiln_session=x; kiln_session=y", "a=b; kiln_session=%%%",
+		"kiln_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.n1", `kiln_session="quoted"`, "kiln_session=" + strings.Repeat("n", 5000)} {
+		f.Add(seed)
+	}
+	eng := memengine.New(memengine.Options{})
+	f.Cleanup(func() { eng.Close() })
+	cfg := kiln.DefaultConfig()
+	cfg.Node, cfg.Logger = "n1", quietLogger
+	m, err := kiln.New(eng, cfg)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { m.Close() })
+	live := sessionCookie(serve(f, m, "", func(w http.ResponseWriter, r *http.Request) {
+		kiln.FromContext(r.Context()).Put("a", 1)
+	}))
+	f.Fuzz(func(t *testing.T, header string) {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Cookie", header+"; kiln_session="+live)
+		rec := httptest.NewRecorder()
+		m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if v, _, _ := kiln.Get[int](kiln.FromContext(r.Context()), "a"); v != 1 {
+				t.Errorf("Cookie %q: a = %d, want the live session", header, v)
+			}
+		})).ServeHTTP(rec, req)
+		if ck := rec.Result().Cookies(); rec.Code != http.StatusOK || len(ck) != 0 {
+			t.Fatalf("Cookie %q: status %d, cookies %v; want 200, none", header, rec.Code, ck)
+		}
+	})
 }
