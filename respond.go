@@ -11,7 +11,7 @@ import (
 // How a Session follows the response rule (writer.go): the save at the
 // start of the response is its last; a change after it fails at the call.
 
-var errChangeAfterStart = fmt.Errorf("change session: %w: it was saved when the response started", ErrResponseStarted)
+var errChangeAfterStart = fmt.Errorf("change session: %w; it was saved then, this change is refused", ErrResponseStarted)
 
 // saveForResponse saves the session for the response about to start;
 // from now on every change fails with ErrResponseStarted.
