@@ -177,26 +177,34 @@ func (m *Manager) endKey(ctx context.Context, k, principal string, why DestroyRe
 			m.leases.done(e, nil)
 		}()
 	}
-	meta, touch, err := m.getBoth(ctx, metaKey(k), touchKey(k))
-	if err != nil || meta == nil {
+	st, ok, err := m.loadRecord(ctx, k)
+	if err != nil || !ok || st.meta.Ended != "" || st.meta.Principal != principal {
 		return false, err
 	}
-	s := &Session{m: m, ctx: ctx, key: k, metaRev: meta.Revision, lastAccess: m.now()}
-	if decode(meta.Value, &s.meta) != nil || s.meta.Ended != "" || s.meta.Principal != principal {
-		return false, nil
-	}
-	if touch != nil {
-		var tr touchRecord
-		if decode(touch.Value, &tr) == nil {
-			s.lastAccess = tr.LastAccess
-		}
-	}
-	p, err := s.planEnd(k, why)
+	p, err := m.planEnd(k, st, why)
 	if err != nil {
 		return false, err
 	}
-	_, err = s.run(ctx, "end session", p, -1)
+	_, err = m.run(ctx, "end session", p)
 	return err == nil, err
+}
+
+// loadRecord reads what the engine holds of session k; ok is false if it
+// has no meta record (or an undecodable one).
+func (m *Manager) loadRecord(ctx context.Context, k string) (stored, bool, error) {
+	meta, touch, err := m.getBoth(ctx, metaKey(k), touchKey(k))
+	if err != nil || meta == nil {
+		return stored{}, false, err
+	}
+	st := stored{metaRev: meta.Revision, lastAccess: m.now()}
+	if decode(meta.Value, &st.meta) != nil {
+		return stored{}, false, nil
+	}
+	var tr touchRecord
+	if touch != nil && decode(touch.Value, &tr) == nil {
+		st.lastAccess = tr.LastAccess
+	}
+	return st, true, nil
 }
 
 // enforceLimit applies Config.MaxSessionsPerPrincipal before a save binds

@@ -3,6 +3,7 @@ package kiln
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -131,7 +132,7 @@ func (s *Session) saveNew(ctx context.Context, changes []change) (saveResult, er
 	if err != nil {
 		return savedNothing, err
 	}
-	revs, err := s.run(ctx, "create session", p, len(p.prepare)-1)
+	revs, err := s.run(ctx, "create session", p)
 	if err != nil {
 		return savedNothing, err
 	}
@@ -152,7 +153,7 @@ func (s *Session) saveChanges(ctx context.Context, changes []change) (saveResult
 	p, err := s.planSave(s.key, changes, now, true)
 	if err == nil {
 		var revs planRevs
-		if revs, err = s.run(ctx, "save session", p, len(p.prepare)-1); err == nil {
+		if revs, err = s.run(ctx, "save session", p); err == nil {
 			s.saved(changes, revs, now)
 			s.changed(ctx, changes)
 			return savedChanged, nil
@@ -166,9 +167,14 @@ func (s *Session) saveChanges(ctx context.Context, changes []change) (saveResult
 // new attribute versions and the touch record, then the meta record
 // (IfRevision of the loaded one if existing, else IfNew), then the deletion
 // of the versions it replaces. It updates s.meta to what it will write.
+//
+// The touch record is compare-and-set on the revision the request knows
+// (IfNew for a new key), like the meta record: a save racing an end
+// (whose touch write arms the destroy event) must not re-arm the idle
+// timer.
 func (s *Session) planSave(k string, changes []change, now time.Time, existing bool) (savePlan, error) {
-	var p savePlan
 	s.saveTag = randomToken()
+	p := savePlan{tag: s.saveTag, version: s.meta.Version}
 	dataTTL := s.meta.Deadline.Sub(now) + dataGrace
 	if !existing && s.m.leases != nil {
 		lease, err := s.m.leases.leaseOp(k)
@@ -202,8 +208,13 @@ func (s *Session) planSave(k string, changes []change, now time.Time, existing b
 		return p, err
 	}
 	touch.IfNew = !existing
+	if existing {
+		touch.IfRevision = s.touchRev
+	}
+	p.touchAt = len(p.prepare)
 	p.prepare = append(p.prepare, touch)
 	s.meta.Attrs = s.nextIndex(changes, s.meta.Version)
+	s.meta.Tag = s.saveTag
 	meta, err := encode(&s.meta)
 	if err != nil {
 		return p, err
@@ -239,7 +250,9 @@ func (s *Session) touchOp(k string, now time.Time) (engine.Op, error) {
 
 // touch persists the access time if the stored one is TouchInterval old.
 // It is conditional on the touch record's revision: if another request
-// touched first, or the session ended meanwhile, it writes nothing.
+// touched first, or the session ended meanwhile, it writes nothing, and the
+// cached copy (whose touch revision is now stale) is dropped. An ambiguous
+// touch is settled, so that later touches build on the right revision.
 func (s *Session) touch(ctx context.Context) error {
 	now := s.m.now()
 	if !s.stored || now.Sub(s.lastAccess) < s.m.touchInterval {
@@ -250,15 +263,47 @@ func (s *Session) touch(ctx context.Context) error {
 		return err
 	}
 	op.IfRevision = s.touchRev
-	revs, err := s.commit(ctx, "touch session", op)
+	rev, err := s.m.commitTouch(ctx, op)
 	switch {
-	case errorsIsConflict(err):
+	case errors.Is(err, engine.ErrConflict):
+		s.broken = true
 		return nil // touched by another request, or ended: nothing to slide
 	case err != nil:
-		return err
+		s.broken = true
+		return engineErr("touch session", err)
 	}
-	s.touchRev, s.lastAccess = revs[0], now
+	s.touchRev, s.lastAccess = rev, now
 	return nil
+}
+
+// commitTouch writes a touch record and returns its revision. If the write
+// is ambiguous it is retried (the same condition: at most one of the two
+// lands), and a conflict then is ours if the record holds our bytes.
+func (m *Manager) commitTouch(ctx context.Context, op engine.Op) (uint64, error) {
+	ctx, cancel := m.engineCtx(ctx)
+	defer cancel()
+	revs, err := m.eng.Commit(ctx, op)
+	if err == nil || !errors.Is(err, engine.ErrUnavailable) {
+		return firstRev(revs), err
+	}
+	sctx, scancel := m.engineCtx(context.WithoutCancel(ctx))
+	defer scancel()
+	revs, err = m.eng.Commit(sctx, op)
+	if !errors.Is(err, engine.ErrConflict) {
+		return firstRev(revs), err
+	}
+	e, gerr := m.eng.Get(sctx, op.Key)
+	if gerr == nil && bytes.Equal(e.Value, op.Value) {
+		return e.Revision, nil // the first attempt landed
+	}
+	return 0, err
+}
+
+func firstRev(revs []uint64) uint64 {
+	if len(revs) == 0 {
+		return 0
+	}
+	return revs[0]
 }
 
 // adoptLease makes this node the holder of the session it just stored under
@@ -288,14 +333,4 @@ func (s *Session) saved(changes []change, revs planRevs, now time.Time) {
 	s.stored, s.metaDirty, s.renew = true, false, false
 	s.loadedPrincipal = s.meta.Principal
 	s.metaRev, s.touchRev, s.lastAccess = revs.meta, revs.touch, now
-}
-
-func (s *Session) commit(ctx context.Context, what string, ops ...engine.Op) ([]uint64, error) {
-	ctx, cancel := s.m.engineCtx(ctx)
-	defer cancel()
-	revs, err := s.m.eng.Commit(ctx, ops...)
-	if err != nil {
-		return nil, engineErr(what, err)
-	}
-	return revs, nil
 }
