@@ -54,6 +54,35 @@ func (s *Session) saveRenew(ctx context.Context, changes []change) (saveResult, 
 	return savedNothing, err
 }
 
+// maxRenewDraws bounds the IDs renewedID draws: with natsengine's 64
+// shards at most, all of them miss with probability (63/64)^1024 ≈ 1e-7
+// (and the renewal then fails, refused by the engine).
+const maxRenewDraws = 1024
+
+// renewedID draws the new ID of stored session k. A renewal commits the old
+// meta record's tombstone and the new meta record atomically, so on an
+// engine that commits only colocated keys together (engine.Colocator: a
+// sharded natsengine) it draws until the new record falls beside the old
+// one; docs/storage.md says why.
+func (m *Manager) renewedID(k string) string {
+	c, ok := m.colocator()
+	base := newID()
+	for i := 1; ok && i < maxRenewDraws && !c.Colocated(metaKey(k), metaKey(storeKey(base))); i++ {
+		base = newID()
+	}
+	return base
+}
+
+// colocator returns the engine's Colocator, if it has one.
+func (m *Manager) colocator() (engine.Colocator, bool) {
+	var eng engine.Store = m.eng
+	if cs, ok := eng.(countingStore); ok {
+		eng = cs.Store
+	}
+	c, ok := eng.(engine.Colocator)
+	return c, ok
+}
+
 // allValues returns every attribute the session will hold after changes,
 // loading those this request has not read.
 func (s *Session) allValues(changes []change) ([]change, error) {

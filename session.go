@@ -168,7 +168,7 @@ func (s *Session) RenewID() error {
 		return err
 	}
 	if s.stored && !s.renew {
-		s.renew, s.base = true, newID()
+		s.renew, s.base = true, s.m.renewedID(s.key)
 	}
 	s.ensureID()
 	return nil
