@@ -21,6 +21,39 @@ type faultEngine struct {
 	*memengine.Engine
 	mu    sync.Mutex // guards rules
 	rules []faultRule
+	// meet, if set, holds the first List of each node's engine until
+	// every node listed: concurrent requests overlap there.
+	meet *barrier
+}
+
+// barrier releases its first n callers together, or all after 5 s (so a
+// fixed build that never gets there does not hang); later callers pass.
+type barrier struct {
+	mu      sync.Mutex // guards n
+	n       int
+	release chan struct{}
+}
+
+func newBarrier(n int) *barrier { return &barrier{n: n, release: make(chan struct{})} }
+
+func (b *barrier) wait() {
+	b.mu.Lock()
+	b.n--
+	if b.n == 0 {
+		close(b.release)
+	}
+	b.mu.Unlock()
+	select {
+	case <-b.release:
+	case <-time.After(5 * time.Second):
+	}
+}
+
+func (e *faultEngine) List(ctx context.Context, pattern, after string, limit int) ([]string, error) {
+	if e.meet != nil && strings.HasPrefix(pattern, "p.") {
+		e.meet.wait()
+	}
+	return e.Engine.List(ctx, pattern, after, limit)
 }
 
 // faultRule fails the first call matching match with ErrUnavailable, after

@@ -298,6 +298,51 @@ func TestLifecycle_PrincipalLimit(t *testing.T) {
 	}
 }
 
+// TestLifecycle_PrincipalLimitConcurrent: two logins of one principal on
+// two nodes at once, with limit 1 (fault 10). Both read the principal's
+// sessions before either saves (a barrier); still exactly one succeeds
+// with RefuseOverLimit, and at most one session is left without.
+func TestLifecycle_PrincipalLimitConcurrent(t *testing.T) {
+	for _, refuse := range []bool{true, false} {
+		t.Run(fmt.Sprintf("Refuse=%v", refuse), func(t *testing.T) {
+			c := mustCluster(t, 0, nil)
+			limit := func(cfg *kiln.Config) {
+				fastLeases(cfg)
+				cfg.MaxSessionsPerPrincipal, cfg.RefuseOverLimit = 1, refuse
+			}
+			meet := newBarrier(2)
+			var nodes []*testNode
+			for _, name := range []string{"n1", "n2"} {
+				n, eng := mustFaultNode(t, c, name, nil, limit)
+				eng.meet = meet
+				nodes = append(nodes, n)
+			}
+			statuses := make([]int, 2)
+			var wg sync.WaitGroup
+			for i, n := range nodes {
+				u := newUser(t)
+				wg.Go(func() { statuses[i], _ = u.do(n, "POST", "/login", kv("user", "ada")) })
+			}
+			wg.Wait()
+			ok := 0
+			for _, st := range statuses {
+				if st == http.StatusOK {
+					ok++
+				}
+			}
+			infos, err := nodes[0].m.Sessions(context.Background(), "ada")
+			switch {
+			case err != nil:
+				t.Fatal(err)
+			case refuse && (ok != 1 || len(infos) != 1):
+				t.Fatalf("two logins at once, limit 1, refuse: statuses %v, %d sessions; want one 200 and 1", statuses, len(infos))
+			case !refuse && len(infos) > 1:
+				t.Fatalf("two logins at once, limit 1: statuses %v, %d sessions; want at most 1", statuses, len(infos))
+			}
+		})
+	}
+}
+
 func TestLifecycle_Enumeration(t *testing.T) {
 	c := mustCluster(t, 2, fastLeases)
 	want := createSessions(t, c, 25)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/kilnhq/kiln/engine"
@@ -40,6 +41,9 @@ type savePlan struct {
 	touchAt int    // index of the touch record in prepare, or -1
 	tag     string // save tag written into the meta record of commit's last op
 	version uint64 // the version that record has
+	// admit, if set, runs between prepare and commit with the prepared
+	// revisions; an error fails the save as a refusal (limit.go).
+	admit func(ctx context.Context, prepared []uint64) error
 }
 
 // planRevs are the revisions a plan gave the records the session tracks.
@@ -58,6 +62,9 @@ func (m *Manager) run(ctx context.Context, what string, p savePlan) (planRevs, e
 	ctx, cancel := m.engineCtx(ctx)
 	defer cancel()
 	prepRevs, err := m.parallel(ctx, p.prepare)
+	if err == nil && p.admit != nil {
+		err = p.admit(ctx, prepRevs)
+	}
 	var metaRev uint64
 	if err == nil {
 		metaRev, err = m.commitPoint(ctx, p)
@@ -159,12 +166,13 @@ func (m *Manager) parallel(ctx context.Context, ops []engine.Op) ([]uint64, erro
 	return revs, nil
 }
 
-// undo returns the deletes of the attribute records that prepare wrote
-// (revs[i] != 0); one it failed to write may be another save's.
+// undo returns the deletes of the attribute records and principal index
+// entries that prepare wrote (revs[i] != 0); one it failed to write may be
+// another save's.
 func undo(prepared []engine.Op, revs []uint64) []engine.Op {
 	var ops []engine.Op
 	for i, op := range prepared {
-		if revs[i] != 0 && isAttrKey(op.Key) {
+		if revs[i] != 0 && (isAttrKey(op.Key) || strings.HasPrefix(op.Key, "p.")) {
 			ops = append(ops, engine.Op{Key: op.Key, Delete: true, TTL: dataGrace, IfRevision: revs[i]})
 		}
 	}

@@ -21,6 +21,10 @@ import (
 type principalEntry struct {
 	Created   time.Time `cbor:"c"`
 	UserAgent string    `cbor:"u,omitempty"`
+	// Bound is when the save that wrote it bound the session, by that
+	// node's clock: an entry whose meta record is not written yet counts
+	// against the limit for bindGrace after it (limit.go).
+	Bound time.Time `cbor:"b,omitempty"`
 }
 
 const maxUserAgent = 256
@@ -46,7 +50,7 @@ func (s *Session) principalOps(k string, existing bool, ttl time.Duration) (prep
 	if s.meta.Principal == "" {
 		return nil, cleanup, nil
 	}
-	b, err := encode(&principalEntry{Created: s.meta.Created, UserAgent: s.userAgent})
+	b, err := encode(&principalEntry{Created: s.meta.Created, UserAgent: s.userAgent, Bound: s.m.now()})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -205,43 +209,4 @@ func (m *Manager) loadRecord(ctx context.Context, k string) (stored, bool, error
 		st.lastAccess = tr.LastAccess
 	}
 	return st, true, nil
-}
-
-// enforceLimit applies Config.MaxSessionsPerPrincipal before a save binds
-// s to its principal: it ends the oldest other sessions of the principal,
-// or refuses.
-func (s *Session) enforceLimit(ctx context.Context) error {
-	max := s.m.cfg.MaxSessionsPerPrincipal
-	if max == 0 || s.meta.Principal == "" || s.meta.Principal == s.loadedPrincipal {
-		return nil
-	}
-	others, err := s.m.Sessions(ctx, s.meta.Principal)
-	if err != nil {
-		return err
-	}
-	excess := len(others) + 1 - max
-	if excess <= 0 {
-		return nil
-	}
-	if s.m.cfg.RefuseOverLimit {
-		return fmt.Errorf("bind principal: %w: %d of %d", ErrTooManySessions, len(others), max)
-	}
-	return s.m.endOldest(ctx, s.meta.Principal, others[:excess])
-}
-
-func (m *Manager) endOldest(ctx context.Context, principal string, oldest []SessionInfo) error {
-	keys, err := m.principalKeys(ctx, principal)
-	if err != nil {
-		return err
-	}
-	for _, info := range oldest {
-		for _, k := range keys {
-			if k[:8] == info.Fingerprint {
-				if _, err := m.endKey(ctx, k, principal, ReasonLoggedOutEverywhere); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	return nil
 }

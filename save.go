@@ -45,18 +45,25 @@ func (s *Session) save(ctx context.Context) (saveResult, error) {
 	if err != nil {
 		return savedNothing, err
 	}
-	if err := s.enforceLimit(ctx); err != nil {
-		return savedNothing, err
-	}
+	s.boundEntry = ""
+	var res saveResult
 	switch {
 	case s.renew && s.stored:
-		return s.saveRenew(ctx, changes)
+		res, err = s.saveRenew(ctx, changes)
 	case len(changes) == 0 && !s.metaDirty:
 		return savedNothing, s.touch(ctx)
 	case !s.stored:
-		return s.saveNew(ctx, changes)
+		res, err = s.saveNew(ctx, changes)
+	default:
+		res, err = s.saveChanges(ctx, changes)
 	}
-	return s.saveChanges(ctx, changes)
+	if err != nil {
+		return res, err
+	}
+	if evicted, err := s.checkBound(ctx); evicted {
+		return savedEnded, err
+	}
+	return res, nil
 }
 
 // changes re-encodes every attribute the request read or put and returns
@@ -200,6 +207,9 @@ func (s *Session) planSave(k string, changes []change, now time.Time, existing b
 	index, unindex, err := s.principalOps(k, existing, dataTTL)
 	if err != nil {
 		return p, err
+	}
+	if len(index) > 0 {
+		p.admit = s.limitGate(k, len(p.prepare))
 	}
 	p.prepare = append(p.prepare, index...)
 	p.cleanup = append(p.cleanup, unindex...)

@@ -35,6 +35,9 @@ type Session struct {
 	// loadedPrincipal is the principal as stored, to move its index entry.
 	loadedPrincipal string
 	broken          bool // a save failed: the cached copy must not be trusted
+	// boundEntry is the principal index entry of a binding being saved
+	// that a concurrent binding may evict (limit.go), or "".
+	boundEntry string
 
 	attrs      map[string]*attr
 	metaDirty  bool          // principal or idle timeout changed
