@@ -23,19 +23,17 @@ import (
 // So with RefuseOverLimit exactly the bindings within the limit succeed.
 //
 // Without RefuseOverLimit the later binding ends the oldest counted
-// sessions: it deletes their index entries, then ends them by key (endKey).
-// A binding in flight whose entry was deleted finds that out after its own
+// sessions: before its commit point it marks their index entries evicted
+// (compare-and-set), and once its save is done it ends them by key
+// (endKey, under their leases), so the save pipeline itself never waits
+// for another session's lease. An evicted entry no longer counts; if its
+// session is still live (the end failed), the next binding ends it again.
+// A binding in flight whose entry was marked finds that out after its own
 // commit point and ends the session it just saved (checkBound).
 
 // bindGrace is how long an index entry without a meta record counts as a
 // binding in flight.
 func (m *Manager) bindGrace() time.Duration { return 2*m.cfg.EngineTimeout + m.cfg.LeaseWait }
-
-// rival is another session of the principal, bound before ours.
-type rival struct {
-	k       string
-	created time.Time
-}
 
 // limitGate returns the admission check of a save that binds s to its
 // principal under key k, whose index entry is prepare op indexAt; nil
@@ -53,88 +51,119 @@ func (s *Session) limitGate(k string, indexAt int) func(context.Context, []uint6
 		s.boundEntry = principalKey(principal, k)
 	}
 	return func(ctx context.Context, prepared []uint64) error {
-		return s.m.admit(ctx, principal, k, replaced, prepared[indexAt])
+		evicted, err := s.m.admit(ctx, principal, k, replaced, prepared[indexAt])
+		s.evicted = evicted
+		return err
 	}
 }
 
 // admit counts the sessions of principal bound before the entry of k at
-// revision rev and refuses, or ends the oldest, past the limit.
-func (m *Manager) admit(ctx context.Context, principal, k, replaced string, rev uint64) error {
-	rivals, err := m.rivals(ctx, principal, k, replaced, rev)
+// revision rev. Past the limit it refuses, or marks the oldest evicted.
+// It returns the keys to end once the save is done.
+func (m *Manager) admit(ctx context.Context, principal, k, replaced string, rev uint64) ([]string, error) {
+	rivals, stale, err := m.rivals(ctx, principal, k, replaced, rev)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	max := m.cfg.MaxSessionsPerPrincipal
 	excess := len(rivals) + 1 - max
 	switch {
 	case excess <= 0:
-		return nil
+		return stale, nil
 	case m.cfg.RefuseOverLimit:
-		return fmt.Errorf("bind principal: %w: %d of %d", ErrTooManySessions, len(rivals), max)
+		return nil, fmt.Errorf("bind principal: %w: %d of %d", ErrTooManySessions, len(rivals), max)
 	}
-	sort.Slice(rivals, func(i, j int) bool { return rivals[i].created.Before(rivals[j].created) })
+	sort.Slice(rivals, func(i, j int) bool { return rivals[i].entry.Created.Before(rivals[j].entry.Created) })
 	for _, r := range rivals[:excess] {
-		if err := m.evict(ctx, principal, r.k); err != nil {
-			return err
+		if err := m.markEvicted(ctx, principal, r); err != nil {
+			return nil, err
 		}
+		stale = append(stale, r.k)
+	}
+	return stale, nil
+}
+
+// markEvicted rewrites r's index entry as evicted, compare-and-set on the
+// revision rivals read.
+func (m *Manager) markEvicted(ctx context.Context, principal string, r rival) error {
+	r.entry.Evicted = true
+	b, err := encode(&r.entry)
+	if err != nil {
+		return err
+	}
+	ttl := m.cfg.Lifetime + dataGrace
+	if _, err := m.eng.Commit(ctx, engine.Op{Key: principalKey(principal, r.k), Value: b, IfRevision: r.rev, TTL: ttl}); err != nil {
+		return engineErr("evict a session over the limit", err)
 	}
 	return nil
 }
 
+// rival is another session of the principal, bound before ours.
+type rival struct {
+	k     string
+	entry principalEntry
+	rev   uint64 // of its index entry
+}
+
 // rivals returns the sessions of principal, other than k and replaced,
 // whose index entries were written before revision rev and that are live
-// or being bound.
-func (m *Manager) rivals(ctx context.Context, principal, k, replaced string, rev uint64) ([]rival, error) {
+// or being bound; and those marked evicted but still live.
+func (m *Manager) rivals(ctx context.Context, principal, k, replaced string, rev uint64) (rivals []rival, stale []string, err error) {
 	keys, err := m.principalKeys(ctx, principal)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []rival
 	for _, other := range keys {
 		if other == k || other == replaced {
 			continue
 		}
 		r, counts, err := m.rivalOf(ctx, principal, other, rev)
-		if err != nil {
-			return nil, err
-		}
-		if counts {
-			out = append(out, r)
+		switch {
+		case err != nil:
+			return nil, nil, err
+		case counts && r.entry.Evicted:
+			stale = append(stale, other)
+		case counts:
+			rivals = append(rivals, r)
 		}
 	}
-	return out, nil
+	return rivals, stale, nil
 }
 
-// rivalOf reads the index entry and meta record of session other.
+// rivalOf reads the index entry and meta record of session other: it
+// counts if its entry came before rev and it is live or being bound.
 func (m *Manager) rivalOf(ctx context.Context, principal, other string, rev uint64) (rival, bool, error) {
 	e, err := m.getOpt(ctx, principalKey(principal, other))
 	if err != nil || e == nil || e.Revision > rev {
 		return rival{}, false, err
 	}
-	var pe principalEntry
-	if decode(e.Value, &pe) != nil {
+	r := rival{k: other, rev: e.Revision}
+	if decode(e.Value, &r.entry) != nil {
 		return rival{}, false, nil
 	}
 	st, ok, err := m.loadRecord(ctx, other)
 	if err != nil {
 		return rival{}, false, err
 	}
-	r := rival{k: other, created: pe.Created}
 	if !ok {
-		return r, m.now().Sub(pe.Bound) < m.bindGrace(), nil // a binding in flight
+		return r, m.now().Sub(r.entry.Bound) < m.bindGrace(), nil // a binding in flight
 	}
 	live := st.meta.Ended == "" && st.meta.Principal == principal && m.now().Before(st.meta.Deadline)
 	return r, live, nil
 }
 
-// evict ends session other of principal to make room: first its index
-// entry goes (a binding in flight then ends itself), then the session.
-func (m *Manager) evict(ctx context.Context, principal, other string) error {
-	if _, err := m.eng.Commit(ctx, engine.Op{Key: principalKey(principal, other), Delete: true, TTL: dataGrace}); err != nil {
-		return engineErr("end a session over the limit", err)
+// endEvicted ends the sessions the save's admission evicted, each under
+// its lease, as InvalidatePrincipal does. The save has landed, so a
+// failure is logged, not returned: the next binding ends them again.
+func (s *Session) endEvicted(ctx context.Context) {
+	evicted := s.evicted
+	s.evicted = nil
+	for _, k := range evicted {
+		if _, err := s.m.endKey(ctx, k, s.meta.Principal, ReasonLoggedOutEverywhere); err != nil {
+			s.m.cfg.Logger.Warn("kiln: ending a session over the principal limit failed; the next login retries",
+				"session", k[:8], "err", err)
+		}
 	}
-	_, err := m.endKey(ctx, other, principal, ReasonLoggedOutEverywhere)
-	return err
 }
 
 // checkBound ends the session just saved if a concurrent binding of its
@@ -147,8 +176,10 @@ func (s *Session) checkBound(ctx context.Context) (evicted bool, err error) {
 	}
 	cctx, cancel := s.m.engineCtx(ctx)
 	defer cancel()
-	if _, err := s.m.eng.Get(cctx, entry); !errors.Is(err, engine.ErrNotFound) {
-		return false, nil // still bound; or unknown (a second fault): left as saved
+	e, err := s.m.eng.Get(cctx, entry)
+	var pe principalEntry
+	if err != nil || decode(e.Value, &pe) != nil || !pe.Evicted {
+		return false, nil // still bound; or unknown (a second fault): the next binding ends it
 	}
 	s.endReason = ReasonLoggedOutEverywhere
 	if _, err := s.saveInvalidate(ctx); err != nil && !errors.Is(err, ErrConcurrentUpdate) {

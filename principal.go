@@ -25,6 +25,9 @@ type principalEntry struct {
 	// node's clock: an entry whose meta record is not written yet counts
 	// against the limit for bindGrace after it (limit.go).
 	Bound time.Time `cbor:"b,omitempty"`
+	// Evicted: a later binding of the principal ended this session to
+	// stay within Config.MaxSessionsPerPrincipal (limit.go).
+	Evicted bool `cbor:"e,omitempty"`
 }
 
 const maxUserAgent = 256

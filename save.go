@@ -45,7 +45,7 @@ func (s *Session) save(ctx context.Context) (saveResult, error) {
 	if err != nil {
 		return savedNothing, err
 	}
-	s.boundEntry = ""
+	s.boundEntry, s.evicted = "", nil
 	var res saveResult
 	switch {
 	case s.renew && s.stored:
@@ -63,6 +63,7 @@ func (s *Session) save(ctx context.Context) (saveResult, error) {
 	if evicted, err := s.checkBound(ctx); evicted {
 		return savedEnded, err
 	}
+	s.endEvicted(ctx)
 	return res, nil
 }
 

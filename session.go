@@ -38,6 +38,7 @@ type Session struct {
 	// boundEntry is the principal index entry of a binding being saved
 	// that a concurrent binding may evict (limit.go), or "".
 	boundEntry string
+	evicted    []string // sessions a binding save unbound, to end after it (limit.go)
 
 	attrs      map[string]*attr
 	metaDirty  bool          // principal or idle timeout changed
