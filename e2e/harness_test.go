@@ -316,6 +316,8 @@ func newClient(t *testing.T) *http.Client {
 func eventually(t *testing.T, within time.Duration, what string, f func() error) time.Duration {
 	t.Helper()
 	begin := time.Now()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		err := f()
 		if err == nil {
@@ -324,6 +326,6 @@ func eventually(t *testing.T, within time.Duration, what string, f func() error)
 		if time.Since(begin) > within {
 			t.Fatalf("%s: not within %s: %v", what, within, err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		<-tick.C
 	}
 }
