@@ -91,7 +91,7 @@ func (m *Manager) markEvicted(ctx context.Context, principal string, r rival) er
 	if err != nil {
 		return err
 	}
-	ttl := m.cfg.Lifetime + dataGrace
+	ttl := max(r.entry.Created.Add(m.cfg.Lifetime).Sub(m.now()), 0) + dataGrace // the session's data TTL
 	if _, err := m.eng.Commit(ctx, engine.Op{Key: principalKey(principal, r.k), Value: b, IfRevision: r.rev, TTL: ttl}); err != nil {
 		return engineErr("evict a session over the limit", err)
 	}

@@ -15,7 +15,8 @@ import (
 // The principal index: one record p.<h>.<k> per session k bound to a
 // principal whose hash is h. It is written by the save that binds the
 // principal, deleted when the session ends or changes principal, and has
-// the session's data TTL, so it never outlives the session's deadline.
+// the session's data TTL (deadline − now + dataGrace), so it outlives the
+// session's deadline by dataGrace at most.
 
 // principalEntry is the value of p.<h>.<k>.
 type principalEntry struct {
