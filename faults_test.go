@@ -7,8 +7,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fxamacker/cbor/v2"
 
 	"github.com/kilnhq/kiln"
 	"github.com/kilnhq/kiln/engine"
@@ -24,6 +27,30 @@ type faultEngine struct {
 	// meet, if set, holds the first List of each node's engine until
 	// every node listed: concurrent requests overlap there.
 	meet *barrier
+	// loseAcks makes the first handling of each expiry report failure
+	// after it succeeded (its ack lost), so the engine delivers it again.
+	loseAcks bool
+	handled  sync.Map // key → *atomic.Int32: handler runs per expired key
+}
+
+func (e *faultEngine) OnExpire(ctx context.Context, group, pattern string, fn func(context.Context, string) error) (engine.Subscription, error) {
+	return e.Engine.OnExpire(ctx, group, pattern, func(ctx context.Context, key string) error {
+		err := fn(ctx, key)
+		n, _ := e.handled.LoadOrStore(key, new(atomic.Int32))
+		if n.(*atomic.Int32).Add(1) == 1 && e.loseAcks && err == nil {
+			return fmt.Errorf("injected: ack of the expiry lost: %w", engine.ErrUnavailable)
+		}
+		return err
+	})
+}
+
+// handledCount returns how many times expiries of key were handled.
+func (e *faultEngine) handledCount(key string) int {
+	n, ok := e.handled.Load(key)
+	if !ok {
+		return 0
+	}
+	return int(n.(*atomic.Int32).Load())
 }
 
 // barrier releases its first n callers together, or all after 5 s (so a
@@ -226,7 +253,10 @@ func TestTouch_AckLost(t *testing.T) {
 // TestSave_RacingInvalidate: a request that loaded the session before
 // another one invalidated it saves afterwards (fault 13). Its save fails,
 // and it must not re-arm the touch record: the destroy event comes within
-// ~2 s of the invalidation, not an idle timeout later.
+// ~2 s of the invalidation, not an idle timeout later. It also guards the
+// tombstone (an Invalidate that deleted the meta record instead would
+// fail here, not by a timeout): the old ID is never served again, and its
+// meta record stays, marked invalidated.
 func TestSave_RacingInvalidate(t *testing.T) {
 	d := newDestroyLog()
 	c := mustCluster(t, 1, withDestroyLog(d, func(cfg *kiln.Config) { cfg.NoLeases = true }))
@@ -245,7 +275,8 @@ func TestSave_RacingInvalidate(t *testing.T) {
 	u := newUser(t)
 	n := c.nodes[0]
 	u.must(n, "POST", "/put", kv("k", "x", "v", "1"))
-	fp := kiln.Fingerprint(u.cookie(n))
+	old := u.cookie(n)
+	fp := kiln.Fingerprint(old)
 	late := make(chan int, 1)
 	go func() {
 		req, _ := http.NewRequest("POST", slow.URL, nil)
@@ -264,15 +295,42 @@ func TestSave_RacingInvalidate(t *testing.T) {
 	if status := <-late; status != http.StatusConflict {
 		t.Fatalf("late save after the invalidation: status %d, want 409", status)
 	}
+	u.setCookie(n, old)
+	if body := u.must(n, "GET", "/info", nil); body["new"] != true || body["id"] == old {
+		t.Fatalf("the invalidated ID was served again: %v", body)
+	}
+	checkTombstone(t, c, "invalidated")
 	c.clock.Advance(2500 * time.Millisecond)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if _, calls := d.event(fp); calls == 1 {
+		if ev, calls := d.event(fp); calls == 1 {
+			if ev.Reason != kiln.ReasonInvalidated {
+				t.Fatalf("destroy event with reason %q, want invalidated", ev.Reason)
+			}
+			checkTombstone(t, c, "invalidated")
 			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("no destroy event 2.5 s after the invalidation: the late save re-armed the idle timer")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// checkTombstone fails unless the engine holds exactly one meta record, a
+// tombstone whose reason (field x, docs/storage.md) is why.
+func checkTombstone(t *testing.T, c *cluster, why string) {
+	t.Helper()
+	keys, err := c.eng.List(context.Background(), "s.*.m", "", 10)
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("meta records %q (%v), want the one tombstone", keys, err)
+	}
+	e, err := c.eng.Get(context.Background(), keys[0])
+	var rec map[string]any
+	if err == nil {
+		err = cbor.Unmarshal(e.Value, &rec)
+	}
+	if err != nil || rec["x"] != why {
+		t.Fatalf("meta record %v (%v), want a tombstone x=%s", rec, err, why)
 	}
 }
