@@ -35,23 +35,25 @@ func (s *Session) saveRenew(ctx context.Context, changes []change) (saveResult, 
 	if err != nil {
 		return savedNothing, err
 	}
-	oldMeta, now, newKey := s.meta, s.m.now(), storeKey(s.base)
-	s.meta.Version++
-	s.meta.Attrs = nil // the new ID's index holds exactly values
-	p, err := s.planSave(newKey, values, now, false)
-	if err == nil {
-		p.commit = append(end.commit, p.commit...)
-		p.cleanup = end.cleanup
-		var revs planRevs
-		if revs, err = s.run(ctx, "renew session ID", p); err == nil {
-			s.key = newKey
-			s.saved(values, revs, now)
-			s.adoptLease(newKey, revs)
-			return savedCreated, nil
-		}
+	now, newKey := s.m.now(), storeKey(s.base)
+	in := s.input(newKey, values, now)
+	in.meta.Version++
+	in.meta.Attrs = nil // the new ID's index holds exactly values
+	in.replaced = s.key
+	p, meta, err := s.m.planSave(in)
+	if err != nil {
+		return savedNothing, err
 	}
-	s.meta = oldMeta
-	return savedNothing, err
+	p.commit = append(end.commit, p.commit...)
+	p.cleanup = end.cleanup
+	revs, err := s.run(ctx, "renew session ID", p)
+	if err != nil {
+		return savedNothing, err
+	}
+	s.key = newKey
+	s.saved(meta, values, revs, now)
+	s.adoptLease(newKey, revs)
+	return savedCreated, nil
 }
 
 // maxRenewDraws bounds the IDs renewedID draws: with natsengine's 64
@@ -91,7 +93,7 @@ func (s *Session) allValues(changes []change) ([]change, error) {
 		byName[c.name] = c
 	}
 	var out []change
-	for name := range s.nextIndex(changes, 0) {
+	for name := range nextIndex(s.meta.Attrs, changes, 0, "") {
 		if c, ok := byName[name]; ok {
 			out = append(out, c)
 			continue

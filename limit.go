@@ -35,25 +35,12 @@ import (
 // binding in flight.
 func (m *Manager) bindGrace() time.Duration { return 2*m.cfg.EngineTimeout + m.cfg.LeaseWait }
 
-// limitGate returns the admission check of a save that binds s to its
-// principal under key k, whose index entry is prepare op indexAt; nil
-// without a limit.
-func (s *Session) limitGate(k string, indexAt int) func(context.Context, []uint64) error {
-	max, principal := s.m.cfg.MaxSessionsPerPrincipal, s.meta.Principal
-	if max == 0 {
-		return nil
-	}
-	replaced := ""
-	if s.renew && s.stored {
-		replaced = s.key // tombstoned by this save: not a rival
-	}
-	if !s.m.cfg.RefuseOverLimit {
-		s.boundEntry = principalKey(principal, k)
-	}
-	return func(ctx context.Context, prepared []uint64) error {
-		evicted, err := s.m.admit(ctx, principal, k, replaced, prepared[indexAt])
-		s.evicted = evicted
-		return err
+// admission returns the admission check of a save that binds session k
+// (replacing key replaced, on a renewal) to principal; its index entry is
+// prepare op indexAt.
+func (m *Manager) admission(principal, k, replaced string, indexAt int) func(context.Context, []uint64) ([]string, error) {
+	return func(ctx context.Context, prepared []uint64) ([]string, error) {
+		return m.admit(ctx, principal, k, replaced, prepared[indexAt])
 	}
 }
 

@@ -42,8 +42,10 @@ type savePlan struct {
 	tag     string // save tag written into the meta record of commit's last op
 	version uint64 // the version that record has
 	// admit, if set, runs between prepare and commit with the prepared
-	// revisions; an error fails the save as a refusal (limit.go).
-	admit func(ctx context.Context, prepared []uint64) error
+	// revisions; an error fails the save as a refusal. It returns the
+	// sessions to end once the save is done (limit.go).
+	admit func(ctx context.Context, prepared []uint64) ([]string, error)
+	bound string // the index entry a concurrent binding may evict (limit.go), or ""
 }
 
 // planRevs are the revisions a plan gave the records the session tracks.
@@ -51,6 +53,8 @@ type planRevs struct {
 	meta     uint64   // the last op of commit
 	touch    uint64   // 0 unless prepare wrote the touch record
 	prepared []uint64 // of each prepare op
+	evicted  []string // sessions admit evicted, to end once the save is done
+	bound    string   // savePlan.bound
 }
 
 // errOutcomeUnknown: a commit may or may not have been applied, and
@@ -62,8 +66,9 @@ func (m *Manager) run(ctx context.Context, what string, p savePlan) (planRevs, e
 	ctx, cancel := m.engineCtx(ctx)
 	defer cancel()
 	prepRevs, err := m.parallel(ctx, p.prepare)
+	var evicted []string
 	if err == nil && p.admit != nil {
-		err = p.admit(ctx, prepRevs)
+		evicted, err = p.admit(ctx, prepRevs)
 	}
 	var metaRev uint64
 	if err == nil {
@@ -71,7 +76,7 @@ func (m *Manager) run(ctx context.Context, what string, p savePlan) (planRevs, e
 	}
 	if err == nil {
 		m.parallel(ctx, p.cleanup)
-		out := planRevs{meta: metaRev, prepared: prepRevs}
+		out := planRevs{meta: metaRev, prepared: prepRevs, evicted: evicted, bound: p.bound}
 		if p.touchAt >= 0 {
 			out.touch = prepRevs[p.touchAt]
 		}

@@ -8,8 +8,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/kilnhq/kiln/engine"
 )
 
 // The principal index: one record p.<h>.<k> per session k bound to a
@@ -39,27 +37,6 @@ func principalHash(principal string) string {
 }
 
 func principalKey(principal, k string) string { return "p." + principalHash(principal) + "." + k }
-
-// principalOps returns the index writes of a save under key k: the entry
-// of the principal it binds (prepare) and the removal of the one it
-// unbinds (cleanup).
-func (s *Session) principalOps(k string, existing bool, ttl time.Duration) (prepare, cleanup []engine.Op, err error) {
-	moved := !existing || s.meta.Principal != s.loadedPrincipal
-	if !moved {
-		return nil, nil, nil
-	}
-	if existing && s.loadedPrincipal != "" {
-		cleanup = append(cleanup, engine.Op{Key: principalKey(s.loadedPrincipal, k), Delete: true, TTL: dataGrace})
-	}
-	if s.meta.Principal == "" {
-		return nil, cleanup, nil
-	}
-	b, err := encode(&principalEntry{Created: s.meta.Created, UserAgent: s.userAgent, Bound: s.m.now()})
-	if err != nil {
-		return nil, nil, err
-	}
-	return []engine.Op{{Key: principalKey(s.meta.Principal, k), Value: b, TTL: ttl}}, cleanup, nil
-}
 
 // principalKeys returns the session keys indexed under principal.
 func (m *Manager) principalKeys(ctx context.Context, principal string) ([]string, error) {

@@ -28,8 +28,7 @@ type Session struct {
 	touchRev   uint64
 	lastAccess time.Time
 
-	lease   *entry // the near-cache entry whose request slot this request holds, or nil
-	saveTag string // random tag of the current save attempt (attrInfo.Tag)
+	lease *entry // the near-cache entry whose request slot this request holds, or nil
 	// userAgent is the request's, recorded in the principal index.
 	userAgent string
 	// loadedPrincipal is the principal as stored, to move its index entry.
