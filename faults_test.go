@@ -242,6 +242,9 @@ func TestTouch_AckLost(t *testing.T) {
 	u.must(n, "POST", "/put", kv("k", "x", "v", "1"))
 	c.clock.Advance(2 * time.Minute)
 	eng.arm(faultRule{match: touchCommit, apply: true})
+	if status, _ := u.do(n, "GET", "/get?k=x", nil); status != http.StatusOK {
+		t.Errorf("read whose touch lost its ack: status %d, want 200 (the touch is settled)", status)
+	}
 	for i := range 15 {
 		if got := u.must(n, "GET", "/get?k=x", nil)["value"]; got != "1" {
 			t.Fatalf("after %d minutes of activity: x = %v, want 1 (logged out)", 2*(i+1), got)
