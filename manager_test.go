@@ -419,8 +419,10 @@ func httptestServer(t *testing.T, m *kiln.Manager, h http.HandlerFunc) string {
 }
 
 // TestManager_SaveAllOrNothing fails a save at its commit point, after the
-// new attribute versions were written: the request gets 503, neither change
-// becomes visible, and the written versions are removed.
+// new attribute versions were written: the request gets 503 and neither
+// change becomes visible. The failure is ambiguous (engine.ErrUnavailable)
+// and stays so, so the written versions are kept (the meta record might
+// point at them); they expire with the session's data.
 func TestManager_SaveAllOrNothing(t *testing.T) {
 	c := mustCluster(t, 2, nil)
 	a, b := c.nodes[0], c.nodes[1]
@@ -459,8 +461,8 @@ func TestManager_SaveAllOrNothing(t *testing.T) {
 			}
 		}
 	}
-	if len(written) != 2 || fmt.Sprint(written) != fmt.Sprint(undone) {
-		t.Fatalf("attribute versions written %v, removed after the failure %v: want the same two", written, undone)
+	if len(written) != 2 || len(undone) != 0 {
+		t.Fatalf("attribute versions written %v, removed after an unknown outcome %v: want two, none removed", written, undone)
 	}
 }
 

@@ -29,13 +29,16 @@ type Session struct {
 	touchRev   uint64
 	lastAccess time.Time
 
-	lease   *entry // the near-cache entry whose request slot this request holds, or nil
-	saveTag string // random tag of the current save attempt (attrInfo.Tag)
+	lease *entry // the near-cache entry whose request slot this request holds, or nil
 	// userAgent is the request's, recorded in the principal index.
 	userAgent string
 	// loadedPrincipal is the principal as stored, to move its index entry.
 	loadedPrincipal string
 	broken          bool // a save failed: the cached copy must not be trusted
+	// boundEntry is the principal index entry of a binding being saved
+	// that a concurrent binding may evict (limit.go), or "".
+	boundEntry string
+	evicted    []string // sessions a binding save unbound, to end after it (limit.go)
 
 	attrs      map[string]*attr
 	metaDirty  bool          // principal or idle timeout changed
@@ -171,7 +174,7 @@ func (s *Session) RenewID() error {
 		return err
 	}
 	if s.stored && !s.renew {
-		s.renew, s.base = true, newID()
+		s.renew, s.base = true, s.m.renewedID(s.key)
 	}
 	s.ensureID()
 	return nil
