@@ -17,9 +17,25 @@
 // A replicated deployment is three servers, each with a unique, stable
 // ServerName and ServerOptions.Cluster listing the other two's route
 // URLs; once [Server.WaitJetStreamReady] returns on one of them (a meta
-// leader is elected, which takes two of the three), clients that list all
-// three client URLs in Options.URL open the bucket with Replicas 3.
-// [Server.Healthz] answers a readiness probe.
+// leader is elected, which takes two of the three), a client with
+// Replicas 3 can create the bucket, which takes all three servers up
+// (a 3-replica stream is placed on three). [Server.Healthz] answers a
+// readiness probe.
+//
+// # Who creates the bucket
+//
+// Web nodes should not decide how many copies the sessions get. Open with
+// Options.Replicas 0 (the default) binds to the bucket as it exists,
+// whatever its replica count. It creates a missing bucket, with one
+// replica, only on a server outside a cluster (the embedded engine, the
+// demo, a single `kiln server` or nats-server); on a server of a cluster
+// it fails with [ErrNoBucket], wrapped with engine.ErrUnavailable, until
+// `kiln server` (whose client opens with Replicas 3 and RepairReplicas)
+// has created it: a web node started first retries, as kiln's examples
+// do. A client that names Replicas creates a missing bucket with that
+// count, and fails with [ErrLayout] on an existing bucket with another
+// count, unless RepairReplicas, which updates the bucket's streams to
+// the count (a warning in the log says what it found).
 //
 // # What is stored where
 //
@@ -57,8 +73,12 @@
 // group's consumer on every shard. Messaging does not involve the shards.
 // The first shard's stream records N (metadata kiln_shards); Open with
 // Shards 0 reads it, so web nodes need not be told, and Open with a
-// count that contradicts it fails. The count of an existing bucket cannot
-// change: that would move keys.
+// count that contradicts it fails with a [ShardCountError] (an
+// ErrLayout). The count of an existing bucket cannot change: that would
+// move keys. Two first openers with different counts cannot split the
+// layout: each checks kiln_shards on an existing first shard, and the
+// other layout's first stream after creating its own, so the later one
+// fails with ErrLayout.
 //
 // # Listing
 //
