@@ -16,10 +16,11 @@ const metaShards = "kiln_shards"
 
 // shard is one of the bucket's streams.
 type shard struct {
-	bucket   string // "<bucket>", or "<bucket>-<i>" with several shards
-	stream   jetstream.Stream
-	kvPrefix string // "$KV.<shard bucket>.": the stream's subjects
-	clock    *serverClock
+	bucket    string // "<bucket>", or "<bucket>-<i>" with several shards
+	stream    jetstream.Stream
+	kvPrefix  string // "$KV.<shard bucket>.": the stream's subjects
+	clock     *serverClock
+	deadlines deadlines // of revisions this client wrote or read
 }
 
 // shardBucket names shard i of n.
