@@ -35,9 +35,16 @@ type Config struct {
 	TouchInterval time.Duration
 
 	// Cookie is the template of the session cookie; Name, Path, Domain,
-	// HttpOnly, SameSite and Secure are used. Default: "kiln_session", "/",
-	// HttpOnly, SameSite=Lax; Secure is set automatically on TLS requests
-	// and always if Cookie.Secure is true.
+	// SameSite, Secure and Partitioned are used. Default: "kiln_session",
+	// Path "/", SameSite=Lax. A template's zero fields get those defaults,
+	// so cfg.Cookie = http.Cookie{Name: "myapp_session"} stays as safe:
+	// Path "" means "/", SameSite 0 means Lax (http.SameSiteDefaultMode,
+	// set explicitly, sends no SameSite attribute), Domain "" a host-only
+	// cookie. HttpOnly is always set, whatever the template says: a session
+	// cookie scripts can read is what a cross-site script steals; serve
+	// what a script needs from an endpoint instead. Secure is set on TLS
+	// requests, and always if Cookie.Secure is true; Validate refuses
+	// SameSite=None without Secure, which browsers drop.
 	//
 	// An app served only over TLS should prefer Name "__Host-kiln_session"
 	// with Secure true: browsers then accept that cookie only from this
@@ -139,6 +146,7 @@ func DefaultConfig() Config {
 
 // Validate returns an error naming the first bad field, or nil.
 func (c *Config) Validate() error {
+	cookieField, cookieWhy := cookieTemplateError(cookieTemplate(c.Cookie))
 	checks := []struct {
 		bad   bool
 		field string
@@ -148,8 +156,7 @@ func (c *Config) Validate() error {
 		{c.IdleTimeout <= 0, "IdleTimeout", "must be positive"},
 		{c.Lifetime <= 0, "Lifetime", "must be positive"},
 		{c.TouchInterval < 0 || c.TouchInterval > c.IdleTimeout, "TouchInterval", "must be in 0..IdleTimeout"},
-		{c.Cookie.Name == "" || !validCookieName(c.Cookie.Name), "Cookie.Name", "must be a valid cookie name"},
-		{cookiePrefixError(c.Cookie) != "", "Cookie.Name", cookiePrefixError(c.Cookie)},
+		{cookieField != "", cookieField, cookieWhy},
 		{c.MaxAttributeSize <= 0, "MaxAttributeSize", "must be positive"},
 		{c.MaxSessionSize < c.MaxAttributeSize, "MaxSessionSize", "must be at least MaxAttributeSize"},
 		{c.MaxAttributes <= 0 || c.MaxAttributes > 400, "MaxAttributes", "must be in 1..400"},
