@@ -24,7 +24,10 @@ var (
 	ErrTooLarge = errors.New("kiln: session limit exceeded")
 	// ErrBadName: an attribute name is empty or longer than MaxNameLen.
 	ErrBadName = errors.New("kiln: bad attribute name")
-	// ErrEncode: a value could not be encoded.
+	// ErrEncode: a value could not be encoded, or would not come back
+	// whole: its type has an unexported field, which the codec would skip
+	// (the error names the type and the field). Put refuses such a value,
+	// Get[T] such a T, and a save one that a value changed in place holds.
 	ErrEncode = errors.New("kiln: cannot encode value")
 	// ErrDecode: a stored value could not be decoded into the requested type.
 	ErrDecode = errors.New("kiln: cannot decode value")
