@@ -41,7 +41,7 @@ var (
 )
 
 // statusTable maps kiln's errors to the HTTP status a client gets when a
-// request fails because of them. Anything else is a 500.
+// request fails because of them. Any other error is a 500; nil is a 200.
 var statusTable = []struct {
 	err    error
 	status int
@@ -54,8 +54,12 @@ var statusTable = []struct {
 	{ErrTooManySessions, http.StatusForbidden},
 }
 
-// StatusFor returns the HTTP status for a request that failed with err.
+// StatusFor returns the HTTP status for a request that failed with err:
+// the table above, 500 for any other error, and 200 for nil (no failure).
 func StatusFor(err error) int {
+	if err == nil {
+		return http.StatusOK
+	}
 	for _, e := range statusTable {
 		if errors.Is(err, e.err) {
 			return e.status
