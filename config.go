@@ -23,7 +23,8 @@ type Config struct {
 	// NoIDSuffix keeps Node out of session IDs.
 	NoIDSuffix bool
 
-	// IdleTimeout ends a session not used for this long. Default 30m.
+	// IdleTimeout ends a session not used for this long. Default 30m; at
+	// most Lifetime, which ends the session anyway.
 	IdleTimeout time.Duration
 	// Lifetime ends a session this long after it was created, however
 	// active it is. Default 24h.
@@ -53,9 +54,18 @@ type Config struct {
 	// every user out); Validate refuses a __Host- or __Secure- name whose
 	// template browsers would drop.
 	Cookie http.Cookie
-	// PersistentCookie gives the cookie a Max-Age (the session's remaining
-	// lifetime) instead of making it a browser-session cookie.
+	// PersistentCookie gives every session's cookie, anonymous visitors'
+	// included, a Max-Age (the session's remaining lifetime) instead of
+	// making it a browser-session cookie. For "remember me" at login use
+	// Session.SetRememberMe, which does it for that session alone.
 	PersistentCookie bool
+	// RememberIdleTimeout and RememberLifetime are the idle timeout and the
+	// lifetime of a session remembered with Session.SetRememberMe, whose
+	// cookie is persistent. Defaults 7 days and 30 days; at least
+	// IdleTimeout and Lifetime, and RememberIdleTimeout at most
+	// RememberLifetime.
+	RememberIdleTimeout time.Duration
+	RememberLifetime    time.Duration
 
 	// MaxAttributeSize bounds one encoded attribute value. Default 64 KiB.
 	MaxAttributeSize int
@@ -126,21 +136,23 @@ type Config struct {
 // DefaultConfig returns the defaults documented on Config's fields.
 func DefaultConfig() Config {
 	return Config{
-		IdleTimeout:        30 * time.Minute,
-		Lifetime:           24 * time.Hour,
-		Cookie:             http.Cookie{Name: "kiln_session", Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode},
-		MaxAttributeSize:   64 << 10,
-		MaxSessionSize:     1 << 20,
-		MaxAttributes:      256,
-		EngineTimeout:      3 * time.Second,
-		LeaseWait:          10 * time.Second,
-		LeaseRevokeTimeout: time.Second,
-		LivenessTTL:        5 * time.Second,
-		CacheSessions:      10000,
-		CacheBytes:         64 << 20,
-		Clock:              clock.Real,
-		Logger:             slog.Default(),
-		ErrorHandler:       defaultErrorHandler,
+		IdleTimeout:         30 * time.Minute,
+		Lifetime:            24 * time.Hour,
+		RememberIdleTimeout: 7 * 24 * time.Hour,
+		RememberLifetime:    30 * 24 * time.Hour,
+		Cookie:              http.Cookie{Name: "kiln_session", Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode},
+		MaxAttributeSize:    64 << 10,
+		MaxSessionSize:      1 << 20,
+		MaxAttributes:       256,
+		EngineTimeout:       3 * time.Second,
+		LeaseWait:           10 * time.Second,
+		LeaseRevokeTimeout:  time.Second,
+		LivenessTTL:         5 * time.Second,
+		CacheSessions:       10000,
+		CacheBytes:          64 << 20,
+		Clock:               clock.Real,
+		Logger:              slog.Default(),
+		ErrorHandler:        defaultErrorHandler,
 	}
 }
 
@@ -155,6 +167,10 @@ func (c *Config) Validate() error {
 		{c.Node != "" && !validNode(c.Node), "Node", "must be 1..64 of A-Z a-z 0-9 - _"},
 		{c.IdleTimeout <= 0, "IdleTimeout", "must be positive"},
 		{c.Lifetime <= 0, "Lifetime", "must be positive"},
+		{c.IdleTimeout > c.Lifetime, "IdleTimeout", "must not exceed Lifetime (which ends the session first)"},
+		{c.RememberIdleTimeout < c.IdleTimeout, "RememberIdleTimeout", "must be at least IdleTimeout"},
+		{c.RememberLifetime < c.Lifetime, "RememberLifetime", "must be at least Lifetime"},
+		{c.RememberIdleTimeout > c.RememberLifetime, "RememberIdleTimeout", "must not exceed RememberLifetime"},
 		{c.TouchInterval < 0 || c.TouchInterval > c.IdleTimeout, "TouchInterval", "must be in 0..IdleTimeout"},
 		{cookieField != "", cookieField, cookieWhy},
 		{c.MaxAttributeSize <= 0, "MaxAttributeSize", "must be positive"},

@@ -77,7 +77,7 @@ func (q *request) setCookie(w http.ResponseWriter, res saveResult) {
 		}
 	case res == savedCreated || (stored && q.incoming != id):
 		maxAge := 0
-		if q.m.cfg.PersistentCookie {
+		if q.m.cfg.PersistentCookie || q.s.RememberMe() {
 			maxAge = max(int(deadline.Sub(q.m.now())/time.Second), 1)
 		}
 		http.SetCookie(w, q.cookie(id, maxAge))
