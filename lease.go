@@ -135,7 +135,7 @@ func (l *leases) fence(ctx context.Context, k string) error {
 		return engineErr("fence session", err)
 	}
 	_, err = l.m.eng.Commit(ctx, engine.Op{Key: metaKey(k), Value: meta.Value, IfRevision: meta.Revision,
-		TTL: l.m.cfg.Lifetime + dataGrace})
+		TTL: l.m.maxLifetime() + dataGrace})
 	if err != nil {
 		return engineErr("fence session", err)
 	}
@@ -188,7 +188,7 @@ func (l *leases) leaseOp(k string) (engine.Op, error) {
 	if err != nil {
 		return engine.Op{}, err
 	}
-	return engine.Op{Key: leaseKey(k), Value: rec, TTL: l.m.cfg.Lifetime + dataGrace}, nil
+	return engine.Op{Key: leaseKey(k), Value: rec, TTL: l.m.maxLifetime() + dataGrace}, nil
 }
 
 func (l *leases) commitLease(ctx context.Context, e *entry, op engine.Op) error {
@@ -237,7 +237,7 @@ func (l *leases) release(req revokeRequest) revokeReply {
 	}
 	rec, _ := encode(&req.To)
 	revs, err := l.m.eng.Commit(ctx, engine.Op{Key: leaseKey(k), Value: rec, IfRevision: e.leaseRev,
-		TTL: l.m.cfg.Lifetime + dataGrace})
+		TTL: l.m.maxLifetime() + dataGrace})
 	l.disown(e) // whatever the outcome, stop serving it from memory
 	e.hint = req.To.Node
 	if err != nil {
@@ -268,7 +268,7 @@ func (l *leases) releaseUncached(req revokeRequest) revokeReply {
 	}
 	to, _ := encode(&req.To)
 	revs, err := l.m.eng.Commit(ctx, engine.Op{Key: leaseKey(k), Value: to, IfRevision: cur.Revision,
-		TTL: l.m.cfg.Lifetime + dataGrace})
+		TTL: l.m.maxLifetime() + dataGrace})
 	if err != nil {
 		return revokeReply{Err: err.Error()}
 	}

@@ -303,7 +303,7 @@ func (l *leases) give(e *entry) {
 	defer cancel()
 	rec, _ := encode(&leaseRecord{})
 	_, err := l.m.eng.Commit(ctx, engine.Op{Key: leaseKey(e.k), Value: rec, IfRevision: e.leaseRev,
-		TTL: l.m.cfg.Lifetime + dataGrace})
+		TTL: l.m.maxLifetime() + dataGrace})
 	if err != nil && !errors.Is(err, engine.ErrConflict) {
 		l.m.cfg.Logger.Warn("kiln: releasing an evicted lease failed; others will wait for it", "session", e.k[:8], "err", err)
 	}

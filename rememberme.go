@@ -65,3 +65,9 @@ func (m *Manager) checkMaxInactive(meta metaRecord, d time.Duration) error {
 	}
 	return nil
 }
+
+// maxLifetime bounds every session's lifetime: the TTL of records written
+// without the session's own deadline at hand (lease records, a fence).
+func (m *Manager) maxLifetime() time.Duration {
+	return max(m.cfg.Lifetime, m.cfg.RememberLifetime)
+}

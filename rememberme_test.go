@@ -153,3 +153,44 @@ func TestConfig_ValidateTimeouts(t *testing.T) {
 		t.Errorf("RememberIdleTimeout > RememberLifetime: Validate() = %v", err)
 	}
 }
+
+// TestRememberMe_SurvivesTakeover (issue 16, item 5): a node that takes a
+// remembered session over from a dead holder fences its meta record
+// without cutting its lifetime back to Config.Lifetime: the session is
+// still there a day and more later.
+func TestRememberMe_SurvivesTakeover(t *testing.T) {
+	tweak := func(cfg *kiln.Config) {
+		fastLeases(cfg)
+		cfg.LivenessTTL = time.Minute // fewer liveness timers over the day the clock skips
+	}
+	c := mustCluster(t, 2, tweak)
+	a, b := c.nodes[0], c.nodes[1]
+	cookie := sessionCookie(serve(t, a.m, "", func(w http.ResponseWriter, r *http.Request) {
+		s := kiln.FromContext(r.Context())
+		s.Put("a", 1)
+		s.SetRememberMe(true)
+	}))
+	a.eng.dead.Store(true)
+	c.clock.Advance(2 * time.Minute) // past a's liveness: b takes the lease over and fences
+	read := func(n *testNode) (int, bool) {
+		var v int
+		var ok bool
+		if rec := serve(t, n.m, cookie, func(w http.ResponseWriter, r *http.Request) {
+			v, ok, _ = kiln.Get[int](kiln.FromContext(r.Context()), "a")
+		}); rec.Code != http.StatusOK {
+			t.Fatalf("status %d", rec.Code)
+		}
+		return v, ok
+	}
+	if v, ok := read(b); !ok || v != 1 {
+		t.Fatalf("after the takeover: a = %d, %v", v, ok)
+	}
+	if s := b.m.Stats(); s.Steals != 1 {
+		t.Fatalf("steals = %d, want 1 (the takeover with its fence)", s.Steals)
+	}
+	c.clock.Advance(25 * time.Hour) // past Lifetime + the data grace, within RememberIdleTimeout
+	fresh := mustNode(t, c, "n3", tweak)
+	if v, ok := read(fresh); !ok || v != 1 { // a node without a copy loads it from the engine
+		t.Fatalf("25 h after the takeover: a = %d, %v; want the remembered session", v, ok)
+	}
+}
