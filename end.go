@@ -3,7 +3,6 @@ package kiln
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/kilnhq/kiln/engine"
 )
@@ -76,12 +75,6 @@ func (s *Session) allValues(changes []change) ([]change, error) {
 	}
 	return out, nil
 }
-
-// endingDelay is how soon after a session ends by Invalidate, RenewID or
-// InvalidatePrincipal its destroy event is handed out: its touch record is
-// rewritten to expire then, so every end goes through the same
-// exactly-once expiry path (expire.go).
-const endingDelay = time.Second
 
 // planEnd plans ending session k for why: its meta record becomes a pending
 // tombstone that still points at the final attributes (the commit point,

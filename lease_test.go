@@ -12,11 +12,13 @@ import (
 	"github.com/kilnhq/kiln"
 )
 
-// fastLeases shortens the real-time bounds of the lease protocol for tests;
-// liveness runs on the cluster's fake clock.
+// fastLeases shortens the real-time bound of a hand-over request for tests;
+// liveness and LeaseWait run on the cluster's fake clock (LeaseWait is long:
+// a test that advances the clock past a holder's liveness must not time out
+// the request waiting for it).
 func fastLeases(cfg *kiln.Config) {
 	cfg.LeaseRevokeTimeout = 100 * time.Millisecond
-	cfg.LeaseWait = 5 * time.Second
+	cfg.LeaseWait = time.Minute
 }
 
 func TestLease_ServedFromMemory(t *testing.T) {
@@ -147,7 +149,11 @@ func TestLease_WaitIsBounded(t *testing.T) {
 	u := newUser(t)
 	u.must(a, "POST", "/incr", nil)
 	release, status := blockedRequest(t, a, u.cookie(a))
-	if got, _ := u.do(b, "POST", "/incr", nil); got != http.StatusServiceUnavailable {
+	waiting := make(chan int, 1)
+	go func() { got, _ := u.do(b, "POST", "/incr", nil); waiting <- got }()
+	eventually(t, func() bool { return b.eng.requests.Load() > 0 }) // b asks the busy holder
+	c.clock.Advance(300 * time.Millisecond)                          // LeaseWait passes, by the clock
+	if got := <-waiting; got != http.StatusServiceUnavailable {
 		t.Fatalf("request waiting past LeaseWait: status %d, want 503", got)
 	}
 	release()

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/kilnhq/kiln/internal/lease"
 )
 
 // Session is one user's session, as seen by one request. Get it with
@@ -28,8 +30,8 @@ type Session struct {
 	touchRev   uint64
 	lastAccess time.Time
 
-	lease   *entry // the near-cache entry whose request slot this request holds, or nil
-	saveTag string // random tag of the current save attempt (attrInfo.Tag)
+	lease   *lease.Entry // the near-cache entry whose request slot this request holds, or nil
+	saveTag string       // random tag of the current save attempt (attrInfo.Tag)
 	// userAgent is the request's, recorded in the principal index.
 	userAgent string
 	// loadedPrincipal is the principal as stored, to move its index entry.
