@@ -152,7 +152,7 @@ func TestLease_WaitIsBounded(t *testing.T) {
 	waiting := make(chan int, 1)
 	go func() { got, _ := u.do(b, "POST", "/incr", nil); waiting <- got }()
 	eventually(t, func() bool { return b.eng.requests.Load() > 0 }) // b asks the busy holder
-	c.clock.Advance(300 * time.Millisecond)                          // LeaseWait passes, by the clock
+	c.clock.Advance(300 * time.Millisecond)                         // LeaseWait passes, by the clock
 	if got := <-waiting; got != http.StatusServiceUnavailable {
 		t.Fatalf("request waiting past LeaseWait: status %d, want 503", got)
 	}
