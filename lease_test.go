@@ -1,7 +1,6 @@
 package kiln_test
 
 import (
-	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -268,28 +267,5 @@ func TestLease_GracefulClose(t *testing.T) {
 	}
 	if s := b.m.Stats(); s.Steals != 0 || s.Handovers != 0 {
 		t.Fatalf("b needed %d steals and %d handovers, want a free lease", s.Steals, s.Handovers)
-	}
-}
-
-// TestLease_CacheBound: past CacheSessions the near cache evicts, and
-// every session stays available on every node.
-func TestLease_CacheBound(t *testing.T) {
-	c := mustCluster(t, 2, func(cfg *kiln.Config) {
-		fastLeases(cfg)
-		cfg.CacheSessions = 4
-	})
-	a, b := c.nodes[0], c.nodes[1]
-	users := make([]*user, 12)
-	for i := range users {
-		users[i] = newUser(t)
-		users[i].must(a, "POST", "/put", kv("k", "x", "v", fmt.Sprint(i)))
-	}
-	if ev := a.m.Stats().Evictions; ev < 8 {
-		t.Fatalf("evictions = %d, want at least 8 of 12 sessions past a bound of 4", ev)
-	}
-	for i, u := range users {
-		if got := u.must(b, "GET", "/get?k=x", nil)["value"]; got != fmt.Sprint(i) {
-			t.Fatalf("user %d on b: %v", i, got)
-		}
 	}
 }
