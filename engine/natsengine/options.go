@@ -175,7 +175,7 @@ func (o Options) natsOptions() []nats.Option {
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("natsengine: reconnected", "server", nc.ConnectedUrlRedacted())
+			log.Info("natsengine: reconnected", "server", Options{URL: nc.ConnectedUrl()}.redactedURL())
 		}),
 		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
 			log.Warn("natsengine: async error", "err", err)
@@ -265,13 +265,60 @@ func (o Options) msgPrefix() string   { return "kiln." + o.Bucket + "." }
 func streamName(bucket string) string { return "KV_" + bucket }
 func kvPrefix(bucket string) string   { return "$KV." + bucket + "." }
 
-// redactedURL is URL without passwords, for messages.
+// redactedURL is URL without user information (a token, or a user and
+// password), for messages.
 func (o Options) redactedURL() string {
 	urls := strings.Split(o.URL, ",")
 	for i, s := range urls {
-		if u, err := url.Parse(strings.TrimSpace(s)); err == nil {
-			urls[i] = u.Redacted()
+		u, err := url.Parse(strings.TrimSpace(s))
+		switch {
+		case err != nil:
+			urls[i] = "(unparsable URL)"
+		case u.User != nil:
+			u.User = url.User("redacted")
+			urls[i] = u.String()
 		}
 	}
 	return strings.Join(urls, ",")
+}
+
+// secrets are the user information parts of URL, which must not appear
+// in a message.
+func (o Options) secrets() []string {
+	var out []string
+	for _, s := range strings.Split(o.URL, ",") {
+		s = strings.TrimSpace(s)
+		if i := strings.Index(s, "://"); i >= 0 {
+			s = s[i+3:]
+		}
+		if at := strings.LastIndexByte(s, '@'); at > 0 {
+			out = append(out, s[:at])
+		}
+	}
+	return out
+}
+
+// redactedError is an error whose message shows none of secrets; it
+// unwraps to the original.
+type redactedError struct {
+	err     error
+	secrets []string
+}
+
+func (e redactedError) Error() string {
+	msg := e.err.Error()
+	for _, s := range e.secrets {
+		msg = strings.ReplaceAll(msg, s, "redacted")
+	}
+	return msg
+}
+
+func (e redactedError) Unwrap() error { return e.err }
+
+// redact hides the URL's user information in err's message.
+func (o Options) redact(err error) error {
+	if err == nil || len(o.secrets()) == 0 {
+		return err
+	}
+	return redactedError{err: err, secrets: o.secrets()}
 }
