@@ -45,6 +45,16 @@ type Options struct {
 	RepairReplicas bool
 	// Memory keeps a bucket Open creates in memory instead of on disk.
 	Memory bool
+	// MaxBytes caps what the bucket holds, split evenly over its shards,
+	// on a bucket Open creates or (for kiln server) updates. Keep it below
+	// the server's JetStream limit (ServerOptions.MaxStore): at that limit
+	// the server refuses everything, including the expiry markers it must
+	// write before it removes an expired value, so a full store never
+	// drains; under the bucket's own limit it refuses new keys but still
+	// takes markers, deletes and overwrites no larger than the value they
+	// replace. 0 leaves an existing bucket's limit, and creates a bucket
+	// without one.
+	MaxBytes int64
 	// Shards spreads the keys over this many buckets (streams), each with
 	// its own leader, for write throughput beyond what one stream takes.
 	// With 1 the bucket is Bucket itself; with N > 1 it is the buckets
@@ -131,6 +141,9 @@ func (o Options) validate() error {
 	}
 	if o.Replicas < 0 || o.Replicas > 5 {
 		return fmt.Errorf("natsengine: Options.Replicas %d: want 0..5", o.Replicas)
+	}
+	if o.MaxBytes < 0 {
+		return fmt.Errorf("natsengine: Options.MaxBytes %d: want 0 or more", o.MaxBytes)
 	}
 	if o.Shards < 0 || o.Shards > maxShards {
 		return fmt.Errorf("natsengine: Options.Shards %d: want 0..%d", o.Shards, maxShards)
@@ -231,7 +244,7 @@ func (o Options) streamConfig(bucket string, first bool, shards, replicas int) j
 		Name:                   streamName(bucket),
 		Subjects:               []string{kvPrefix(bucket) + ">"},
 		MaxMsgsPerSubject:      1,
-		MaxBytes:               -1,
+		MaxBytes:               o.shardMaxBytes(shards),
 		MaxMsgSize:             -1,
 		MaxMsgs:                -1,
 		MaxConsumers:           -1,
@@ -251,6 +264,14 @@ func (o Options) streamConfig(bucket string, first bool, shards, replicas int) j
 		cfg.Metadata = map[string]string{metaShards: strconv.Itoa(shards)}
 	}
 	return cfg
+}
+
+// shardMaxBytes is each shard's share of MaxBytes, -1 for no limit.
+func (o Options) shardMaxBytes(shards int) int64 {
+	if o.MaxBytes <= 0 {
+		return -1
+	}
+	return max(o.MaxBytes/int64(shards), 1)
 }
 
 // rePublish sends what every shard stores to the one watch prefix.
