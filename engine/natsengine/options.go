@@ -45,8 +45,9 @@ type Options struct {
 	RepairReplicas bool
 	// Memory keeps a bucket Open creates in memory instead of on disk.
 	Memory bool
-	// MaxBytes caps what the bucket holds, split evenly over its shards,
-	// on a bucket Open creates or (for kiln server) updates. Keep it below
+	// MaxBytes caps what the bucket holds, split evenly over its shards:
+	// Open creates the bucket with it, or updates an existing bucket's
+	// limit to it. Keep it below
 	// the server's JetStream limit (ServerOptions.MaxStore): at that limit
 	// the server refuses everything, including the expiry markers it must
 	// write before it removes an expired value, so a full store never
