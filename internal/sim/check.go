@@ -1,0 +1,187 @@
+package sim
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"github.com/kilnhq/kiln"
+)
+
+// Verdict is what Check found in a run.
+type Verdict struct {
+	Failures []string // broken guarantees
+	Notes    []string // documented behaviour worth knowing (a second event in the listener window)
+	Viz      []string // porcupine visualizations of the non-linearizable partitions
+	Checked  int      // partitions checked
+}
+
+// Check checks a run: linearizability of every logical session, and the
+// invariants. vizDir receives the visualization of each failing partition.
+func Check(res *Result, vizDir string) Verdict {
+	var v Verdict
+	idx := &historyIndex{times: res.Times, end: res.SimTime}
+	parts, foreign := partitions(res, idx)
+	v.Failures = append(v.Failures, foreign...)
+	v.checkLinear(res, parts, vizDir)
+	v.checkStale(res)
+	v.checkBroken(res)
+	v.checkEvents(res)
+	v.checkEnds(res)
+	return v
+}
+
+func (v *Verdict) fail(format string, args ...any) {
+	v.Failures = append(v.Failures, fmt.Sprintf(format, args...))
+}
+
+func (v *Verdict) checkLinear(res *Result, parts map[string]*partition, vizDir string) {
+	names := make([]string, 0, len(parts))
+	for name := range parts {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		p := parts[name]
+		v.Checked++
+		result, info := porcupine.CheckOperationsVerbose(sessionModel, p.ops, 20*time.Second)
+		switch result {
+		case porcupine.Ok:
+			continue
+		case porcupine.Unknown:
+			v.Notes = append(v.Notes, fmt.Sprintf("session %s: linearizability check timed out (%d ops)", name, len(p.ops)))
+			continue
+		}
+		msg := fmt.Sprintf("session %s (browser b%d) is not linearizable (%d ops)", name, p.browser, len(p.ops))
+		if vizDir != "" {
+			path := filepath.Join(vizDir, fmt.Sprintf("sim-seed%d-%s.html", res.Cfg.Seed, name))
+			if err := porcupine.VisualizePath(sessionModel, info, path); err == nil {
+				v.Viz = append(v.Viz, path)
+				msg += "; visualization: " + path
+			}
+		}
+		v.fail("%s", msg)
+	}
+}
+
+// checkStale: no read older than an acknowledged increment that finished
+// before it began (a plain statement of what porcupine also checks).
+func (v *Verdict) checkStale(res *Result) {
+	type acked struct {
+		ret int64
+		n   int
+	}
+	incrs := map[string][]acked{}
+	for _, o := range res.Ops {
+		if o.Known && o.Kind == opIncr && o.Saw != "" {
+			incrs[o.Saw] = append(incrs[o.Saw], acked{o.Return, o.N})
+		}
+	}
+	for _, o := range res.Ops {
+		if !o.Known || o.Kind != opRead || o.Saw == "" || o.Saw != o.Part {
+			continue
+		}
+		for _, w := range incrs[o.Saw] {
+			if w.ret < o.Call && o.N < w.n {
+				what := "stale read"
+				if o.Final {
+					what = "acknowledged change lost"
+				}
+				v.fail("%s: %s read n=%d after an acknowledged increment to %d", what, o, o.N, w.n)
+				break
+			}
+		}
+	}
+}
+
+// checkBroken: once the faults stopped and timeouts passed, every session
+// answers.
+func (v *Verdict) checkBroken(res *Result) {
+	for _, o := range res.Ops {
+		if o.Final && !o.Known {
+			v.fail("session broken for good: after the faults stopped %s", o)
+		}
+	}
+}
+
+// checkEvents: OnDestroyed exactly once for every session ever stored.
+func (v *Verdict) checkEvents(res *Result) {
+	byFP := map[string][]Delivery{}
+	for _, d := range res.Events {
+		byFP[d.FP] = append(byFP[d.FP], d)
+	}
+	for fp, ds := range byFP {
+		if len(ds) < 2 {
+			continue
+		}
+		first := ds[0]
+		if first.Node.finishFailedAfter(fp, first.Seq) || first.Node.isDead() {
+			v.Notes = append(v.Notes, fmt.Sprintf("OnDestroyed twice for %s, but the first node's finish write failed as unavailable or the node died (the window between listener and finish): %s; %s", fp, first, ds[1]))
+			continue
+		}
+		v.fail("OnDestroyed called %d times for session %s: %s; then %s", len(ds), fp, first, ds[1])
+	}
+	fps := make([]string, 0, len(res.Stored))
+	for fp := range res.Stored {
+		fps = append(fps, fp)
+	}
+	sort.Strings(fps)
+	for _, fp := range fps {
+		switch state := res.Stored[fp]; {
+		case len(byFP[fp]) == 0:
+			v.fail("session %s (%s at the end) never got its OnDestroyed event", fp, state)
+		case state != "ended":
+			v.fail("session %s is %s at the end, after its event", fp, state)
+		}
+	}
+}
+
+// checkEnds: an acknowledged logout or renewal gives its ID's destroy event
+// promptly (once the faults stopped), with the right reason and values.
+func (v *Verdict) checkEnds(res *Result) {
+	first := map[string]Delivery{}
+	for _, d := range res.Events {
+		if _, ok := first[d.FP]; !ok {
+			first[d.FP] = d
+		}
+	}
+	for _, o := range res.Ops {
+		if !o.Known || o.ID == "" || o.Saw != o.Part || (o.Kind != opLogout && o.Kind != opLogin) {
+			continue
+		}
+		fp, reason := kiln.Fingerprint(o.ID), string(kiln.ReasonInvalidated)
+		if o.Kind == opLogin {
+			reason = string(kiln.ReasonRenewed)
+		}
+		d, ok := first[fp]
+		if !ok {
+			continue // checkEvents reports it
+		}
+		due := max(o.ReturnAt, res.QuietAt) + destroyBound
+		switch {
+		case d.Reason != reason:
+			v.fail("session %s ended by %s but its event says %q", fp, o, d.Reason)
+		case d.At > due:
+			v.fail("destroy event of %s came at %v, after %v (%s)", fp, d.At, due, o)
+		case o.Kind == opLogin && (d.N != o.N || d.Lsid != o.Part):
+			v.fail("renewed session %s: event has n=%d lsid=%q, login saw n=%d lsid=%q", fp, d.N, d.Lsid, o.N, o.Part)
+		}
+	}
+}
+
+// WriteTrace writes the run's trace to a file in dir and returns its path.
+func WriteTrace(res *Result, dir string) (string, error) {
+	path := filepath.Join(dir, fmt.Sprintf("sim-seed%d-trace.txt", res.Cfg.Seed))
+	f, err := os.Create(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	for _, line := range res.Trace {
+		fmt.Fprintln(f, line)
+	}
+	return path, nil
+}
