@@ -56,7 +56,7 @@ func (b *browser) end(o *Op, cookies []*http.Cookie) {
 			b.cookie = ""
 			continue
 		}
-		b.cookie = c.Value
+		b.cookie, o.SetID = c.Value, c.Value
 		if o.Saw != "" {
 			b.lsidOf[idBase(c.Value)] = o.Saw
 		}
@@ -115,9 +115,35 @@ func (w *world) do(b *browser, kind opKind, n *nodeRun, final bool) {
 		}
 		o.Known, o.Saw, o.N, o.Princ = true, rep.Lsid, rep.N, rep.Principal
 	}
+	o.NotApplied = !o.Known && notApplied(o)
 	b.end(&o, rec.Result().Cookies())
 	w.hist.add(o)
 	w.logf("%s", o)
+}
+
+// beforeHandler are the prefixes of kiln's errors from loading a session,
+// before the handler ran: such a request changed nothing.
+var beforeHandler = []string{"acquire lease", "load session", "read lease", "read session",
+	"record liveness", "write lease", "revoke lease", "fence session", `load "`}
+
+// notApplied reports whether a failed request certainly changed nothing:
+// it never reached a live node, failed while loading its session, or its
+// save lost a compare-and-set (no other cause of a conflict).
+func notApplied(o Op) bool {
+	if o.Status == http.StatusBadGateway && o.Err == "node dead" {
+		return true
+	}
+	if o.Err == "node died" || o.Err == "response aborted" {
+		return false
+	}
+	for _, p := range beforeHandler {
+		if strings.HasPrefix(o.Err, p) {
+			return true
+		}
+	}
+	// A logout-all ends the other sessions before its own save: a conflict
+	// there says nothing about them.
+	return o.Kind != opLogoutAll && strings.Contains(o.Err, "engine: revision conflict") && !strings.Contains(o.Err, "unavailable")
 }
 
 // serveHTTP runs the handler; it reports whether the response was aborted

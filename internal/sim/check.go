@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -47,7 +48,7 @@ func (v *Verdict) checkLinear(res *Result, parts map[string]*partition, vizDir s
 	for _, name := range names {
 		p := parts[name]
 		v.Checked++
-		result, info := porcupine.CheckOperationsVerbose(sessionModel, p.ops, 20*time.Second)
+		result, info := porcupine.CheckOperationsVerbose(sessionModel, p.ops, 10*time.Second)
 		switch result {
 		case porcupine.Ok:
 			continue
@@ -56,6 +57,12 @@ func (v *Verdict) checkLinear(res *Result, parts map[string]*partition, vizDir s
 			continue
 		}
 		msg := fmt.Sprintf("session %s (browser b%d) is not linearizable (%d ops)", name, p.browser, len(p.ops))
+		if flickers(p) {
+			msg += " [seen ended (or destroyed), later served live through the same ID: ended on one node, live on another]"
+		}
+		if lacksFinal(res, name) {
+			msg += " [its destroy event lacks the final attribute n: final attribute missing]"
+		}
 		if vizDir != "" {
 			path := filepath.Join(vizDir, fmt.Sprintf("sim-seed%d-%s.html", res.Cfg.Seed, name))
 			if err := porcupine.VisualizePath(sessionModel, info, path); err == nil {
@@ -63,8 +70,57 @@ func (v *Verdict) checkLinear(res *Result, parts map[string]*partition, vizDir s
 				msg += "; visualization: " + path
 			}
 		}
-		v.fail("%s", msg)
+		v.fail("%s\n%s", msg, describe(p))
 	}
+}
+
+// flickers reports whether a client saw the session ended through an ID
+// (or its destroy event ran) and later saw it live through the same ID.
+func flickers(p *partition) bool {
+	for _, g := range p.ops {
+		gin := g.Input.(pin)
+		if gin.kind != pGone && gin.kind != pFinal {
+			continue
+		}
+		for _, o := range p.ops {
+			in := o.Input.(pin)
+			sameID := in.id == gin.id || gin.kind == pFinal
+			if in.known && !in.create && sameID && o.Call > g.Return && (in.kind == pRead || in.kind == pIncr) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// lacksFinal reports whether a destroy event of logical session lsid came
+// without its counter although the session had one.
+func lacksFinal(res *Result, lsid string) bool {
+	for _, d := range res.Events {
+		if d.Lsid == lsid && !d.HasN {
+			for _, o := range res.Ops {
+				if o.Known && o.Kind == opIncr && o.Saw == lsid {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// describe lists a partition's operations in call order.
+func describe(p *partition) string {
+	ops := append([]porcupine.Operation(nil), p.ops...)
+	sort.SliceStable(ops, func(i, j int) bool { return ops[i].Call < ops[j].Call })
+	var b strings.Builder
+	for _, op := range ops {
+		ret := "…"
+		if op.Return != never {
+			ret = fmt.Sprint(op.Return)
+		}
+		fmt.Fprintf(&b, "    [%d..%s] %s\n", op.Call, ret, sessionModel.DescribeOperation(op.Input, nil))
+	}
+	return b.String()
 }
 
 // checkStale: no read older than an acknowledged increment that finished

@@ -25,6 +25,7 @@ type Op struct {
 	User    string // login: the user; logout-all: the browser's user
 	Node    string // node name and incarnation that served it
 	ID      string // the session cookie sent ("" if none)
+	SetID   string // the session cookie the response set ("" if none)
 	Part    string // the logical session that cookie named ("" if none)
 	Propose string // the lsid proposed for a session this request creates
 
@@ -38,6 +39,8 @@ type Op struct {
 	Princ  string // principal the handler saw
 	Final  bool   // a read of the final check: it must answer 200
 	Err    string // why the outcome is unknown
+	// NotApplied: the request failed in a way that certainly changed nothing.
+	NotApplied bool
 }
 
 func (o Op) String() string {

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"hash/fnv"
 	"math"
 	"sort"
 	"time"
@@ -37,19 +38,36 @@ type pin struct {
 	n     int
 	user  string // login, logout-all: the principal
 	princ string // read: the principal the handler saw
-	op    string // the client operation, for the visualization
+	id    string // base of the session ID the request sent
+	newID string // base of the session ID the response set
+	// create: the request created the session (its first operation).
+	create bool
+	op     string // the client operation, for the visualization
 }
 
-// pstate is a logical session: its counter, principal, and whether it ended.
+// pstate is a logical session: its counter, principal, the ID that names
+// it now, and whether it ended.
 type pstate struct {
 	c     int
 	princ string
+	id    string
 	ended bool
 }
 
 func step(st pstate, in pin) (bool, pstate) {
 	if !in.known {
 		return true, stepUnknown(st, in)
+	}
+	switch in.kind {
+	case pRead, pIncr, pLogin, pLogout, pOwnEnd:
+		if in.create {
+			st.id = in.newID
+		} else if st.id != in.id {
+			return false, st // served through an ID that no longer names it
+		}
+		if in.kind == pLogin && in.newID != "" {
+			st.id = in.newID
+		}
 	}
 	switch in.kind {
 	case pRead:
@@ -76,7 +94,7 @@ func step(st pstate, in pin) (bool, pstate) {
 		}
 		return true, st
 	case pGone:
-		return st.ended, st
+		return st.ended || st.id != in.id, st
 	case pExpire:
 		st.ended = true
 		return true, st
@@ -113,19 +131,25 @@ var sessionModel = porcupine.Model{
 	Step: func(state, input, _ any) (bool, any) {
 		return step(state.(pstate), input.(pin))
 	},
+	Hash: func(state any) uint64 {
+		st := state.(pstate)
+		h := fnv.New64a()
+		fmt.Fprintf(h, "%d|%s|%s|%v", st.c, st.princ, st.id, st.ended)
+		return h.Sum64()
+	},
 	DescribeOperation: func(input, _ any) string {
 		in := input.(pin)
 		if !in.known {
-			return fmt.Sprintf("%s %s ?", in.op, in.user)
+			return fmt.Sprintf("%s [%s] %s ?", in.op, in.kind, in.user)
 		}
-		return fmt.Sprintf("%s %s → n=%d %s", in.op, in.user, in.n, in.princ)
+		return fmt.Sprintf("%s [%s] %s id=%.6s→%.6s → n=%d %s", in.op, in.kind, in.user, in.id, in.newID, in.n, in.princ)
 	},
 	DescribeState: func(state any) string {
 		st := state.(pstate)
 		if st.ended {
 			return fmt.Sprintf("ended (n=%d)", st.c)
 		}
-		return fmt.Sprintf("n=%d p=%q", st.c, st.princ)
+		return fmt.Sprintf("n=%d p=%q id=%.6s", st.c, st.princ, st.id)
 	},
 }
 
@@ -163,19 +187,23 @@ func partitions(res *Result, h *historyIndex) (map[string]*partition, []string) 
 		case o.Kind == opExpire:
 			add(o.Part, o.Browser, o, pin{kind: pExpire, known: true}, ret)
 		case !o.Known:
-			if o.Part != "" {
+			// A read that failed changes nothing; neither does a request
+			// that failed before its handler ran.
+			if o.Part != "" && o.Kind != opRead && !o.NotApplied {
 				add(o.Part, o.Browser, o, pin{kind: kindOf(o), user: o.User}, ret)
 			}
 		case o.Saw == o.Part && o.Part != "":
 			add(o.Part, o.Browser, o, knownIn(o), ret)
 		default:
 			if o.Part != "" {
-				add(o.Part, o.Browser, o, pin{kind: pGone, known: true}, ret)
+				add(o.Part, o.Browser, o, pin{kind: pGone, known: true, id: idBase(o.ID)}, ret)
 			}
 			switch o.Saw {
 			case "":
 			case o.Propose:
-				add(o.Saw, o.Browser, o, knownIn(o), ret)
+				in := knownIn(o)
+				in.create = true
+				add(o.Saw, o.Browser, o, in, ret)
 			default:
 				foreign = append(foreign, fmt.Sprintf("client got another session's data: %s", o))
 			}
@@ -202,7 +230,7 @@ func kindOf(o Op) pkind {
 }
 
 func knownIn(o Op) pin {
-	in := pin{kind: kindOf(o), known: true, n: o.N, user: o.User, princ: o.Princ}
+	in := pin{kind: kindOf(o), known: true, n: o.N, user: o.User, princ: o.Princ, id: idBase(o.ID), newID: idBase(o.SetID)}
 	if in.kind == pOwnEnd && o.Princ == "" {
 		in.kind = pRead // logging out everywhere without a principal does nothing
 	}
@@ -213,7 +241,7 @@ func knownIn(o Op) pin {
 // the other sessions its principal may have.
 func addCrossSession(res *Result, parts map[string]*partition) {
 	for _, o := range res.Ops {
-		if o.Kind != opLogoutAll || (o.Known && (o.Saw != o.Part || o.Princ == "")) {
+		if o.Kind != opLogoutAll || o.NotApplied || (o.Known && (o.Saw != o.Part || o.Princ == "")) {
 			continue
 		}
 		ret := o.Return

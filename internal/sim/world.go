@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"sync"
 	"time"
 
@@ -146,6 +147,9 @@ func (w *world) startNode(s *nodeSlot) {
 	cfg.CacheSessions = 2 + int(w.cfg.Seed%2)
 	cfg.Logger = w.kLog.With("node", fmt.Sprintf("%s#%d", s.name, n.inc))
 	cfg.OnDestroyed = w.onDestroyed(n)
+	cfg.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, err error) {
+		http.Error(w, err.Error(), kiln.StatusFor(err)) // the client's record keeps the cause
+	}
 	m, err := kiln.New(n.eng, cfg)
 	if err != nil {
 		panic(fmt.Sprintf("sim: start node %s: %v", s.name, err))
