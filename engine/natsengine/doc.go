@@ -81,8 +81,13 @@
 // NATS counts TTLs in whole seconds of at least 1s: a TTL is rounded up to
 // the next second, so 1ms becomes 1s and 1.2s becomes 2s. The server
 // removes an expired value within about a second of its deadline; Get
-// reports a value past its TTL as not found even before that, using the
-// client's clock against the server's timestamp.
+// and List report a value past its TTL as not found even before that.
+// They judge its age on the server's clock only: the server's timestamp
+// of the value against an estimate of the server's current time, taken
+// from the "ts" of the shard's stream info (answered by its leader) at
+// Open, every 10s and after a reconnect, and run forward with the
+// elapsed time of Options.Clock. A client whose clock is off by any
+// amount judges expiry as the server does, at most one round trip late.
 //
 // A Commit of several ops is one JetStream atomic batch (headers
 // Nats-Batch-Id, Nats-Batch-Sequence, Nats-Batch-Commit on the last). The

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kilnhq/kiln/clock"
 	"github.com/kilnhq/kiln/engine"
 )
 
@@ -26,8 +27,9 @@ type Engine struct {
 	msgPrefix   string   // "kiln.<bucket>.": messaging
 	closed      atomic.Bool
 
-	mu   sync.Mutex
-	subs map[*subscription]struct{} // guarded by mu: live subscriptions, stopped by Close
+	mu          sync.Mutex
+	subs        map[*subscription]struct{} // guarded by mu: live subscriptions, stopped by Close
+	resyncTimer clock.Timer                // guarded by mu: the next server clock measurement
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -57,6 +59,13 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		nc.Close()
 		return nil, err
 	}
+	nc.SetReconnectHandler(func(nc *nats.Conn) {
+		e.log.Info("natsengine: reconnected", "server", nc.ConnectedUrlRedacted())
+		go e.measureAll() // another server may answer now
+	})
+	e.mu.Lock()
+	e.resyncTimer = opts.Clock.AfterFunc(clockResync, e.resync)
+	e.mu.Unlock()
 	return e, nil
 }
 
@@ -155,6 +164,9 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	e.mu.Lock()
+	if e.resyncTimer != nil {
+		e.resyncTimer.Stop()
+	}
 	subs := make([]*subscription, 0, len(e.subs))
 	for s := range e.subs {
 		subs = append(subs, s)

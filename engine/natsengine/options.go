@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kilnhq/kiln/clock"
 )
 
 // Options configure a client of a NATS server with JetStream. The zero
@@ -71,6 +73,10 @@ type Options struct {
 	RedeliveryDelay time.Duration
 	// Logger receives connection events. Default slog.Default().
 	Logger *slog.Logger
+	// Clock is this process's time source. The engine never compares it
+	// with the server's clock: it only measures time elapsed since it last
+	// read the server's (see the package doc, Expiry). Default clock.Real.
+	Clock clock.Clock
 }
 
 // maxOps is the largest commit: JetStream's default atomic batch limit.
@@ -104,6 +110,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real
 	}
 	return o
 }

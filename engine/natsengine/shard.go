@@ -19,6 +19,7 @@ type shard struct {
 	bucket   string // "<bucket>", or "<bucket>-<i>" with several shards
 	stream   jetstream.Stream
 	kvPrefix string // "$KV.<shard bucket>.": the stream's subjects
+	clock    *serverClock
 }
 
 // shardBucket names shard i of n.
@@ -70,7 +71,11 @@ func (e *Engine) openShards(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("natsengine: bucket %s: %w", b, mapErr(err))
 		}
-		e.shards[i] = &shard{bucket: b, stream: st, kvPrefix: kvPrefix(b)}
+		sh := &shard{bucket: b, stream: st, kvPrefix: kvPrefix(b), clock: &serverClock{clk: e.opts.Clock}}
+		if err := e.measure(ctx, sh); err != nil {
+			return fmt.Errorf("natsengine: bucket %s: measure server clock: %w", b, mapErr(err))
+		}
+		e.shards[i] = sh
 	}
 	return nil
 }

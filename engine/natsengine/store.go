@@ -39,7 +39,7 @@ func (e *Engine) Get(ctx context.Context, key string) (engine.Entry, error) {
 	if err != nil {
 		return engine.Entry{}, fmt.Errorf("get %s: %w", key, mapErr(err))
 	}
-	if kindOf(m.Header) != engine.EventPut || expired(m.Header, m.Time) {
+	if kindOf(m.Header) != engine.EventPut || expired(m.Header, m.Time, sh.clock.now()) {
 		return engine.Entry{}, fmt.Errorf("get %s: %w", key, engine.ErrNotFound)
 	}
 	if m.Data == nil {
@@ -65,15 +65,18 @@ func kindOf(h nats.Header) engine.EventKind {
 	return engine.EventDelete
 }
 
-// expired reports whether a value's TTL has run out although the server
+// expired reports whether a value's TTL has run out by serverNow, the
+// estimate of the server's clock (see serverClock), although the server
 // has not removed it yet: it sweeps expired messages about once a second.
-func expired(h nats.Header, stored time.Time) bool {
+// stored is the server's timestamp of the value: both times are the
+// server's, never this process's clock.
+func expired(h nats.Header, stored, serverNow time.Time) bool {
 	ttl := h.Get(hdrTTL)
 	if ttl == "" || stored.IsZero() {
 		return false
 	}
 	d, err := time.ParseDuration(ttl)
-	return err == nil && d > 0 && time.Since(stored) >= d
+	return err == nil && d > 0 && serverNow.Sub(stored) >= d
 }
 
 // ttlHeader renders a TTL for Nats-TTL, which counts whole seconds and
