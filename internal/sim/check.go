@@ -27,8 +27,8 @@ func Check(res *Result, vizDir string) Verdict {
 	idx := &historyIndex{times: res.Times, end: res.SimTime}
 	parts, foreign := partitions(res, idx)
 	v.Failures = append(v.Failures, foreign...)
-	v.checkLinear(res, parts, vizDir)
-	v.checkStale(res)
+	stale := v.checkStale(res)
+	v.checkLinear(res, parts, vizDir, stale, idx)
 	v.checkBroken(res)
 	v.checkEvents(res)
 	v.checkEnds(res)
@@ -39,7 +39,7 @@ func (v *Verdict) fail(format string, args ...any) {
 	v.Failures = append(v.Failures, fmt.Sprintf(format, args...))
 }
 
-func (v *Verdict) checkLinear(res *Result, parts map[string]*partition, vizDir string) {
+func (v *Verdict) checkLinear(res *Result, parts map[string]*partition, vizDir string, stale map[string]bool, idx *historyIndex) {
 	names := make([]string, 0, len(parts))
 	for name := range parts {
 		names = append(names, name)
@@ -57,6 +57,15 @@ func (v *Verdict) checkLinear(res *Result, parts map[string]*partition, vizDir s
 			continue
 		}
 		msg := fmt.Sprintf("session %s (browser b%d) is not linearizable (%d ops)", name, p.browser, len(p.ops))
+		if expiredInUse(p, idx) {
+			msg += " [expired while in use]"
+		}
+		if racesRenewal(p) {
+			msg += " [a log out everywhere overlapped a renewal of this session]"
+		}
+		if stale[name] {
+			msg += " [it served a stale read]"
+		}
 		if flickers(p) {
 			msg += " [seen ended (or destroyed), later served live through the same ID: ended on one node, live on another]"
 		}
@@ -86,6 +95,41 @@ func flickers(p *partition) bool {
 			in := o.Input.(pin)
 			sameID := in.id == gin.id || gin.kind == pFinal
 			if in.known && !in.create && sameID && o.Call > g.Return && (in.kind == pRead || in.kind == pIncr) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// expiredInUse reports whether the session's expiry event came less than
+// an idle timeout (less clock offsets) after an acknowledged use.
+func expiredInUse(p *partition, idx *historyIndex) bool {
+	for _, d := range p.ops {
+		if in := d.Input.(pin); in.kind != pFinal || in.op != "OnDestroyed expired" {
+			continue
+		}
+		for _, u := range p.ops {
+			in := u.Input.(pin)
+			use := in.known && (in.kind == pRead || in.kind == pIncr || in.kind == pLogin)
+			if use && u.Call < d.Call && idx.at(d.Call)-idx.at(u.Call) < idleTimeout-2*maxOffset {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// racesRenewal reports whether an acknowledged log out everywhere of
+// another session overlapped an acknowledged login (RenewID) of this one.
+func racesRenewal(p *partition) bool {
+	for _, e := range p.ops {
+		if in := e.Input.(pin); in.kind != pEndPrinc || !in.known {
+			continue
+		}
+		for _, l := range p.ops {
+			in := l.Input.(pin)
+			if in.kind == pLogin && in.known && !in.create && l.Call < e.Return && e.Call < l.Return {
 				return true
 			}
 		}
@@ -125,7 +169,8 @@ func describe(p *partition) string {
 
 // checkStale: no read older than an acknowledged increment that finished
 // before it began (a plain statement of what porcupine also checks).
-func (v *Verdict) checkStale(res *Result) {
+func (v *Verdict) checkStale(res *Result) map[string]bool {
+	stale := map[string]bool{}
 	type acked struct {
 		ret int64
 		n   int
@@ -147,10 +192,12 @@ func (v *Verdict) checkStale(res *Result) {
 					what = "acknowledged change lost"
 				}
 				v.fail("%s: %s read n=%d after an acknowledged increment to %d", what, o, o.N, w.n)
+				stale[o.Saw] = true
 				break
 			}
 		}
 	}
+	return stale
 }
 
 // checkBroken: once the faults stopped and timeouts passed, every session
@@ -174,7 +221,7 @@ func (v *Verdict) checkEvents(res *Result) {
 			continue
 		}
 		first := ds[0]
-		if first.Node.finishFailedAfter(fp, first.Seq) || first.Node.isDead() {
+		if first.Node.finishFailedAfter(fp, first.Seq) || first.Node.killedBetween(first.Seq, ds[1].Seq) {
 			v.Notes = append(v.Notes, fmt.Sprintf("OnDestroyed twice for %s, but the first node's finish write failed as unavailable or the node died (the window between listener and finish): %s; %s", fp, first, ds[1]))
 			continue
 		}

@@ -43,6 +43,7 @@ type nodeRun struct {
 	pausedAt   time.Time     // the node's clock while paused
 	resumed    chan struct{} // closed by resume
 	killed     bool
+	killedSeq  int64     // position in the history of the kill
 	lapseUntil time.Time // liveness writes fail until then (bubble time)
 	faults     []armed
 	// unavailable: fingerprint -> seq of its last meta write that failed as
@@ -105,9 +106,18 @@ func (n *nodeRun) kill() {
 		return
 	}
 	n.killed = true
+	n.killedSeq = n.w.hist.tick()
 	close(n.dead)
 	n.mu.Unlock()
 	n.eng.inner.Close()
+}
+
+// killedBetween reports whether the incarnation was killed between two
+// positions of the history.
+func (n *nodeRun) killedBetween(from, to int64) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.killed && n.killedSeq > from && n.killedSeq < to
 }
 
 func (n *nodeRun) isDead() bool {

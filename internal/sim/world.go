@@ -95,8 +95,12 @@ func newWorld(cfg Config) *world {
 		w.startNode(s)
 	}
 	for i := range numBrowsers {
-		w.brs = append(w.brs, &browser{id: i, user: fmt.Sprintf("u%d", i%numUsers), lsidOf: map[string]string{},
-			readShare: 0.3 + 0.6*w.rng.Float64()})
+		b := &browser{id: i, user: fmt.Sprintf("u%d", i%numUsers), lsidOf: map[string]string{},
+			readShare: 0.3 + 0.6*w.rng.Float64()}
+		if i == 0 {
+			b.readShare = 0.97 // a reader: its session lives on lazy touches alone
+		}
+		w.brs = append(w.brs, b)
 	}
 	return w
 }
