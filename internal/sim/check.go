@@ -182,7 +182,8 @@ func (v *Verdict) checkStale(res *Result) map[string]bool {
 		}
 	}
 	for _, o := range res.Ops {
-		if !o.Known || o.Kind != opRead || o.Saw == "" || o.Saw != o.Part {
+		readLike := o.Kind == opRead || (o.Kind == opLogoutAll && o.Princ == "")
+		if !o.Known || !readLike || o.Saw == "" || o.Saw != o.Part {
 			continue
 		}
 		for _, w := range incrs[o.Saw] {
