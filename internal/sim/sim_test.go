@@ -12,7 +12,7 @@ import (
 )
 
 var (
-	flagSeeds  = flag.Int("sim.seeds", 20, "number of seeds to run (seeds 1..N)")
+	flagSeeds  = flag.Int("sim.seeds", 100, "number of seeds to run (seeds 1..N)")
 	flagSeed   = flag.Uint64("sim.seed", 0, "run only this seed (replay)")
 	flagSteps  = flag.Int("sim.steps", 300, "scheduler steps per seed before the faults stop")
 	flagFaults = flag.String("sim.faults", "all", "fault kinds to inject: all, none, or a list like acklost,pause or all,-kill")
