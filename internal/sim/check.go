@@ -57,6 +57,9 @@ func (v *Verdict) checkLinear(res *Result, parts map[string]*partition, vizDir s
 			continue
 		}
 		msg := fmt.Sprintf("session %s (browser b%d) is not linearizable (%d ops)", name, p.browser, len(p.ops))
+		if servedAfterEnd(p) {
+			msg += " [served after it was ended]"
+		}
 		if expiredInUse(p, idx) {
 			msg += " [expired while in use]"
 		}
@@ -95,6 +98,24 @@ func flickers(p *partition) bool {
 			in := o.Input.(pin)
 			sameID := in.id == gin.id || gin.kind == pFinal
 			if in.known && !in.create && sameID && o.Call > g.Return && (in.kind == pRead || in.kind == pIncr) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// servedAfterEnd reports whether a request that began after an
+// acknowledged log out everywhere of its principal still saw the session.
+func servedAfterEnd(p *partition) bool {
+	for _, e := range p.ops {
+		ein := e.Input.(pin)
+		if ein.kind != pEndPrinc || !ein.known {
+			continue
+		}
+		for _, o := range p.ops {
+			in := o.Input.(pin)
+			if in.known && !in.create && (in.kind == pRead || in.kind == pIncr) && in.princ == ein.user && o.Call > e.Return {
 				return true
 			}
 		}
