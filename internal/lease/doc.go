@@ -71,13 +71,14 @@
 //	                  request or one lease move at a time
 //	Table.mu          the cache: entries, leaving, bytes, closed, and each
 //	                  entry's inc, lastUse and size
-//	liveness.writeMu  serialises writes of the liveness record
+//	liveness.writing  serialises writes of the liveness record (a channel
+//	                  of capacity 1: a waiter gives up when its ctx ends)
 //	liveness.mu       the incarnation, the record's revision, live-until
 //
-// Lock order: slot → liveness.writeMu → Table.mu → liveness.mu. A slot is
+// Lock order: slot → liveness.writing → Table.mu → liveness.mu. A slot is
 // taken before any mutex and never while one is held (eviction only tries a
 // slot, without waiting); liveness.mu is a leaf. No engine call or message
-// is made with Table.mu or liveness.mu held; liveness.writeMu is held across
+// is made with Table.mu or liveness.mu held; liveness.writing is held across
 // the liveness write it serialises. A request holds one slot at a time,
 // except a handler that ends another session of its own (InvalidatePrincipal,
 // RenewID), which takes that session's slot while holding its own: slots of

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -37,7 +38,11 @@ type livenessRecord struct {
 type liveness struct {
 	cfg *Config
 
-	writeMu sync.Mutex // serialises writes of the record (refresh, revive, stop); taken before mu
+	// writing serialises writes of the record (refresh, revive, stop); taken
+	// before mu. A channel, not a mutex: a request waiting for another's
+	// revive gives up when its context ends (and, in a synctest bubble,
+	// counts as durably blocked).
+	writing chan struct{}
 
 	mu     sync.Mutex // guards inc, rev, until, closed, timer
 	inc    string     // incarnation: changes whenever this node may have lost its leases
@@ -47,7 +52,21 @@ type liveness struct {
 	timer  clock.Timer
 }
 
-func newLiveness(cfg *Config) *liveness { return &liveness{cfg: cfg, inc: randomToken()} }
+func newLiveness(cfg *Config) *liveness {
+	return &liveness{cfg: cfg, inc: randomToken(), writing: make(chan struct{}, 1)}
+}
+
+// lockWrite takes the write lock, or fails when ctx ends first.
+func (v *liveness) lockWrite(ctx context.Context) error {
+	select {
+	case v.writing <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait to record liveness: %w: %w", engine.ErrUnavailable, context.Cause(ctx))
+	}
+}
+
+func (v *liveness) unlockWrite() { <-v.writing }
 
 // margin is how much earlier than its record's expiry a node stops
 // trusting its leases: room for clock rate differences and for the
@@ -84,8 +103,10 @@ func (v *liveness) ensure(ctx context.Context) error {
 	if _, ok := v.live(); ok {
 		return nil
 	}
-	v.writeMu.Lock()
-	defer v.writeMu.Unlock()
+	if err := v.lockWrite(ctx); err != nil {
+		return err
+	}
+	defer v.unlockWrite()
 	if _, ok := v.live(); ok {
 		return nil // revived by another caller meanwhile
 	}
@@ -95,8 +116,10 @@ func (v *liveness) ensure(ctx context.Context) error {
 // refresh rewrites the record of a live incarnation, extending how long
 // this node counts itself live; a lapsed node revives instead.
 func (v *liveness) refresh(ctx context.Context) error {
-	v.writeMu.Lock()
-	defer v.writeMu.Unlock()
+	if err := v.lockWrite(ctx); err != nil {
+		return err
+	}
+	defer v.unlockWrite()
 	start := v.cfg.Clock.Now()
 	v.mu.Lock()
 	inc, rev, lapsed := v.inc, v.rev, !start.Before(v.until)
@@ -112,7 +135,7 @@ func (v *liveness) refresh(ctx context.Context) error {
 }
 
 // reviveLocked starts a new incarnation and records it, compare-and-set
-// on the record's current revision. v.writeMu is held.
+// on the record's current revision. The write lock is held.
 func (v *liveness) reviveLocked(ctx context.Context) error {
 	v.mu.Lock()
 	v.inc, v.rev, v.until = randomToken(), 0, time.Time{}
@@ -176,8 +199,10 @@ func (v *liveness) stop(ctx context.Context) error {
 		v.timer.Stop()
 	}
 	v.mu.Unlock()
-	v.writeMu.Lock()
-	defer v.writeMu.Unlock()
+	if err := v.lockWrite(ctx); err != nil {
+		return err
+	}
+	defer v.unlockWrite()
 	v.mu.Lock()
 	rev := v.rev
 	v.inc, v.rev, v.until = randomToken(), 0, time.Time{}
