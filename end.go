@@ -2,7 +2,7 @@ package kiln
 
 import (
 	"context"
-	"errors"
+	"time"
 
 	"github.com/kilnhq/kiln/engine"
 )
@@ -11,11 +11,11 @@ import (
 // the loaded revision), then deletes its other records.
 func (s *Session) saveInvalidate(ctx context.Context) (saveResult, error) {
 	if s.stored {
-		p, err := s.planEnd(s.key, s.endReason)
+		p, err := s.m.planEnd(s.key, s.record(), s.endReason)
 		if err != nil {
 			return savedNothing, err
 		}
-		if _, err := s.run(ctx, "invalidate session", p, -1); err != nil {
+		if _, err := s.run(ctx, "invalidate session", p); err != nil {
 			return savedNothing, err
 		}
 	}
@@ -31,27 +31,58 @@ func (s *Session) saveRenew(ctx context.Context, changes []change) (saveResult, 
 	if err != nil {
 		return savedNothing, err
 	}
-	end, err := s.planEnd(s.key, endedRenewed)
+	end, err := s.m.planEnd(s.key, s.record(), endedRenewed)
 	if err != nil {
 		return savedNothing, err
 	}
-	oldMeta, now, newKey := s.meta, s.m.now(), storeKey(s.base)
-	s.meta.Version++
-	s.meta.Attrs = nil // the new ID's index holds exactly values
-	p, err := s.planSave(newKey, values, now, false)
-	if err == nil {
-		p.commit = append(end.commit, p.commit...)
-		p.cleanup = end.cleanup
-		var revs planRevs
-		if revs, err = s.run(ctx, "renew session ID", p, len(p.prepare)-1); err == nil {
-			s.key = newKey
-			s.saved(values, revs, now)
-			s.adoptLease(newKey, revs)
-			return savedCreated, nil
-		}
+	now, newKey := s.m.now(), storeKey(s.base)
+	in := s.input(newKey, values, now)
+	in.meta.Version++
+	in.meta.Attrs = nil // the new ID's index holds exactly values
+	in.replaced = s.key
+	p, meta, err := s.m.planSave(in)
+	if err != nil {
+		return savedNothing, err
 	}
-	s.meta = oldMeta
-	return savedNothing, err
+	p.commit = append(end.commit, p.commit...)
+	p.cleanup = end.cleanup
+	revs, err := s.run(ctx, "renew session ID", p)
+	if err != nil {
+		return savedNothing, err
+	}
+	s.key = newKey
+	s.saved(meta, values, revs, now)
+	s.adoptLease(newKey, revs)
+	return savedCreated, nil
+}
+
+// maxRenewDraws bounds the IDs renewedID draws: with natsengine's 64
+// shards at most, all of them miss with probability (63/64)^1024 ≈ 1e-7
+// (and the renewal then fails, refused by the engine).
+const maxRenewDraws = 1024
+
+// renewedID draws the new ID of stored session k. A renewal commits the old
+// meta record's tombstone and the new meta record atomically, so on an
+// engine that commits only colocated keys together (engine.Colocator: a
+// sharded natsengine) it draws until the new record falls beside the old
+// one; docs/storage.md says why.
+func (m *Manager) renewedID(k string) string {
+	c, ok := m.colocator()
+	base := newID()
+	for i := 1; ok && i < maxRenewDraws && !c.Colocated(metaKey(k), metaKey(storeKey(base))); i++ {
+		base = newID()
+	}
+	return base
+}
+
+// colocator returns the engine's Colocator, if it has one.
+func (m *Manager) colocator() (engine.Colocator, bool) {
+	var eng engine.Store = m.eng
+	if cs, ok := eng.(countingStore); ok {
+		eng = cs.Store
+	}
+	c, ok := eng.(engine.Colocator)
+	return c, ok
 }
 
 // allValues returns every attribute the session will hold after changes,
@@ -62,7 +93,7 @@ func (s *Session) allValues(changes []change) ([]change, error) {
 		byName[c.name] = c
 	}
 	var out []change
-	for name := range s.nextIndex(changes, 0) {
+	for name := range nextIndex(s.meta.Attrs, changes, 0, "") {
 		if c, ok := byName[name]; ok {
 			out = append(out, c)
 			continue
@@ -76,32 +107,45 @@ func (s *Session) allValues(changes []change) ([]change, error) {
 	return out, nil
 }
 
+// stored is what the engine holds of a session, as a plan needs it: its
+// meta record at a revision, and the access time its touch record holds.
+type stored struct {
+	meta       metaRecord
+	metaRev    uint64
+	lastAccess time.Time
+}
+
+// record returns what the request loaded of its session.
+func (s *Session) record() stored {
+	return stored{meta: s.meta, metaRev: s.metaRev, lastAccess: s.lastAccess}
+}
+
 // planEnd plans ending session k for why: its meta record becomes a pending
 // tombstone that still points at the final attributes (the commit point,
 // compare-and-set on the loaded revision); then its touch record is set to
 // expire in endingDelay, which hands the destroy event to one node, and
-// its lease record is deleted.
-func (s *Session) planEnd(k string, why DestroyReason) (savePlan, error) {
-	now := s.m.now()
-	tomb := s.meta
+// its lease record is deleted. The touch write is unconditional: the
+// tombstone's timer wins over any other (a save's touch is conditional).
+func (m *Manager) planEnd(k string, st stored, why DestroyReason) (savePlan, error) {
+	now := m.now()
+	tomb := st.meta
 	tomb.Version++
-	tomb.Ended, tomb.Pending = why, true
+	tomb.Ended, tomb.Pending, tomb.Tag = why, true, randomToken()
 	meta, err := encode(&tomb)
 	if err != nil {
 		return savePlan{}, err
 	}
-	touch, err := encode(&touchRecord{LastAccess: s.lastAccess})
+	touch, err := encode(&touchRecord{LastAccess: st.lastAccess})
 	if err != nil {
 		return savePlan{}, err
 	}
 	p := savePlan{
-		commit:  []engine.Op{{Key: metaKey(k), Value: meta, TTL: max(s.meta.Deadline.Sub(now), 0) + dataGrace, IfRevision: s.metaRev}},
+		commit:  []engine.Op{{Key: metaKey(k), Value: meta, TTL: max(st.meta.Deadline.Sub(now), 0) + dataGrace, IfRevision: st.metaRev}},
 		cleanup: []engine.Op{{Key: touchKey(k), Value: touch, TTL: endingDelay}},
+		touchAt: -1, tag: tomb.Tag, version: tomb.Version,
 	}
-	if s.m.leases != nil {
+	if m.leases != nil {
 		p.cleanup = append(p.cleanup, engine.Op{Key: leaseKey(k), Delete: true, TTL: dataGrace})
 	}
 	return p, nil
 }
-
-func errorsIsConflict(err error) bool { return errors.Is(err, ErrConcurrentUpdate) }

@@ -71,7 +71,7 @@ func (m *Manager) onExpire(ctx context.Context, key string) error {
 // tombstone.
 func (m *Manager) claim(ctx context.Context, k string, rec metaRecord, rev uint64) (metaRecord, uint64, error) {
 	rec.Version++
-	rec.Ended, rec.Pending = endedExpired, true
+	rec.Ended, rec.Pending, rec.Tag = endedExpired, true, randomToken()
 	b, err := encode(&rec)
 	if err != nil {
 		return rec, 0, err

@@ -74,11 +74,17 @@ func createSessions(t *testing.T, c *cluster, n int) map[string]int {
 
 // waitDestroyed advances the fake clock until want sessions were destroyed
 // (redeliveries are timed on it too), or fails after a real-time bound.
+// Then it goes on past three redelivery delays, so that a second call for
+// a session (a redelivery that was not harmless) is there to be counted.
 func waitDestroyed(t *testing.T, c *cluster, d *destroyLog, want int, during func()) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		if n, _ := d.count(); n == want {
+			for range 30 {
+				time.Sleep(time.Millisecond)
+				c.clock.Advance(100 * time.Millisecond) // 3 s: memengine redelivers after 1 s
+			}
 			return
 		}
 		if time.Now().After(deadline) {
@@ -132,6 +138,45 @@ func TestLifecycle_ExpiryExactlyOnce(t *testing.T) {
 	if keys, _ := c.eng.List(context.Background(), "p.>", "", 10); len(keys) != 0 {
 		t.Fatalf("principal index after expiry holds %q: a leak", keys)
 	}
+}
+
+// TestLifecycle_ExpiryRedelivered: the handling of a session's expiry
+// succeeds but its ack is lost, so the engine delivers the expiry again
+// after its redelivery delay. The second handling must find the session
+// handled already: still exactly one destroy call, checked after the
+// redelivery was handled (not at the first call).
+func TestLifecycle_ExpiryRedelivered(t *testing.T) {
+	d := newDestroyLog()
+	c := mustCluster(t, 0, nil)
+	n, eng := mustFaultNode(t, c, "n1", nil, withDestroyLog(d))
+	eng.loseAcks = true
+	u := newUser(t)
+	u.must(n, "POST", "/put", kv("k", "x", "v", "1"))
+	fp := kiln.Fingerprint(u.cookie(n))
+	c.clock.Advance(11 * time.Minute) // idle 10m + touch interval 1m
+	deadline := time.Now().Add(10 * time.Second)
+	for handledTwice(eng) == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("the expiry was not delivered again within the bound")
+		}
+		c.clock.Advance(100 * time.Millisecond) // redelivery is timed on the fake clock
+		time.Sleep(time.Millisecond)
+	}
+	if ev, calls := d.event(fp); calls != 1 || ev.Reason != kiln.ReasonExpired {
+		t.Fatalf("after a redelivered expiry: %d destroy calls (reason %q), want exactly 1", calls, ev.Reason)
+	}
+}
+
+// handledTwice returns a key whose expiry was handled at least twice.
+func handledTwice(e *faultEngine) string {
+	var key string
+	e.handled.Range(func(k, _ any) bool {
+		if e.handledCount(k.(string)) >= 2 {
+			key = k.(string)
+		}
+		return key == ""
+	})
+	return key
 }
 
 // TestLifecycle_NodeKilledHalfway: one node stops while the expiries are
@@ -293,6 +338,51 @@ func TestLifecycle_PrincipalLimit(t *testing.T) {
 				if body := users[0].must(c.nodes[1], "GET", "/info", nil); body["new"] != true {
 					t.Fatalf("the oldest session survived the limit: %v", body)
 				}
+			}
+		})
+	}
+}
+
+// TestLifecycle_PrincipalLimitConcurrent: two logins of one principal on
+// two nodes at once, with limit 1 (fault 10). Both read the principal's
+// sessions before either saves (a barrier); still exactly one succeeds
+// with RefuseOverLimit, and at most one session is left without.
+func TestLifecycle_PrincipalLimitConcurrent(t *testing.T) {
+	for _, refuse := range []bool{true, false} {
+		t.Run(fmt.Sprintf("Refuse=%v", refuse), func(t *testing.T) {
+			c := mustCluster(t, 0, nil)
+			limit := func(cfg *kiln.Config) {
+				fastLeases(cfg)
+				cfg.MaxSessionsPerPrincipal, cfg.RefuseOverLimit = 1, refuse
+			}
+			meet := newBarrier(2)
+			var nodes []*testNode
+			for _, name := range []string{"n1", "n2"} {
+				n, eng := mustFaultNode(t, c, name, nil, limit)
+				eng.meet = meet
+				nodes = append(nodes, n)
+			}
+			statuses := make([]int, 2)
+			var wg sync.WaitGroup
+			for i, n := range nodes {
+				u := newUser(t)
+				wg.Go(func() { statuses[i], _ = u.do(n, "POST", "/login", kv("user", "ada")) })
+			}
+			wg.Wait()
+			ok := 0
+			for _, st := range statuses {
+				if st == http.StatusOK {
+					ok++
+				}
+			}
+			infos, err := nodes[0].m.Sessions(context.Background(), "ada")
+			switch {
+			case err != nil:
+				t.Fatal(err)
+			case refuse && (ok != 1 || len(infos) != 1):
+				t.Fatalf("two logins at once, limit 1, refuse: statuses %v, %d sessions; want one 200 and 1", statuses, len(infos))
+			case !refuse && len(infos) > 1:
+				t.Fatalf("two logins at once, limit 1: statuses %v, %d sessions; want at most 1", statuses, len(infos))
 			}
 		})
 	}

@@ -125,9 +125,13 @@ func FromContext(ctx context.Context) *Session {
 }
 
 // Handler is the middleware: next gets the request's session from
-// FromContext(r.Context()). Changes are saved before the response starts;
-// if saving fails, the client gets the error's status (StatusFor) instead
-// of next's response, and the failure is logged.
+// FromContext(r.Context()). The session is saved, and released for the
+// user's other requests, when the response starts (the first WriteHeader,
+// Write or Flush, or Hijack) or when next returns, before any byte of the
+// response is sent; if saving fails, the client gets the error's status
+// (StatusFor) instead of next's response, and the failure is logged. After
+// the start, reads keep working and every change fails with
+// ErrResponseStarted (docs/http.md).
 func (m *Manager) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, incoming, err := m.load(r)
@@ -136,31 +140,10 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 			m.fail(w, r, err)
 			return
 		}
-		rw := &responseWriter{ResponseWriter: w, req: &request{m: m, r: r, s: s, incoming: incoming}}
-		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, s)))
-		rw.finish()
+		q := &request{m: m, r: r, s: s, incoming: incoming}
+		next.ServeHTTP(&responseWriter{ResponseWriter: w, req: q}, r.WithContext(context.WithValue(r.Context(), ctxKey{}, s)))
+		q.finish(w)
 	})
-}
-
-// load returns the session the request's cookie names, or a new one if the
-// cookie is missing, malformed, unknown, expired or ended. incoming is the
-// cookie's value ("" if none). Only engine failures are errors.
-func (m *Manager) load(r *http.Request) (*Session, string, error) {
-	s := m.newSession(r.Context())
-	s.userAgent = truncate(r.UserAgent(), maxUserAgent)
-	c, err := r.Cookie(m.cfg.Cookie.Name)
-	if err != nil {
-		return s, "", nil
-	}
-	base, _, ok := parseID(c.Value)
-	if !ok {
-		return s, c.Value, nil
-	}
-	m.stats.requests.Add(1)
-	if m.leases == nil {
-		return s, c.Value, m.loadStored(r.Context(), s, base)
-	}
-	return s, c.Value, m.loadLeased(r.Context(), s, base)
 }
 
 // loadLeased takes the session's lease (with its request slot: requests on

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kilnhq/kiln/engine"
 	"github.com/kilnhq/kiln/internal/keys"
 	"github.com/kilnhq/kiln/internal/lease"
 )
@@ -17,12 +16,20 @@ import (
 // The principal index: one record p.<h>.<k> per session k bound to a
 // principal whose hash is h. It is written by the save that binds the
 // principal, deleted when the session ends or changes principal, and has
-// the session's data TTL, so it never outlives the session's deadline.
+// the session's data TTL (deadline − now + dataGrace), so it outlives the
+// session's deadline by dataGrace at most.
 
 // principalEntry is the value of p.<h>.<k>.
 type principalEntry struct {
 	Created   time.Time `cbor:"c"`
 	UserAgent string    `cbor:"u,omitempty"`
+	// Bound is when the save that wrote it bound the session, by that
+	// node's clock: an entry whose meta record is not written yet counts
+	// against the limit for bindGrace after it (limit.go).
+	Bound time.Time `cbor:"b,omitempty"`
+	// Evicted: a later binding of the principal ended this session to
+	// stay within Config.MaxSessionsPerPrincipal (limit.go).
+	Evicted bool `cbor:"e,omitempty"`
 }
 
 const maxUserAgent = 256
@@ -33,27 +40,6 @@ func principalHash(principal string) string {
 }
 
 func principalKey(principal, k string) string { return keys.Principal(principalHash(principal), k) }
-
-// principalOps returns the index writes of a save under key k: the entry
-// of the principal it binds (prepare) and the removal of the one it
-// unbinds (cleanup).
-func (s *Session) principalOps(k string, existing bool, ttl time.Duration) (prepare, cleanup []engine.Op, err error) {
-	moved := !existing || s.meta.Principal != s.loadedPrincipal
-	if !moved {
-		return nil, nil, nil
-	}
-	if existing && s.loadedPrincipal != "" {
-		cleanup = append(cleanup, engine.Op{Key: principalKey(s.loadedPrincipal, k), Delete: true, TTL: dataGrace})
-	}
-	if s.meta.Principal == "" {
-		return nil, cleanup, nil
-	}
-	b, err := encode(&principalEntry{Created: s.meta.Created, UserAgent: s.userAgent})
-	if err != nil {
-		return nil, nil, err
-	}
-	return []engine.Op{{Key: principalKey(s.meta.Principal, k), Value: b, TTL: ttl}}, cleanup, nil
-}
 
 // principalKeys returns the session keys indexed under principal.
 func (m *Manager) principalKeys(ctx context.Context, principal string) ([]string, error) {
@@ -144,7 +130,7 @@ func (m *Manager) InvalidatePrincipal(ctx context.Context, principal string) (in
 	n := 0
 	own := FromContext(ctx)
 	for _, k := range keys {
-		if own != nil && own.m == m && own.storedKey() == k && own.Principal() == principal {
+		if own != nil && own.m == m && own.endsAtSave(k) && own.Principal() == principal {
 			own.end(ReasonLoggedOutEverywhere) // its request holds its lease: end it at save
 			n++
 			continue
@@ -170,63 +156,32 @@ func (m *Manager) endKey(ctx context.Context, k, principal string, why DestroyRe
 		}
 		defer m.leases.Forget(e)
 	}
-	meta, touch, err := m.getBoth(ctx, metaKey(k), touchKey(k))
-	if err != nil || meta == nil {
+	st, ok, err := m.loadRecord(ctx, k)
+	if err != nil || !ok || st.meta.Ended != "" || st.meta.Principal != principal {
 		return false, err
 	}
-	s := &Session{m: m, ctx: ctx, key: k, metaRev: meta.Revision, lastAccess: m.now()}
-	if decode(meta.Value, &s.meta) != nil || s.meta.Ended != "" || s.meta.Principal != principal {
-		return false, nil
-	}
-	if touch != nil {
-		var tr touchRecord
-		if decode(touch.Value, &tr) == nil {
-			s.lastAccess = tr.LastAccess
-		}
-	}
-	p, err := s.planEnd(k, why)
+	p, err := m.planEnd(k, st, why)
 	if err != nil {
 		return false, err
 	}
-	_, err = s.run(ctx, "end session", p, -1)
+	_, err = m.run(ctx, "end session", p)
 	return err == nil, err
 }
 
-// enforceLimit applies Config.MaxSessionsPerPrincipal before a save binds
-// s to its principal: it ends the oldest other sessions of the principal,
-// or refuses.
-func (s *Session) enforceLimit(ctx context.Context) error {
-	max := s.m.cfg.MaxSessionsPerPrincipal
-	if max == 0 || s.meta.Principal == "" || s.meta.Principal == s.loadedPrincipal {
-		return nil
+// loadRecord reads what the engine holds of session k; ok is false if it
+// has no meta record (or an undecodable one).
+func (m *Manager) loadRecord(ctx context.Context, k string) (stored, bool, error) {
+	meta, touch, err := m.getBoth(ctx, metaKey(k), touchKey(k))
+	if err != nil || meta == nil {
+		return stored{}, false, err
 	}
-	others, err := s.m.Sessions(ctx, s.meta.Principal)
-	if err != nil {
-		return err
+	st := stored{metaRev: meta.Revision, lastAccess: m.now()}
+	if decode(meta.Value, &st.meta) != nil {
+		return stored{}, false, nil
 	}
-	excess := len(others) + 1 - max
-	if excess <= 0 {
-		return nil
+	var tr touchRecord
+	if touch != nil && decode(touch.Value, &tr) == nil {
+		st.lastAccess = tr.LastAccess
 	}
-	if s.m.cfg.RefuseOverLimit {
-		return fmt.Errorf("bind principal: %w: %d of %d", ErrTooManySessions, len(others), max)
-	}
-	return s.m.endOldest(ctx, s.meta.Principal, others[:excess])
-}
-
-func (m *Manager) endOldest(ctx context.Context, principal string, oldest []SessionInfo) error {
-	keys, err := m.principalKeys(ctx, principal)
-	if err != nil {
-		return err
-	}
-	for _, info := range oldest {
-		for _, k := range keys {
-			if k[:8] == info.Fingerprint {
-				if _, err := m.endKey(ctx, k, principal, ReasonLoggedOutEverywhere); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	return nil
+	return st, true, nil
 }

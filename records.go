@@ -35,6 +35,9 @@ type metaRecord struct {
 	// not been handled yet; the attribute index still points at its final
 	// attributes.
 	Pending bool `cbor:"z,omitempty"`
+	// Tag is the save tag of the attempt that wrote the record, so that a
+	// save whose commit was ambiguous can tell whether it landed (plan.go).
+	Tag string `cbor:"g,omitempty"`
 }
 
 // attrInfo indexes one attribute in the meta record.

@@ -3,6 +3,7 @@ package kiln
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -40,18 +41,26 @@ func (s *Session) save(ctx context.Context) (saveResult, error) {
 	if err != nil {
 		return savedNothing, err
 	}
-	if err := s.enforceLimit(ctx); err != nil {
-		return savedNothing, err
-	}
+	s.boundEntry, s.evicted = "", nil
+	var res saveResult
 	switch {
 	case s.renew && s.stored:
-		return s.saveRenew(ctx, changes)
+		res, err = s.saveRenew(ctx, changes)
 	case len(changes) == 0 && !s.metaDirty:
 		return savedNothing, s.touch(ctx)
 	case !s.stored:
-		return s.saveNew(ctx, changes)
+		res, err = s.saveNew(ctx, changes)
+	default:
+		res, err = s.saveChanges(ctx, changes)
 	}
-	return s.saveChanges(ctx, changes)
+	if err != nil {
+		return res, err
+	}
+	if evicted, err := s.checkBound(ctx); evicted {
+		return savedEnded, err
+	}
+	s.endEvicted(ctx)
+	return res, nil
 }
 
 // changes re-encodes every attribute the request read or put and returns
@@ -90,7 +99,7 @@ func (s *Session) unchanged(name string, a *attr, b []byte) bool {
 }
 
 func (s *Session) checkSessionSize(changes []change) error {
-	next := s.nextIndex(changes, 0)
+	next := nextIndex(s.meta.Attrs, changes, 0, "")
 	if n := len(next); n > s.m.cfg.MaxAttributes {
 		return fmt.Errorf("save: %w: %d attributes, limit %d", ErrTooLarge, n, s.m.cfg.MaxAttributes)
 	}
@@ -101,39 +110,23 @@ func (s *Session) checkSessionSize(changes []change) error {
 	return nil
 }
 
-// nextIndex returns the attribute index after applying changes saved as version.
-func (s *Session) nextIndex(changes []change, version uint64) map[string]attrInfo {
-	next := make(map[string]attrInfo, len(s.meta.Attrs)+len(changes))
-	for name, info := range s.meta.Attrs {
-		next[name] = info
-	}
-	for _, c := range changes {
-		if c.deleted {
-			delete(next, c.name)
-		} else {
-			next[c.name] = attrInfo{Version: version, Size: len(c.value), Sum: digest(c.value), Tag: s.saveTag}
-		}
-	}
-	return next
-}
-
 // saveNew stores a session created by this request.
 func (s *Session) saveNew(ctx context.Context, changes []change) (saveResult, error) {
 	now := s.m.now()
-	s.meta.Created, s.meta.Deadline = now, now.Add(s.m.cfg.Lifetime)
-	s.meta.Version = 1
-	k := storeKey(s.base)
-	p, err := s.planSave(k, changes, now, false)
+	in := s.input(storeKey(s.base), changes, now)
+	in.meta.Created, in.meta.Deadline = now, now.Add(s.m.cfg.Lifetime)
+	in.meta.Version = 1
+	p, meta, err := s.m.planSave(in)
 	if err != nil {
 		return savedNothing, err
 	}
-	revs, err := s.run(ctx, "create session", p, len(p.prepare)-1)
+	revs, err := s.run(ctx, "create session", p)
 	if err != nil {
 		return savedNothing, err
 	}
-	s.key = k
-	s.saved(changes, revs, now)
-	s.adoptLease(k, revs)
+	s.key = in.k
+	s.saved(meta, changes, revs, now)
+	s.adoptLease(in.k, revs)
 	s.created(ctx)
 	s.changed(ctx, changes)
 	return savedCreated, nil
@@ -143,118 +136,83 @@ func (s *Session) saveNew(ctx context.Context, changes []change) (saveResult, er
 // record, and slides the idle timer.
 func (s *Session) saveChanges(ctx context.Context, changes []change) (saveResult, error) {
 	now := s.m.now()
-	old := s.meta
-	s.meta.Version++
-	p, err := s.planSave(s.key, changes, now, true)
-	if err == nil {
-		var revs planRevs
-		if revs, err = s.run(ctx, "save session", p, len(p.prepare)-1); err == nil {
-			s.saved(changes, revs, now)
-			s.changed(ctx, changes)
-			return savedChanged, nil
-		}
+	in := s.input(s.key, changes, now)
+	in.metaRev, in.touchRev, in.bound = s.metaRev, s.touchRev, s.loadedPrincipal
+	in.meta.Version++
+	p, meta, err := s.m.planSave(in)
+	if err != nil {
+		return savedNothing, err
 	}
-	s.meta = old
-	return savedNothing, err
+	revs, err := s.run(ctx, "save session", p)
+	if err != nil {
+		return savedNothing, err
+	}
+	s.saved(meta, changes, revs, now)
+	s.changed(ctx, changes)
+	return savedChanged, nil
 }
 
-// planSave plans the writes of changes under session key k (plan.go): the
-// new attribute versions and the touch record, then the meta record
-// (IfRevision of the loaded one if existing, else IfNew), then the deletion
-// of the versions it replaces. It updates s.meta to what it will write.
-func (s *Session) planSave(k string, changes []change, now time.Time, existing bool) (savePlan, error) {
-	var p savePlan
-	s.saveTag = randomToken()
-	dataTTL := s.meta.Deadline.Sub(now) + dataGrace
-	if !existing && s.m.leases != nil {
-		lease, err := s.m.leases.Record(k)
-		if err != nil {
-			return p, err
-		}
-		lease.IfNew = true
-		p.prepare = append(p.prepare, lease) // first: its revision is revs.prepared[0]
-	}
-	for _, c := range changes {
-		if info, ok := s.meta.Attrs[c.name]; ok && existing {
-			p.cleanup = append(p.cleanup, engine.Op{Key: attrKey(k, c.name, info), Delete: true, TTL: dataGrace})
-		}
-		if c.deleted {
-			continue
-		}
-		op, err := s.attrOp(k, c, dataTTL)
-		if err != nil {
-			return p, err
-		}
-		p.prepare = append(p.prepare, op)
-	}
-	index, unindex, err := s.principalOps(k, existing, dataTTL)
-	if err != nil {
-		return p, err
-	}
-	p.prepare = append(p.prepare, index...)
-	p.cleanup = append(p.cleanup, unindex...)
-	touch, err := s.touchOp(k, now)
-	if err != nil {
-		return p, err
-	}
-	touch.IfNew = !existing
-	p.prepare = append(p.prepare, touch)
-	s.meta.Attrs = s.nextIndex(changes, s.meta.Version)
-	meta, err := encode(&s.meta)
-	if err != nil {
-		return p, err
-	}
-	metaOp := engine.Op{Key: metaKey(k), Value: meta, TTL: dataTTL, IfNew: !existing}
-	if existing {
-		metaOp.IfRevision = s.metaRev
-	}
-	p.commit = []engine.Op{metaOp}
-	return p, nil
-}
-
-// attrOp writes a new version of an attribute.
-func (s *Session) attrOp(k string, c change, ttl time.Duration) (engine.Op, error) {
-	rec, err := encode(&attrRecord{Version: s.meta.Version, Value: c.value})
-	if err != nil {
-		return engine.Op{}, err
-	}
-	info := attrInfo{Version: s.meta.Version, Tag: s.saveTag}
-	return engine.Op{Key: attrKey(k, c.name, info), Value: rec, TTL: ttl, IfNew: true}, nil
-}
-
-// touchOp writes the touch record; its TTL is the idle timer, capped by the
-// session's deadline.
-func (s *Session) touchOp(k string, now time.Time) (engine.Op, error) {
-	rec, err := encode(&touchRecord{LastAccess: now})
-	if err != nil {
-		return engine.Op{}, err
-	}
-	ttl := min(s.idleTimeout()+s.m.touchInterval, s.meta.Deadline.Sub(now))
-	return engine.Op{Key: touchKey(k), Value: rec, TTL: max(ttl, time.Second)}, nil
+// input returns the records a save of changes under key k starts from.
+func (s *Session) input(k string, changes []change, now time.Time) saveInput {
+	return saveInput{k: k, meta: s.meta, changes: changes, userAgent: s.userAgent, now: now}
 }
 
 // touch persists the access time if the stored one is TouchInterval old.
 // It is conditional on the touch record's revision: if another request
-// touched first, or the session ended meanwhile, it writes nothing.
+// touched first, or the session ended meanwhile, it writes nothing, and the
+// cached copy (whose touch revision is now stale) is dropped. An ambiguous
+// touch is settled, so that later touches build on the right revision.
 func (s *Session) touch(ctx context.Context) error {
 	now := s.m.now()
 	if !s.stored || now.Sub(s.lastAccess) < s.m.touchInterval {
 		return nil
 	}
-	op, err := s.touchOp(s.key, now)
+	op, err := s.m.touchOp(s.key, s.meta, now)
 	if err != nil {
 		return err
 	}
 	op.IfRevision = s.touchRev
-	revs, err := s.commit(ctx, "touch session", op)
+	rev, err := s.m.commitTouch(ctx, op)
 	switch {
-	case errorsIsConflict(err):
+	case errors.Is(err, engine.ErrConflict):
+		s.broken = true
 		return nil // touched by another request, or ended: nothing to slide
 	case err != nil:
-		return err
+		s.broken = true
+		return engineErr("touch session", err)
 	}
-	s.touchRev, s.lastAccess = revs[0], now
+	s.touchRev, s.lastAccess = rev, now
 	return nil
+}
+
+// commitTouch writes a touch record and returns its revision. If the write
+// is ambiguous it is retried (the same condition: at most one of the two
+// lands), and a conflict then is ours if the record holds our bytes.
+func (m *Manager) commitTouch(ctx context.Context, op engine.Op) (uint64, error) {
+	ctx, cancel := m.engineCtx(ctx)
+	defer cancel()
+	revs, err := m.eng.Commit(ctx, op)
+	if err == nil || !errors.Is(err, engine.ErrUnavailable) {
+		return firstRev(revs), err
+	}
+	sctx, scancel := m.engineCtx(context.WithoutCancel(ctx))
+	defer scancel()
+	revs, err = m.eng.Commit(sctx, op)
+	if !errors.Is(err, engine.ErrConflict) {
+		return firstRev(revs), err
+	}
+	e, gerr := m.eng.Get(sctx, op.Key)
+	if gerr == nil && bytes.Equal(e.Value, op.Value) {
+		return e.Revision, nil // the first attempt landed
+	}
+	return 0, err
+}
+
+func firstRev(revs []uint64) uint64 {
+	if len(revs) == 0 {
+		return 0
+	}
+	return revs[0]
 }
 
 // adoptLease makes this node the holder of the session it just stored under
@@ -271,7 +229,8 @@ func (s *Session) adoptLease(k string, revs planRevs) {
 
 // saved records a successful save, so that a second save in the same
 // request (changes made after the response started) builds on it.
-func (s *Session) saved(changes []change, revs planRevs, now time.Time) {
+func (s *Session) saved(meta metaRecord, changes []change, revs planRevs, now time.Time) {
+	s.meta = meta
 	for _, c := range changes {
 		if c.deleted {
 			delete(s.attrs, c.name)
@@ -283,14 +242,5 @@ func (s *Session) saved(changes []change, revs planRevs, now time.Time) {
 	s.stored, s.metaDirty, s.renew = true, false, false
 	s.loadedPrincipal = s.meta.Principal
 	s.metaRev, s.touchRev, s.lastAccess = revs.meta, revs.touch, now
-}
-
-func (s *Session) commit(ctx context.Context, what string, ops ...engine.Op) ([]uint64, error) {
-	ctx, cancel := s.m.engineCtx(ctx)
-	defer cancel()
-	revs, err := s.m.eng.Commit(ctx, ops...)
-	if err != nil {
-		return nil, engineErr(what, err)
-	}
-	return revs, nil
+	s.evicted, s.boundEntry = revs.evicted, revs.bound
 }

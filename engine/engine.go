@@ -208,3 +208,13 @@ type Subscription interface {
 	// Stop ends the subscription; fn is not called after Stop returns.
 	Stop() error
 }
+
+// Colocator is an optional capability (test with a type assertion) of
+// engines whose Commit refuses ops on keys stored apart, such as
+// natsengine with several shards (ErrInvalid: ops span shards). kiln draws
+// a renewed session ID until its records can be committed with the old
+// ones. An engine without it commits any keys together.
+type Colocator interface {
+	// Colocated reports whether one Commit can write both a and b.
+	Colocated(a, b string) bool
+}

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,28 +11,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnhq/kiln/engine"
+	"github.com/kilnhq/kiln/internal/testutil"
 )
-
-// freePorts returns n loopback ports that were free a moment ago.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	ports := make([]int, n)
-	for i := range ports {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
-	}
-	return ports
-}
 
 // TestRun_Cluster: three servers routed to each other create the session
 // bucket with three replicas and two shards; a write through one server
 // is read through another.
 func TestRun_Cluster(t *testing.T) {
-	routes := freePorts(t, 3)
+	routes := testutil.FreePorts(t, 3)
 	cfgs := make([]Config, 3)
 	for i := range cfgs {
 		cfg := testConfig(t)
@@ -115,7 +100,7 @@ func TestRun_Cluster(t *testing.T) {
 // buckets: /healthz says ok, /readyz 503 with the reason, and Run still
 // stops cleanly when its context ends.
 func TestRun_WaitingForCluster(t *testing.T) {
-	ports := freePorts(t, 2)
+	ports := testutil.FreePorts(t, 2)
 	cfg := testConfig(t)
 	cfg.Server.Name = "lonely"
 	cfg.Cluster = &ClusterConfig{Name: "c", Listen: fmt.Sprintf("127.0.0.1:%d", ports[0]),

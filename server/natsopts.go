@@ -41,16 +41,17 @@ func (c *Config) serverOptions(log *slog.Logger) natsengine.ServerOptions {
 }
 
 // clientOptions are the options of the server's own in-process client,
-// which creates the session buckets.
+// which creates the session buckets and repairs their replica count.
 func (c *Config) clientOptions(srv *natsengine.Server, log *slog.Logger) natsengine.Options {
 	o := natsengine.Options{
-		InProcess: srv,
-		Bucket:    c.Sessions.Bucket,
-		Replicas:  c.replicas(),
-		Shards:    c.Sessions.Shards,
-		Token:     c.Auth.Token,
-		Name:      "kiln-server",
-		Logger:    log,
+		InProcess:      srv,
+		Bucket:         c.Sessions.Bucket,
+		Replicas:       c.replicas(),
+		RepairReplicas: true,
+		Shards:         c.Sessions.Shards,
+		Token:          c.Auth.Token,
+		Name:           "kiln-server",
+		Logger:         log,
 	}
 	if u := c.user(); u != nil {
 		o.User, o.Password = u.User, u.Password

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kilnhq/kiln/engine"
 	"github.com/kilnhq/kiln/engine/natsengine"
+	"github.com/kilnhq/kiln/internal/testutil"
 )
 
 const testToken = "s3cret-t0ken"
@@ -34,7 +35,7 @@ func testConfig(t *testing.T) Config {
 type started struct {
 	url    string // nats://127.0.0.1:port, from the ready line
 	http   string // http://127.0.0.1:port
-	log    *syncBuffer
+	log    *serverLog
 	stdout io.Reader    // Run's stdout
 	stop   func() error // cancels Run's ctx and returns what Run returned
 }
@@ -51,7 +52,7 @@ func mustRun(t *testing.T, cfg Config) *started {
 func launch(t *testing.T, cfg Config) *started {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := &serverLog{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
@@ -117,26 +118,11 @@ func readyURL(t *testing.T, r io.Reader) string {
 	}
 }
 
-// syncBuffer is a log destination that tests read while Run writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder // guarded by mu
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// serverLog is Run's log, which tests read while Run writes.
+type serverLog struct{ testutil.LogBuffer }
 
 // startLine is the start-up log record, decoded.
-func (s *syncBuffer) startLine(t *testing.T) map[string]any {
+func (s *serverLog) startLine(t *testing.T) map[string]any {
 	t.Helper()
 	for _, l := range strings.Split(s.String(), "\n") {
 		var rec map[string]any
@@ -148,7 +134,7 @@ func (s *syncBuffer) startLine(t *testing.T) map[string]any {
 	return nil
 }
 
-func (s *syncBuffer) startAttr(t *testing.T, key string) string {
+func (s *serverLog) startAttr(t *testing.T, key string) string {
 	t.Helper()
 	v, _ := s.startLine(t)[key].(string)
 	return v

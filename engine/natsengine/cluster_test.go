@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,63 +12,8 @@ import (
 
 	"github.com/kilnhq/kiln/engine"
 	"github.com/kilnhq/kiln/engine/natsengine"
+	"github.com/kilnhq/kiln/internal/testutil"
 )
-
-// startCluster starts n servers on loopback, each routed to the others,
-// and waits until their JetStream cluster has a meta leader.
-func startCluster(t *testing.T, n int, tls natsengine.ServerTLS) []*natsengine.Server {
-	t.Helper()
-	ports := freePorts(t, n)
-	servers := make([]*natsengine.Server, n)
-	for i := range servers {
-		var routes []string
-		for j, p := range ports {
-			if j != i {
-				routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
-			}
-		}
-		srv, err := natsengine.StartServer(natsengine.ServerOptions{
-			Port: -1, StoreDir: t.TempDir(), ServerName: fmt.Sprintf("n%d", i), TLS: tls,
-			Cluster: &natsengine.ClusterOptions{Name: "kiln-test", Port: ports[i], Routes: routes},
-		})
-		if err != nil {
-			t.Fatalf("start server %d: %v", i, err)
-		}
-		t.Cleanup(srv.Shutdown)
-		servers[i] = srv
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	for i, srv := range servers {
-		if err := srv.WaitJetStreamReady(ctx); err != nil {
-			t.Fatalf("server %d: %v", i, err)
-		}
-	}
-	return servers
-}
-
-// freePorts are n loopback ports free a moment ago.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	ports := make([]int, n)
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-	}
-	return ports
-}
-
-func clientURLs(servers []*natsengine.Server) string {
-	urls := make([]string, len(servers))
-	for i, s := range servers {
-		urls[i] = s.ClientURL()
-	}
-	return strings.Join(urls, ",")
-}
 
 // ackedWriter commits keys w.<i> in a loop and remembers what was
 // acknowledged, and the longest run of time without an acknowledgement.
@@ -114,8 +57,9 @@ func TestCluster_Failover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-server cluster")
 	}
-	servers := startCluster(t, 3, natsengine.ServerTLS{})
-	opts := natsengine.Options{URL: clientURLs(servers), Replicas: 3, OpTimeout: 2 * time.Second}
+	cluster := testutil.StartCluster(t, 3, nil)
+	servers := cluster.Servers()
+	opts := natsengine.Options{URL: cluster.URLs(), Replicas: 3, OpTimeout: 2 * time.Second}
 	first := MustOpenEngine(t, nil, opts)
 	ctx := context.Background()
 	rev := mustCommit(t, first, sessionOps("before")...)

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kilnhq/kiln/clock"
 	"github.com/kilnhq/kiln/engine"
 )
 
@@ -26,8 +27,9 @@ type Engine struct {
 	msgPrefix   string   // "kiln.<bucket>.": messaging
 	closed      atomic.Bool
 
-	mu   sync.Mutex
-	subs map[*subscription]struct{} // guarded by mu: live subscriptions, stopped by Close
+	mu          sync.Mutex
+	subs        map[*subscription]struct{} // guarded by mu: live subscriptions, stopped by Close
+	resyncTimer clock.Timer                // guarded by mu: the next server clock measurement
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -57,6 +59,13 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		nc.Close()
 		return nil, err
 	}
+	nc.SetReconnectHandler(func(nc *nats.Conn) {
+		e.log.Info("natsengine: reconnected", "server", nc.ConnectedUrlRedacted())
+		go e.measureAll() // another server may answer now
+	})
+	e.mu.Lock()
+	e.resyncTimer = opts.Clock.AfterFunc(clockResync, e.resync)
+	e.mu.Unlock()
 	return e, nil
 }
 
@@ -91,40 +100,6 @@ func (e *Engine) setup(ctx context.Context) error {
 	return e.openShards(ctx)
 }
 
-// ensureStream binds to the bucket's stream, creating it if missing and
-// switching on what the engine needs (atomic batches, per-message TTLs,
-// expiry markers, direct get, republishing) if an existing stream, such as
-// a bucket made by other NATS KV tools, lacks it.
-func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (jetstream.Stream, error) {
-	st, err := js.Stream(ctx, want.Name)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		st, err = js.CreateStream(ctx, want)
-		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			st, err = js.Stream(ctx, want.Name) // created concurrently
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	cfg := st.CachedInfo().Config
-	if rp := cfg.RePublish; rp != nil && *rp != *want.RePublish {
-		return nil, fmt.Errorf("stream %s republishes %s to %s; the engine needs %s to %s",
-			cfg.Name, rp.Source, rp.Destination, want.RePublish.Source, want.RePublish.Destination)
-	}
-	// Direct gets may be answered by a replica that lags the leader: with
-	// more than one replica every read goes to the leader, so a read never
-	// misses an acknowledged write (compare-and-set depends on it).
-	direct := cfg.Replicas <= 1
-	if cfg.AllowAtomicPublish && cfg.AllowMsgTTL && cfg.SubjectDeleteMarkerTTL > 0 && cfg.AllowDirect == direct && cfg.RePublish != nil {
-		return st, nil
-	}
-	cfg.AllowAtomicPublish, cfg.AllowMsgTTL, cfg.AllowDirect, cfg.RePublish = true, true, direct, want.RePublish
-	if cfg.SubjectDeleteMarkerTTL <= 0 {
-		cfg.SubjectDeleteMarkerTTL = want.SubjectDeleteMarkerTTL
-	}
-	return js.UpdateStream(ctx, cfg)
-}
-
 // opCtx applies OpTimeout to a ctx without deadline.
 func (e *Engine) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
@@ -155,6 +130,9 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	e.mu.Lock()
+	if e.resyncTimer != nil {
+		e.resyncTimer.Stop()
+	}
 	subs := make([]*subscription, 0, len(e.subs))
 	for s := range e.subs {
 		subs = append(subs, s)

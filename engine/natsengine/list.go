@@ -35,7 +35,7 @@ const listInactive = time.Minute
 // limit costs n/limit such scans. Keep it off the request path.
 //
 // A key whose latest message is a value is listed unless its Nats-TTL has
-// run out by the client's clock, as Get judges it. The scan is not a
+// run out by the server's clock, as Get judges it. The scan is not a
 // snapshot: a key written or deleted while it runs may or may not be
 // listed. ctx (Options.OpTimeout if it has no deadline) bounds the whole
 // scan; past it List fails with engine.ErrUnavailable.
@@ -86,7 +86,7 @@ func (e *Engine) listShard(ctx context.Context, sh *shard, pattern, after string
 		return nil, err
 	}
 	defer e.deleteConsumer(ctx, sh, cons.CachedInfo().Name)
-	live, err := scanLast(ctx, cons, sh.kvPrefix)
+	live, err := scanLast(ctx, cons, sh.kvPrefix, sh.clock.now())
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +104,7 @@ func (e *Engine) listShard(ctx context.Context, sh *shard, pattern, after string
 // latest message seen). It stops once it has read as many messages as
 // were pending, or the consumer has nothing more: messages that are
 // written during the scan do not keep it going.
-func scanLast(ctx context.Context, cons jetstream.Consumer, kvPrefix string) (map[string]bool, error) {
+func scanLast(ctx context.Context, cons jetstream.Consumer, kvPrefix string, serverNow time.Time) (map[string]bool, error) {
 	pending := cons.CachedInfo().NumPending
 	live := make(map[string]bool, pending)
 	for read := uint64(0); read < pending; {
@@ -114,7 +114,7 @@ func scanLast(ctx context.Context, cons jetstream.Consumer, kvPrefix string) (ma
 		}
 		got, more, err := drain(ctx, batch, func(m jetstream.Msg, meta *jetstream.MsgMetadata) {
 			key := strings.TrimPrefix(m.Subject(), kvPrefix)
-			live[key] = kindOf(m.Headers()) == engine.EventPut && !expired(m.Headers(), meta.Timestamp)
+			live[key] = kindOf(m.Headers()) == engine.EventPut && !expired(m.Headers(), meta.Timestamp, serverNow)
 		})
 		if err != nil {
 			return nil, err

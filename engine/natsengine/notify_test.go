@@ -41,7 +41,7 @@ func TestWatch_Kinds(t *testing.T) {
 			if fmt.Sprint(ev) != fmt.Sprint(w) {
 				t.Errorf("event %+v, want %+v", ev, w)
 			}
-		case <-time.After(3 * time.Second):
+		case <-time.After(10 * time.Second):
 			t.Fatalf("no event, want %+v", w)
 		}
 	}
@@ -92,7 +92,7 @@ func TestOnExpire_OncePerGroup(t *testing.T) {
 		engine.Op{Key: "sess.8", Delete: true, IfRevision: revs[8]},
 		engine.Op{Key: "sess.9", Value: []byte("kept"), IfRevision: revs[9]},
 		engine.Op{Key: "other", Value: []byte("v"), TTL: time.Second})
-	eventually(t, 4*time.Second, "8 expiries in each group", func() bool {
+	eventually(t, 10*time.Second, "8 expiries in each group", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(seen) == 8 && len(other) == 8
@@ -134,7 +134,7 @@ func TestOnExpire_Redelivery(t *testing.T) {
 			} else if d := at.Sub(first); d < 150*time.Millisecond {
 				t.Errorf("redelivered after %s, want RedeliveryDelay (200ms)", d)
 			}
-		case <-time.After(3 * time.Second):
+		case <-time.After(10 * time.Second):
 			t.Fatalf("delivery %d missing", i+1)
 		}
 	}
@@ -180,7 +180,7 @@ func TestOnExpire_StopCancelsHandler(t *testing.T) {
 		if k != "k" {
 			t.Errorf("other subscriber got %q", k)
 		}
-	case <-time.After(3 * time.Second):
+	case <-time.After(10 * time.Second):
 		t.Fatal("key not redelivered to the other subscriber")
 	}
 }

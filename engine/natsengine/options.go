@@ -12,11 +12,14 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kilnhq/kiln/clock"
 )
 
 // Options configure a client of a NATS server with JetStream. The zero
 // value connects to nats://127.0.0.1:4222 and uses the file-stored bucket
-// "kiln" with one replica.
+// "kiln" as it exists, or creates it with one replica on a server outside
+// a cluster.
 type Options struct {
 	// URL lists the servers to connect to, comma-separated.
 	// Default nats.DefaultURL. Ignored when InProcess is set.
@@ -27,9 +30,19 @@ type Options struct {
 	// Bucket names the KV bucket (and, in subjects, the app): letters,
 	// digits, '-' and '_'. Default "kiln".
 	Bucket string
-	// Replicas is the bucket's replication factor when Open creates it:
-	// 1, or 3 on a 3-server cluster. Default 1.
+	// Replicas is the bucket's replication factor: 1, or 3 on a 3-server
+	// cluster. Open creates a missing bucket with it, and fails with
+	// ErrLayout on an existing bucket with another count (unless
+	// RepairReplicas). 0 (the default) takes an existing bucket's count,
+	// and creates a missing bucket with 1 replica only on a server outside
+	// a cluster; in a cluster Open then fails with ErrNoBucket until kiln
+	// server (or a client that names the count) has created it.
 	Replicas int
+	// RepairReplicas makes Open update an existing bucket whose replica
+	// count differs from Replicas to Replicas, logging what it found,
+	// instead of failing. For the process that owns the layout (kiln
+	// server).
+	RepairReplicas bool
 	// Memory keeps a bucket Open creates in memory instead of on disk.
 	Memory bool
 	// Shards spreads the keys over this many buckets (streams), each with
@@ -71,6 +84,10 @@ type Options struct {
 	RedeliveryDelay time.Duration
 	// Logger receives connection events. Default slog.Default().
 	Logger *slog.Logger
+	// Clock is this process's time source. The engine never compares it
+	// with the server's clock: it only measures time elapsed since it last
+	// read the server's (see the package doc, Expiry). Default clock.Real.
+	Clock clock.Clock
 }
 
 // maxOps is the largest commit: JetStream's default atomic batch limit.
@@ -87,9 +104,6 @@ func (o Options) withDefaults() Options {
 	if o.Bucket == "" {
 		o.Bucket = "kiln"
 	}
-	if o.Replicas == 0 {
-		o.Replicas = 1
-	}
 	if o.Name == "" {
 		o.Name = "kiln"
 	}
@@ -105,6 +119,9 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Clock == nil {
+		o.Clock = clock.Real
+	}
 	return o
 }
 
@@ -112,8 +129,8 @@ func (o Options) validate() error {
 	if !validBucket(o.Bucket) {
 		return fmt.Errorf("natsengine: Options.Bucket %q: want letters, digits, '-' and '_'", o.Bucket)
 	}
-	if o.Replicas < 1 || o.Replicas > 5 {
-		return fmt.Errorf("natsengine: Options.Replicas %d: want 1..5", o.Replicas)
+	if o.Replicas < 0 || o.Replicas > 5 {
+		return fmt.Errorf("natsengine: Options.Replicas %d: want 0..5", o.Replicas)
 	}
 	if o.Shards < 0 || o.Shards > maxShards {
 		return fmt.Errorf("natsengine: Options.Shards %d: want 0..%d", o.Shards, maxShards)
@@ -205,7 +222,7 @@ func reconnectDelay(attempts int) time.Duration {
 // CreateKeyValue makes (History 1, LimitMarkerTTL), plus atomic batch
 // publish and the republishing that Watch subscribes to. The first shard
 // records the shard count in its metadata.
-func (o Options) streamConfig(bucket string, first bool, shards int) jetstream.StreamConfig {
+func (o Options) streamConfig(bucket string, first bool, shards, replicas int) jetstream.StreamConfig {
 	storage := jetstream.FileStorage
 	if o.Memory {
 		storage = jetstream.MemoryStorage
@@ -219,11 +236,11 @@ func (o Options) streamConfig(bucket string, first bool, shards int) jetstream.S
 		MaxMsgs:                -1,
 		MaxConsumers:           -1,
 		Storage:                storage,
-		Replicas:               o.Replicas,
+		Replicas:               replicas,
 		AllowRollup:            true,
 		DenyDelete:             true,
 		Duplicates:             2 * time.Minute,
-		AllowDirect:            o.Replicas <= 1, // see ensureStream
+		AllowDirect:            replicas <= 1, // see upgrade
 		Discard:                jetstream.DiscardNew,
 		AllowMsgTTL:            true,
 		SubjectDeleteMarkerTTL: o.MarkerTTL.Round(time.Second),

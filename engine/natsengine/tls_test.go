@@ -19,6 +19,7 @@ import (
 
 	"github.com/kilnhq/kiln/engine"
 	"github.com/kilnhq/kiln/engine/natsengine"
+	"github.com/kilnhq/kiln/internal/testutil"
 )
 
 // testPKI is a CA and the PEM files of a server and a client certificate
@@ -200,7 +201,10 @@ func TestCluster_TLS(t *testing.T) {
 		t.Skip("starts a 3-server cluster")
 	}
 	pki := newTestPKI(t)
-	servers := startCluster(t, 3, natsengine.ServerTLS{CertFile: pki.ServerCert, KeyFile: pki.ServerKey, CAFile: pki.CA, VerifyClients: true})
+	cluster := testutil.StartCluster(t, 3, func(_ int, o *natsengine.ServerOptions) {
+		o.TLS = natsengine.ServerTLS{CertFile: pki.ServerCert, KeyFile: pki.ServerKey, CAFile: pki.CA, VerifyClients: true}
+	})
+	servers := cluster.Servers()
 	for _, s := range servers {
 		if s.NATS().NumRoutes() == 0 {
 			t.Errorf("%s has no routes", s.NATS().Name())
@@ -210,7 +214,7 @@ func TestCluster_TLS(t *testing.T) {
 		}
 	}
 	e := MustOpenEngine(t, nil, natsengine.Options{
-		URL: clientURLs(servers), Replicas: 3, RootCAs: pki.CA, CertFile: pki.ClientCert, KeyFile: pki.ClientKey,
+		URL: strings.ReplaceAll(cluster.URLs(), "nats://", "tls://"), Replicas: 3, RootCAs: pki.CA, CertFile: pki.ClientCert, KeyFile: pki.ClientKey,
 	})
 	revs := mustCommit(t, e, sessionOps("tls")...)
 	if got, err := e.Get(context.Background(), "s.tls.a.cart"); err != nil || got.Revision != revs[1] {

@@ -30,7 +30,7 @@ import (
 	"time"
 
 	"github.com/kilnhq/kiln"
-	"github.com/kilnhq/kiln/examples/cart/cartapp"
+	"github.com/kilnhq/kiln/internal/cartapp"
 )
 
 // options are the command line flags.

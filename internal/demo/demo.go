@@ -131,17 +131,43 @@ func (d *Demo) Nodes() []Node {
 	return out
 }
 
-// StopNode stops one node, as if its process died: its port refuses
-// connections and the proxy sends its requests to the others.
+// StopNode stops one node as SIGTERM stops a web process: it finishes
+// its in-flight requests and closes its Manager, which hands its sessions
+// over at once. Its port then refuses connections and the proxy sends
+// its requests to the others.
 func (d *Demo) StopNode(name string) error {
+	n, err := d.node(name)
+	if err != nil {
+		return err
+	}
+	err = n.stop(closeTimeout)
+	d.proxy.forgetConnections()
+	return err
+}
+
+// CrashNode stops one node as kill -9 stops a web process: its
+// connections drop and nothing is handed over. Its sessions are taken
+// over by the others once its liveness record expires (kiln's
+// LivenessTTL), with every acknowledged change; until then requests on
+// them wait.
+func (d *Demo) CrashNode(name string) error {
+	n, err := d.node(name)
+	if err != nil {
+		return err
+	}
+	err = n.crash()
+	d.proxy.forgetConnections()
+	return err
+}
+
+// node is the node called name.
+func (d *Demo) node(name string) (*node, error) {
 	for _, n := range d.nodes {
 		if n.name == name {
-			err := n.stop(closeTimeout)
-			d.proxy.forgetConnections()
-			return err
+			return n, nil
 		}
 	}
-	return fmt.Errorf("demo: no node %q", name)
+	return nil, fmt.Errorf("demo: no node %q", name)
 }
 
 // Close stops the proxy, the nodes (their HTTP servers, then their engine

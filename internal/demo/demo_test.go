@@ -58,26 +58,81 @@ func TestDemo_Sticky(t *testing.T) {
 	}
 }
 
-func TestDemo_NodeDown(t *testing.T) {
-	for _, sticky := range []bool{false, true} {
-		name := map[bool]string{false: "RoundRobin", true: "Sticky"}[sticky]
-		t.Run(name, func(t *testing.T) {
-			d := mustStart(t, demo.Options{Nodes: 3, Sticky: sticky})
-			c := newClient(t, d.ProxyURL())
-			down := c.add("apple").node // the node the session's ID names
-			if err := d.StopNode(down); err != nil {
-				t.Fatalf("StopNode: %v", err)
-			}
+// TestDemo_NodeCrash: the node holding a session dies as kill -9 would
+// (no Manager.Close, nothing handed over). The next request waits until
+// the dead node's liveness record expires, then another node takes the
+// session over, with every acknowledged change.
+func TestDemo_NodeCrash(t *testing.T) {
+	forEachRouting(t, func(t *testing.T, sticky bool) {
+		d := mustStart(t, demo.Options{Nodes: 3, Sticky: sticky})
+		c := newClient(t, d.ProxyURL())
+		c.add("apple")
+		c.add("pear")
+		down := c.counter().node // the lease holder: it served the last request
+		crashed := time.Now()
+		if err := d.CrashNode(down); err != nil {
+			t.Fatalf("CrashNode: %v", err)
+		}
 
-			for i := range 6 {
-				if got := c.counter(); got.node == down || got.Counter != i+1 {
-					t.Fatalf("request %d: node %s, counter %d; want a live node and %d", i+1, got.node, got.Counter, i+1)
-				}
-			}
-			if got := c.cart(); got.Items["apple"] == 0 {
-				t.Errorf("cart %v lost its apples", got.Items)
-			}
-		})
+		got := c.counter()
+		took := time.Since(crashed)
+		t.Logf("first request after the crash served by %s after %s", got.node, took.Round(time.Millisecond))
+		if took < minTakeover {
+			t.Errorf("served %s after the crash, before the dead node's liveness could expire: handed over, not taken over", took)
+		}
+		checkCarriesOn(t, c, down, got, 2)
+	})
+}
+
+// TestDemo_NodeStopped: the node holding a session is stopped gracefully;
+// it hands the session over at once, with every acknowledged change.
+func TestDemo_NodeStopped(t *testing.T) {
+	forEachRouting(t, func(t *testing.T, sticky bool) {
+		d := mustStart(t, demo.Options{Nodes: 3, Sticky: sticky})
+		c := newClient(t, d.ProxyURL())
+		c.add("apple")
+		c.add("pear")
+		down := c.counter().node
+		stopped := time.Now()
+		if err := d.StopNode(down); err != nil {
+			t.Fatalf("StopNode: %v", err)
+		}
+
+		got := c.counter()
+		if took := time.Since(stopped); took >= minTakeover {
+			t.Errorf("served %s after a graceful stop: want the session handed over at once", took)
+		}
+		checkCarriesOn(t, c, down, got, 2)
+	})
+}
+
+// minTakeover is less than any takeover from a crashed node can take: its
+// liveness record (LivenessTTL 5s, rewritten every third of it) outlives
+// it by at least 3.3s. A handover takes milliseconds.
+const minTakeover = 2 * time.Second
+
+// forEachRouting runs f with round robin and with sticky routing.
+func forEachRouting(t *testing.T, f func(t *testing.T, sticky bool)) {
+	t.Run("RoundRobin", func(t *testing.T) { f(t, false) })
+	t.Run("Sticky", func(t *testing.T) { f(t, true) })
+}
+
+// checkCarriesOn checks that first, the first answer after node down went,
+// came from another node with counter want, that more increments follow
+// it exactly, and that the cart kept its apple and pear.
+func checkCarriesOn(t *testing.T, c *client, down string, first answer, want int) {
+	t.Helper()
+	got := first
+	for i := range 4 {
+		if i > 0 {
+			got = c.counter()
+		}
+		if got.node == down || got.Counter != want+i {
+			t.Fatalf("request %d after %s went: node %s, counter %d; want a live node and %d", i+1, down, got.node, got.Counter, want+i)
+		}
+	}
+	if got, want := c.cart().Items, map[string]int{"apple": 1, "pear": 1}; !maps.Equal(got, want) {
+		t.Errorf("cart %v after %s went, want %v", got, down, want)
 	}
 }
 
@@ -117,6 +172,9 @@ func TestDemo_Accessors(t *testing.T) {
 	}
 	if err := d.StopNode("n7"); err == nil {
 		t.Errorf("StopNode of an unknown node succeeded")
+	}
+	if err := d.CrashNode("n7"); err == nil {
+		t.Errorf("CrashNode of an unknown node succeeded")
 	}
 }
 
@@ -174,7 +232,7 @@ func newClient(t *testing.T, base string) *client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	hc := &http.Client{Jar: jar, Timeout: 15 * time.Second} // above LeaseWait (10s)
 	t.Cleanup(hc.CloseIdleConnections)
 	return &client{t: t, base: base, hc: hc}
 }

@@ -1,5 +1,5 @@
 // Package demo runs a whole kiln cluster on one machine: one embedded NATS
-// JetStream server, N nodes of the sample cart app (examples/cart/cartapp),
+// JetStream server, N nodes of the sample cart app (internal/cartapp),
 // each with its own kiln Manager, its own engine connection and its own
 // HTTP server, and a reverse proxy in front that spreads requests over the
 // nodes. It is what `kiln demo` runs, and what tests start in-process.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/kilnhq/kiln"
 	"github.com/kilnhq/kiln/engine/natsengine"
-	"github.com/kilnhq/kiln/examples/cart/cartapp"
+	"github.com/kilnhq/kiln/internal/cartapp"
 )
 
 // openTimeout bounds a node's first connection to NATS.
@@ -24,9 +24,20 @@ type node struct {
 	m    *kiln.Manager
 	web  *webServer
 
-	stopOnce sync.Once
-	stopErr  error
+	mu      sync.Mutex // guards state and stopErr
+	state   nodeState
+	stopErr error // stop's result
+
 }
+
+// nodeState is where a node is in its life.
+type nodeState int
+
+const (
+	running nodeState = iota
+	crashed           // by crash: the Manager is still to be released
+	stopped
+)
 
 // startNode starts the cart app of node name with an engine connection of
 // its own to the NATS server at natsURL, on a random loopback port.
@@ -71,10 +82,36 @@ func newManager(eng *natsengine.Engine, name string, log *slog.Logger) (*kiln.Ma
 }
 
 // stop shuts the node's HTTP server down, waiting up to timeout for
-// in-flight requests, then closes its engine connection.
+// in-flight requests, then closes its Manager (which hands its sessions
+// over at once) and its engine connection. After crash it only releases
+// what is left, the Manager's goroutines, whose errors about the dead
+// connection are expected. Later calls return the first call's result.
 func (n *node) stop(timeout time.Duration) error {
-	n.stopOnce.Do(func() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch n.state {
+	case running:
 		n.stopErr = errors.Join(n.web.stop(timeout), n.m.Close(), n.eng.Close())
-	})
+	case crashed:
+		n.m.Close()
+		n.eng.Close()
+	}
+	n.state = stopped
 	return n.stopErr
+}
+
+// crash stops the node as kill -9 would: its HTTP server drops every
+// connection and its NATS connection goes, without Manager.Close, so its
+// leases are neither handed over nor released; the other nodes take its
+// sessions once its liveness record expires. A no-op unless running.
+func (n *node) crash() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.state != running {
+		return nil
+	}
+	n.state = crashed
+	err := n.web.kill()
+	n.eng.Conn().Close()
+	return err
 }

@@ -44,3 +44,13 @@ func (w *webServer) stop(timeout time.Duration) error {
 	}
 	return err
 }
+
+// kill closes the listener and every connection at once, as a dying
+// process would, and waits for Serve to return.
+func (w *webServer) kill() error {
+	err := w.srv.Close()
+	if serr := <-w.served; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	return err
+}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/kilnhq/kiln"
 	"github.com/kilnhq/kiln/engine/natsengine"
-	"github.com/kilnhq/kiln/examples/cart/cartapp"
+	"github.com/kilnhq/kiln/internal/cartapp"
 )
 
 // The app on one node, with an in-process NATS server as its engine.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/kilnhq/kiln/engine/natsengine"
-	"github.com/kilnhq/kiln/examples/cart/cartapp"
+	"github.com/kilnhq/kiln/internal/cartapp"
 )
 
 // sessionsJSON mirrors the answer of GET /api/sessions.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/kilnhq/kiln"
 	"github.com/kilnhq/kiln/engine/natsengine"
-	"github.com/kilnhq/kiln/examples/cart/cartapp"
+	"github.com/kilnhq/kiln/internal/cartapp"
 )
 
 // cartJSON mirrors the app's cart answer.
