@@ -73,6 +73,9 @@ func (t *Table) Acquire(ctx context.Context, k string) (*Entry, error) {
 			return e, nil
 		}
 		e.unlock()
+		if ctx.Err() != nil {
+			return nil, t.waitErr(k, err) // whatever failed, the wait bound is what ended it
+		}
 		if !errors.Is(err, errRetry) {
 			return nil, err
 		}
