@@ -116,11 +116,7 @@ func (t *Table) waitErr(k string, cause error) error {
 	return fmt.Errorf("acquire lease of session %s within %v: %w: %w", k[:8], t.cfg.Wait, ErrTimeout, cause)
 }
 
-// clockCtx and clockCtxFrom bound a wait by the injected clock.
-func (t *Table) clockCtx(d time.Duration) (context.Context, context.CancelFunc) {
-	return t.clockCtxFrom(context.Background(), d)
-}
-
+// clockCtxFrom bounds a wait by the injected clock.
 func (t *Table) clockCtxFrom(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	return clock.WithTimeout(ctx, t.cfg.Clock, d)
 }
