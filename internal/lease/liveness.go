@@ -38,10 +38,9 @@ type livenessRecord struct {
 type liveness struct {
 	cfg *Config
 
-	// writing serialises writes of the record (refresh, revive, stop); taken
-	// before mu. A channel, not a mutex: a request waiting for another's
-	// revive gives up when its context ends (and, in a synctest bubble,
-	// counts as durably blocked).
+	// writing (capacity 1) serialises writes of the record (refresh, revive,
+	// stop); taken before mu. A channel, not a mutex: a wait for it ends
+	// with its context, and counts as durably blocked under testing/synctest.
 	writing chan struct{}
 
 	mu     sync.Mutex // guards inc, rev, until, closed, timer
@@ -56,13 +55,12 @@ func newLiveness(cfg *Config) *liveness {
 	return &liveness{cfg: cfg, inc: randomToken(), writing: make(chan struct{}, 1)}
 }
 
-// lockWrite takes the write lock, or fails when ctx ends first.
 func (v *liveness) lockWrite(ctx context.Context) error {
 	select {
 	case v.writing <- struct{}{}:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("wait to record liveness: %w: %w", engine.ErrUnavailable, context.Cause(ctx))
+		return fmt.Errorf("wait for the liveness write: %w: %w", engine.ErrUnavailable, ctx.Err())
 	}
 }
 
@@ -135,7 +133,7 @@ func (v *liveness) refresh(ctx context.Context) error {
 }
 
 // reviveLocked starts a new incarnation and records it, compare-and-set
-// on the record's current revision. The write lock is held.
+// on the record's current revision. v.writing is held.
 func (v *liveness) reviveLocked(ctx context.Context) error {
 	v.mu.Lock()
 	v.inc, v.rev, v.until = randomToken(), 0, time.Time{}
