@@ -65,7 +65,7 @@ var errOutcomeUnknown = fmt.Errorf("outcome of the commit unknown: %w", engine.E
 func (m *Manager) run(ctx context.Context, what string, p savePlan) (planRevs, error) {
 	ctx, cancel := m.engineCtx(ctx)
 	defer cancel()
-	prepRevs, err := m.parallel(ctx, p.prepare)
+	prepRevs, err := m.prepare(ctx, p)
 	var evicted []string
 	if err == nil && p.admit != nil {
 		evicted, err = p.admit(ctx, prepRevs)
@@ -148,9 +148,28 @@ func (s *Session) run(ctx context.Context, what string, p savePlan) (planRevs, e
 	return revs, err
 }
 
+// prepare runs phase 1 of p. A conflict on the touch record is no error:
+// another request touched the session, or ended it; the commit point
+// decides which, and the save leaves the touch record as it is (its
+// revision, 0 in the result, is then unknown to the request).
+func (m *Manager) prepare(ctx context.Context, p savePlan) ([]uint64, error) {
+	revs, errs := m.each(ctx, p.prepare)
+	if p.touchAt >= 0 && errors.Is(errs[p.touchAt], engine.ErrConflict) {
+		errs[p.touchAt] = nil
+	}
+	return revs, errors.Join(errs...)
+}
+
 // parallel runs each op as its own commit, concurrently, and returns their
-// revisions and the first error.
+// revisions and the errors.
 func (m *Manager) parallel(ctx context.Context, ops []engine.Op) ([]uint64, error) {
+	revs, errs := m.each(ctx, ops)
+	return revs, errors.Join(errs...)
+}
+
+// each runs each op as its own commit, concurrently, and returns their
+// revisions and errors.
+func (m *Manager) each(ctx context.Context, ops []engine.Op) ([]uint64, []error) {
 	revs := make([]uint64, len(ops))
 	errs := make([]error, len(ops))
 	var wg sync.WaitGroup
@@ -163,12 +182,7 @@ func (m *Manager) parallel(ctx context.Context, ops []engine.Op) ([]uint64, erro
 		})
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return revs, err
-		}
-	}
-	return revs, nil
+	return revs, errs
 }
 
 // undo returns the deletes of the attribute records and principal index
