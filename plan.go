@@ -111,6 +111,9 @@ func (m *Manager) commitPoint(ctx context.Context, p savePlan) (uint64, error) {
 // still in flight too. On a conflict it reads the meta record: its save tag
 // says whether it is ours; if not, its version says whether another write
 // took our place (ours never landed) or was made on top of ours (unknown).
+// A meta record that cannot be read leaves it unknown: undoing costs a
+// broken session if wrong, keeping the prepared records only storage
+// until they expire.
 func (m *Manager) settle(ctx context.Context, p savePlan, cause error) (uint64, error) {
 	ctx, cancel := m.engineCtx(context.WithoutCancel(ctx))
 	defer cancel()
@@ -122,9 +125,6 @@ func (m *Manager) settle(ctx context.Context, p savePlan, cause error) (uint64, 
 		return 0, fmt.Errorf("%w: %w", errOutcomeUnknown, cause)
 	}
 	e, err := m.eng.Get(ctx, p.commit[len(p.commit)-1].Key)
-	if errors.Is(err, engine.ErrNotFound) {
-		return 0, fmt.Errorf("meta record gone: %w", engine.ErrConflict)
-	}
 	var rec metaRecord
 	if err != nil || decode(e.Value, &rec) != nil {
 		return 0, fmt.Errorf("%w: %w", errOutcomeUnknown, cause)
