@@ -51,7 +51,7 @@ func (s *Session) Get(name string) (any, bool, error) {
 func (s *Session) Put(name string, v any) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.usable(); err != nil {
+	if err := s.changeable(); err != nil {
 		return err
 	}
 	if err := checkName(name); err != nil {
@@ -77,7 +77,7 @@ func (s *Session) Put(name string, v any) error {
 func (s *Session) Delete(name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.usable(); err != nil {
+	if err := s.changeable(); err != nil {
 		return err
 	}
 	a := s.attrEntry(name)

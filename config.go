@@ -38,6 +38,13 @@ type Config struct {
 	// HttpOnly, SameSite and Secure are used. Default: "kiln_session", "/",
 	// HttpOnly, SameSite=Lax; Secure is set automatically on TLS requests
 	// and always if Cookie.Secure is true.
+	//
+	// An app served only over TLS should prefer Name "__Host-kiln_session"
+	// with Secure true: browsers then accept that cookie only from this
+	// host, over TLS, for Path "/", so a sibling subdomain cannot plant one
+	// (docs/http.md). kiln does not rename the cookie itself (that would log
+	// every user out); Validate refuses a __Host- or __Secure- name whose
+	// template browsers would drop.
 	Cookie http.Cookie
 	// PersistentCookie gives the cookie a Max-Age (the session's remaining
 	// lifetime) instead of making it a browser-session cookie.
@@ -142,6 +149,7 @@ func (c *Config) Validate() error {
 		{c.Lifetime <= 0, "Lifetime", "must be positive"},
 		{c.TouchInterval < 0 || c.TouchInterval > c.IdleTimeout, "TouchInterval", "must be in 0..IdleTimeout"},
 		{c.Cookie.Name == "" || !validCookieName(c.Cookie.Name), "Cookie.Name", "must be a valid cookie name"},
+		{cookiePrefixError(c.Cookie) != "", "Cookie.Name", cookiePrefixError(c.Cookie)},
 		{c.MaxAttributeSize <= 0, "MaxAttributeSize", "must be positive"},
 		{c.MaxSessionSize < c.MaxAttributeSize, "MaxSessionSize", "must be at least MaxAttributeSize"},
 		{c.MaxAttributes <= 0 || c.MaxAttributes > 400, "MaxAttributes", "must be in 1..400"},

@@ -24,13 +24,16 @@
 // A session is created lazily: stored, and its cookie set, only once a
 // handler writes to it. With session leases (the default) one node at a
 // time serves a session: requests on it are serialised cluster-wide and the
-// holder serves reads from memory (docs/leases.md). Changes are saved before
-// the response starts, all or nothing; a save carries only the attributes
-// whose encoded bytes changed and commits with a compare-and-set on the
-// session's revision: a stale writer (a paused node, or a concurrent
-// request with Config.NoLeases) fails with ErrConcurrentUpdate (409) rather
-// than overwriting newer data, and a failed save gives the client an error
-// (503 if the engine is unreachable), never a success.
+// holder serves reads from memory (docs/leases.md). Changes are saved when
+// the response starts, before its first byte, all or nothing, and the
+// session is then released for the user's other requests; a change after
+// that fails with ErrResponseStarted (docs/http.md). A save carries only
+// the attributes whose encoded bytes changed and commits with a
+// compare-and-set on the session's revision: a stale writer (a paused
+// node, or a concurrent request with Config.NoLeases) fails with
+// ErrConcurrentUpdate (409) rather than overwriting newer data, and a
+// failed save gives the client an error (503 if the engine is
+// unreachable), never a success.
 //
 // Config.OnDestroyed runs once in the cluster for every session that ends,
 // with its final attributes; Manager.InvalidatePrincipal logs a user out

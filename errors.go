@@ -31,8 +31,9 @@ var (
 	// ErrTooManySessions: the principal has Config.MaxSessionsPerPrincipal
 	// sessions already and Config.RefuseOverLimit is set.
 	ErrTooManySessions = errors.New("kiln: too many sessions for this principal")
-	// ErrResponseStarted: a change needed a cookie, but the response headers
-	// were already sent.
+	// ErrResponseStarted: the session was changed after the response
+	// started. It was saved when the response started (docs/http.md); this
+	// change was refused and the session is as saved.
 	ErrResponseStarted = errors.New("kiln: response already started")
 )
 

@@ -3,6 +3,7 @@ package kiln_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -106,8 +107,10 @@ type countingEngine struct {
 	// sends, before or after the other node handled them.
 	dropRequests, dropReplies atomic.Int32
 	requests                  atomic.Int64 // lease requests sent
-	mu                        sync.Mutex   // guards log
-	log                       []engine.Op
+	// hook, if set, runs before each commit (lease_test.go: commitHook).
+	hook atomic.Pointer[commitHook]
+	mu   sync.Mutex // guards log
+	log  []engine.Op
 }
 
 var errInjected = fmt.Errorf("injected fault: %w", engine.ErrUnavailable)
@@ -144,6 +147,11 @@ func (e *countingEngine) Request(ctx context.Context, subject string, data []byt
 func (e *countingEngine) Commit(ctx context.Context, ops ...engine.Op) ([]uint64, error) {
 	if e.dead.Load() {
 		return nil, errInjected
+	}
+	if h := e.hook.Load(); h != nil {
+		if revs, handled, err := (*h)(ctx, e.Engine, ops); handled {
+			return revs, err
+		}
 	}
 	if e.failMeta.Load() && strings.HasSuffix(ops[0].Key, ".m") {
 		return nil, fmt.Errorf("injected fault: %w", engine.ErrUnavailable)
@@ -309,4 +317,31 @@ func eventually(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// kinds are the sentinels errorKind tells apart.
+var kinds = []error{kiln.ErrTooLarge, kiln.ErrBadName, kiln.ErrEncode, kiln.ErrDecode, kiln.ErrResponseStarted,
+	kiln.ErrConcurrentUpdate, kiln.ErrSessionInvalidated, kiln.ErrUnavailable, kiln.ErrTooManySessions}
+
+// errorKind names the kiln sentinel err wraps (errors.Is), "" for nil.
+func errorKind(err error) string {
+	for _, k := range kinds {
+		if errors.Is(err, k) {
+			return k.Error()
+		}
+	}
+	if err != nil {
+		return "other"
+	}
+	return ""
+}
+
+// replyKind answers with StatusFor(err) and the error's kind, so a test can
+// tell the sentinels apart; it also serves as a Config.ErrorHandler.
+func replyKind(w http.ResponseWriter, _ *http.Request, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	if err != nil {
+		w.WriteHeader(kiln.StatusFor(err))
+	}
+	json.NewEncoder(w).Encode(map[string]string{"kind": errorKind(err)})
 }

@@ -374,28 +374,36 @@ func concurrentIncrements(t *testing.T, c *cluster, conflictsAllowed bool) {
 	t.Logf("%d successful increments, %d conflicts", ok.Load(), conflicts.Load())
 }
 
+// TestManager_Limits checks each limit's error, not just its status: the
+// handler's Put error, or the save's (at the start of the response) as the
+// ErrorHandler gets it.
 func TestManager_Limits(t *testing.T) {
 	c := mustCluster(t, 1, func(cfg *kiln.Config) {
 		cfg.MaxAttributeSize, cfg.MaxSessionSize, cfg.MaxAttributes = 100, 250, 3
+		cfg.ErrorHandler = replyKind
 	})
 	n, u := c.nodes[0], newUser(t)
+	put := &testNode{name: "put", srv: httptest.NewServer(n.m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		replyKind(w, r, kiln.FromContext(r.Context()).Put(r.FormValue("k"), r.FormValue("v")))
+	})))}
+	t.Cleanup(put.srv.Close)
 	cases := []struct {
 		name, k, v string
-		status     int
+		want       error // nil: saved
 	}{
-		{"AttributeTooLarge", "a", strings.Repeat("x", 200), 500},
-		{"Fits1", "a", strings.Repeat("x", 90), 200},
-		{"Fits2", "b", strings.Repeat("x", 90), 200},
-		{"SessionTooLarge", "c", strings.Repeat("x", 90), 500},
-		{"Small", "c", "x", 200},
-		{"TooMany", "d", "x", 500},
-		{"EmptyName", "", "x", 500},
-		{"LongName", strings.Repeat("k", kiln.MaxNameLen+1), "x", 500},
+		{"AttributeTooLarge", "a", strings.Repeat("x", 200), kiln.ErrTooLarge},
+		{"Fits1", "a", strings.Repeat("x", 90), nil},
+		{"Fits2", "b", strings.Repeat("x", 90), nil},
+		{"SessionTooLarge", "c", strings.Repeat("x", 90), kiln.ErrTooLarge}, // found by the save
+		{"Small", "c", "x", nil},
+		{"TooMany", "d", "x", kiln.ErrTooLarge},
+		{"EmptyName", "", "x", kiln.ErrBadName},
+		{"LongName", strings.Repeat("k", kiln.MaxNameLen+1), "x", kiln.ErrBadName},
 	}
 	for _, tc := range cases {
-		status, body := u.do(n, "POST", "/put", kv("k", tc.k, "v", tc.v))
-		if status != tc.status {
-			t.Fatalf("%s: status %d (%v), want %d", tc.name, status, body, tc.status)
+		status, body := u.do(put, "POST", "/", kv("k", tc.k, "v", tc.v))
+		if body["kind"] != errorKind(tc.want) || (tc.want == nil) != (status == http.StatusOK) {
+			t.Fatalf("%s: status %d, %v, want %v", tc.name, status, body, tc.want)
 		}
 	}
 	if keys := u.must(n, "GET", "/info", nil)["keys"]; fmt.Sprint(keys) != "[a b c]" {

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/kilnhq/kiln/internal/lease"
 )
 
 // Session is one user's session, as seen by one request. Get it with
@@ -12,7 +14,8 @@ import (
 // use by the request's goroutines; it must not be kept after the request.
 //
 // Changes are saved when the response starts (or the handler returns),
-// before any byte of the response is sent.
+// before any byte of the response is sent. After that, reads keep working
+// and every change fails with ErrResponseStarted (docs/http.md).
 type Session struct {
 	mu sync.Mutex // guards every field below
 	m  *Manager
@@ -28,7 +31,7 @@ type Session struct {
 	touchRev   uint64
 	lastAccess time.Time
 
-	lease *entry // the near-cache entry whose request slot this request holds, or nil
+	lease *lease.Entry // the near-cache entry whose request slot this request holds, or nil
 	// userAgent is the request's, recorded in the principal index.
 	userAgent string
 	// loadedPrincipal is the principal as stored, to move its index entry.
@@ -45,6 +48,7 @@ type Session struct {
 	endReason  DestroyReason // why, when invalidate is set
 	renew      bool          // RenewID was called
 	ended      bool          // invalidated and saved: the session can no longer be used
+	responded  bool          // saved for the response: no change is possible (respond.go)
 }
 
 // attr is the request's view of one attribute.
@@ -102,7 +106,7 @@ func (s *Session) Principal() string {
 func (s *Session) SetPrincipal(name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.usable(); err != nil {
+	if err := s.changeable(); err != nil {
 		return err
 	}
 	if s.meta.Principal != name {
@@ -124,7 +128,7 @@ func (s *Session) MaxInactive() time.Duration {
 func (s *Session) SetMaxInactive(d time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.usable(); err != nil {
+	if err := s.changeable(); err != nil {
 		return err
 	}
 	if d < 0 {
@@ -140,8 +144,9 @@ func (s *Session) SetMaxInactive(d time.Duration) error {
 // Invalidate ends the session when the response starts: its data is
 // deleted, its ID is tombstoned until its original deadline (a late write
 // from another request fails, the ID is never reused), and the cookie is
-// removed. Later calls on this Session return ErrSessionInvalidated.
-func (s *Session) Invalidate() { s.end(endedInvalidated) }
+// removed. Later calls on this Session return ErrSessionInvalidated. After
+// the response started it returns ErrResponseStarted and changes nothing.
+func (s *Session) Invalidate() error { return s.endBeforeResponse(endedInvalidated) }
 
 // end marks the session to be ended for why when the response starts.
 func (s *Session) end(why DestroyReason) {
@@ -167,7 +172,7 @@ func (s *Session) storedKey() string {
 func (s *Session) RenewID() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.usable(); err != nil {
+	if err := s.changeable(); err != nil {
 		return err
 	}
 	if s.stored && !s.renew {

@@ -1,19 +1,26 @@
 package kiln
 
 import (
+	"bufio"
 	"fmt"
+	"net"
 	"net/http"
-	"time"
 )
+
+// The response rule (docs/http.md): the session is saved, and its lease
+// slot released, when the response starts: the first WriteHeader, Write or
+// Flush, or Hijack. After that reads keep working from the request's own
+// view, and every change fails with ErrResponseStarted.
 
 // request is the middleware's state for one request.
 type request struct {
 	m        *Manager
 	r        *http.Request
 	s        *Session
-	incoming string // the session cookie the client sent, "" if none
-	started  bool   // the response has started (or an error response was sent)
-	err      error  // the save failed; the handler's output is dropped
+	incoming string // the cookie value the session was loaded from, "" if none
+	started  bool   // the session was saved for the response (or its save failed)
+	err      error  // that save failed: the error's response replaces the handler's
+	failSent bool   // the error's response was written
 }
 
 // responseWriter saves the session before the response starts.
@@ -23,8 +30,13 @@ type responseWriter struct {
 }
 
 // WriteHeader saves the session, then sends the handler's status, or the
-// error's if the save failed.
+// error's if the save failed. An informational status (1xx but 101, e.g.
+// 103 Early Hints) is not the response: it passes without a save.
 func (w *responseWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols && !w.req.started {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
 	if w.req.start(w.ResponseWriter) {
 		w.ResponseWriter.WriteHeader(code)
 	}
@@ -35,114 +47,101 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	if !w.req.started {
 		w.WriteHeader(http.StatusOK)
 	}
-	if w.req.err != nil {
-		return 0, w.req.err
+	if err := w.req.err; err != nil {
+		return 0, err
 	}
 	return w.ResponseWriter.Write(p)
 }
 
 // Flush starts the response if needed and flushes it.
-func (w *responseWriter) Flush() {
+func (w *responseWriter) Flush() { _ = w.FlushError() }
+
+// FlushError is Flush for http.ResponseController: it reports a failed
+// save, or the underlying writer's error.
+func (w *responseWriter) FlushError() error {
 	if !w.req.started {
 		w.WriteHeader(http.StatusOK)
 	}
-	if w.req.err == nil {
-		_ = http.NewResponseController(w.ResponseWriter).Flush()
+	if err := w.req.err; err != nil {
+		return err
 	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
 }
 
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// finish runs after the handler: it saves if the response has not started,
-// and otherwise saves what changed after it started. A change it cannot save
-// aborts the response (http.ErrAbortHandler), so the client never sees a
-// complete success for a change that was lost.
-func (w *responseWriter) finish() {
+// Hijack saves the session, then hands over the connection. If the save
+// fails it writes nothing and returns the error; the error's response is
+// then sent instead of whatever the handler writes.
+func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := hijacker(w.ResponseWriter)
+	if !ok {
+		return nil, nil, fmt.Errorf("kiln: hijack: %w", http.ErrNotSupported)
+	}
 	q := w.req
 	if !q.started {
-		q.start(w.ResponseWriter)
-		return
+		q.save(w.ResponseWriter)
 	}
 	if q.err != nil {
-		return
+		return nil, nil, fmt.Errorf("hijack: %w", q.err)
 	}
-	if q.s.needsCookie() {
-		q.abort(fmt.Errorf("save session: %w: a new or renewed session needs its cookie", ErrResponseStarted))
-	}
-	if _, err := q.s.save(q.r.Context()); err != nil {
-		q.abort(err)
+	return h.Hijack()
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer for
+// everything but Flush and Hijack.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// hijacker finds the Hijacker under w, as http.ResponseController does.
+func hijacker(w http.ResponseWriter) (http.Hijacker, bool) {
+	for {
+		switch t := w.(type) {
+		case http.Hijacker:
+			return t, true
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return nil, false
+		}
 	}
 }
 
-// start saves the session and sets its cookie on w before the response
-// starts. It reports whether the handler's response may go out.
+// start saves the session before the response's first byte, and writes
+// the error's response instead if that failed. It reports whether the
+// handler's response may go out.
 func (q *request) start(w http.ResponseWriter) bool {
-	if q.started {
-		return q.err == nil
+	if !q.started {
+		q.save(w)
 	}
+	if q.err != nil && !q.failSent {
+		q.failSent = true
+		q.m.fail(w, q.r, q.err)
+	}
+	return q.err == nil
+}
+
+// save saves the session for the response, sets its cookie on w and
+// releases its lease slot, so other requests of the user can run while
+// this one streams.
+func (q *request) save(w http.ResponseWriter) {
 	q.started = true
-	res, err := q.s.save(q.r.Context())
+	res, err := q.s.saveForResponse(q.r.Context())
 	if err != nil {
 		q.err = err
-		q.m.fail(w, q.r, err)
-		return false
+	} else {
+		q.setCookie(w, res)
 	}
-	q.setCookie(w, res)
-	return true
+	q.s.release()
 }
 
-func (q *request) abort(err error) {
-	q.m.cfg.Logger.Error("kiln: session save failed after the response started; aborting it",
-		"method", q.r.Method, "path", q.r.URL.Path, "err", err)
-	panic(http.ErrAbortHandler)
-}
-
-// setCookie sends the cookie a save calls for: the new ID, a deletion, or
-// the ID with this node's suffix.
-func (q *request) setCookie(w http.ResponseWriter, res saveResult) {
-	id, deadline, stored := q.s.cookieState()
-	switch {
-	case res == savedEnded || (!stored && q.incoming != ""):
-		if q.incoming != "" {
-			http.SetCookie(w, q.cookie("", -1))
-		}
-	case res == savedCreated || (stored && q.incoming != id):
-		maxAge := 0
-		if q.m.cfg.PersistentCookie {
-			maxAge = max(int(deadline.Sub(q.m.now())/time.Second), 1)
-		}
-		http.SetCookie(w, q.cookie(id, maxAge))
+// finish runs after the handler: it saves if the response has not started
+// (or sends the error's response), then warns about values the handler
+// changed in place after the save, which are lost.
+func (q *request) finish(w http.ResponseWriter) {
+	handlerStarted := q.started
+	if !q.start(w) || !handlerStarted {
+		return // no handler code ran after the save
 	}
-}
-
-func (q *request) cookie(value string, maxAge int) *http.Cookie {
-	c := q.m.cfg.Cookie // a copy of the template
-	c.Value, c.MaxAge = value, maxAge
-	c.Secure = c.Secure || q.r.TLS != nil
-	return &c
-}
-
-// cookieState returns what the cookie must carry.
-func (s *Session) cookieState() (id string, deadline time.Time, stored bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.stored {
-		return "", time.Time{}, false
+	for _, name := range q.s.changedAfterSave() {
+		q.m.cfg.Logger.Warn("kiln: session attribute changed in place after the response started; not saved",
+			"attribute", name, "session", q.s.fingerprint(), "method", q.r.Method, "path", q.r.URL.Path)
 	}
-	return s.m.idFor(s.base), s.meta.Deadline, true
-}
-
-// needsCookie reports whether saving now would create or rename the session.
-func (s *Session) needsCookie() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.renew && s.stored {
-		return true
-	}
-	if s.stored || s.invalidate {
-		return false
-	}
-	changes, err := s.changes()
-	return err == nil && (len(changes) > 0 || s.metaDirty)
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kilnhq/kiln/internal/testutil"
 )
 
 // TestClusterKillOneServer: three kiln servers with sessions replicated
@@ -78,7 +80,7 @@ func testClusterKill(t *testing.T, killLeader bool) {
 // replicated n times, and waits until all are ready.
 func startCluster(t *testing.T, n int) []*kilnServer {
 	t.Helper()
-	ports := freePorts(t, 3*n)
+	ports := testutil.FreePorts(t, 3*n)
 	specs := make([]serverSpec, n)
 	for i := range specs {
 		specs[i] = serverSpec{

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kilnhq/kiln/internal/testutil"
 )
 
 // TestBadConfig: kiln server refuses to start on a bad config file, with
@@ -35,7 +37,7 @@ func TestBadConfig(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			cfg := filepath.Join(dir, "bad.yaml")
-			body := fmt.Sprintf(tt.yaml, freePorts(t, 1)[0], filepath.Join(dir, "data")) + "http:\n  listen: 127.0.0.1:0\n"
+			body := fmt.Sprintf(tt.yaml, testutil.FreePorts(t, 1)[0], filepath.Join(dir, "data")) + "http:\n  listen: 127.0.0.1:0\n"
 			if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 				t.Fatal(err)
 			}

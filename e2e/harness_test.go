@@ -6,21 +6,20 @@
 package e2e
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kilnhq/kiln/internal/testutil"
 )
 
 // bins are the binaries TestMain built: kiln and cart.
@@ -83,28 +82,10 @@ func needBinaries(t *testing.T) {
 type proc struct {
 	name   string
 	cmd    *exec.Cmd
-	stdout *lines // what it printed to stdout so far
-	errLog string // path of its stderr file
+	stdout *testutil.LogBuffer // what it printed to stdout so far
+	errLog string              // path of its stderr file
 	done   chan struct{}
 	err    error // its exit error, once done is closed
-}
-
-// lines collects a stream's text, safe to read while it is written.
-type lines struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (l *lines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // start starts bin with args and env (added to the environment). The
@@ -120,7 +101,7 @@ func start(t *testing.T, name, bin string, env []string, args ...string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{name: name, stdout: new(lines), errLog: errFile.Name(), done: make(chan struct{})}
+	p := &proc{name: name, stdout: new(testutil.LogBuffer), errLog: errFile.Name(), done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Dir = dir // whatever it writes by default lands in the test's directory
 	p.cmd.Env = append(os.Environ(), env...)
@@ -280,22 +261,6 @@ func (p *proc) kill9(t *testing.T) {
 		t.Fatalf("kill -9 %s: %v", p.name, err)
 	}
 	<-p.done
-}
-
-// freePorts returns n distinct loopback TCP ports that were free a moment
-// ago (all held open together, so they differ).
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	ports := make([]int, n)
-	for i := range ports {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
-	}
-	return ports
 }
 
 // newClient is an HTTP client with a cookie jar of its own (so its own

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kilnhq/kiln/internal/testutil"
 )
 
 // serverSpec is one kiln server's configuration file.
@@ -31,7 +33,7 @@ type clusterSpec struct {
 
 // newServerSpec is a single server on fresh loopback ports.
 func newServerSpec(t *testing.T, name string) serverSpec {
-	ports := freePorts(t, 2)
+	ports := testutil.FreePorts(t, 2)
 	return serverSpec{name: name, port: ports[0], httpPort: ports[1], data: filepath.Join(t.TempDir(), "data")}
 }
 

@@ -108,13 +108,19 @@ type SessionsConfig struct {
 	// Bucket names the KV bucket; web nodes must use the same. Default "kiln".
 	Bucket string `yaml:"bucket"`
 	// Replicas is 1 or 3 (3 needs a cluster of three servers); 0 picks 3
-	// when the cluster has at least 2 routes, else 1. Default 0.
+	// with a cluster section, else 1, so every server of a cluster wants
+	// the same count. The server creates the buckets with it and updates
+	// an existing bucket with another count to it. Default 0.
 	Replicas int `yaml:"replicas"`
 	// Shards spreads sessions over that many streams, 1..64, so writes
-	// spread over stream leaders. Default 1.
+	// spread over stream leaders. It applies when the buckets are created:
+	// an existing bucket keeps its count, and a different value here is
+	// logged as a warning. Default 1.
 	Shards int `yaml:"shards"`
 	// MaxBytes limits the server's JetStream file store; 0 leaves NATS's
-	// own limit (75% of the disk's free space). Default 0.
+	// own limit (75% of the disk's free space when the server starts).
+	// The session bucket may fill 80% of it: the rest lets a full store
+	// still expire, and so drain, by itself. Default 0.
 	MaxBytes ByteSize `yaml:"max_bytes"`
 	// MaxValueSize is the largest record a client may write (the NATS
 	// max payload), at most 64MiB. Default 1MiB.
@@ -144,7 +150,7 @@ func (c *Config) replicas() int {
 	if c.Sessions.Replicas != 0 {
 		return c.Sessions.Replicas
 	}
-	if c.Cluster != nil && len(c.Cluster.Routes) >= 2 {
+	if c.Cluster != nil {
 		return 3
 	}
 	return 1

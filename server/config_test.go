@@ -191,10 +191,13 @@ func TestLoad_MissingFile(t *testing.T) {
 	}
 }
 
+// TestConfig_Replicas: with a cluster section, 0 means 3 however many
+// routes a server lists (servers of one cluster may list 1, 2 or 3), so
+// they all want the same count.
 func TestConfig_Replicas(t *testing.T) {
 	tests := []struct {
 		routes, replicas, want int
-	}{{0, 0, 1}, {1, 0, 1}, {2, 0, 3}, {2, 1, 1}, {1, 3, 3}}
+	}{{0, 0, 1}, {1, 0, 3}, {2, 0, 3}, {3, 0, 3}, {2, 1, 1}, {1, 3, 3}}
 	for _, tt := range tests {
 		cfg := DefaultConfig()
 		if tt.routes > 0 {

@@ -41,21 +41,40 @@ func (c *Config) serverOptions(log *slog.Logger) natsengine.ServerOptions {
 }
 
 // clientOptions are the options of the server's own in-process client,
-// which creates the session buckets.
+// which creates the session buckets and repairs their replica count.
 func (c *Config) clientOptions(srv *natsengine.Server, log *slog.Logger) natsengine.Options {
 	o := natsengine.Options{
-		InProcess: srv,
-		Bucket:    c.Sessions.Bucket,
-		Replicas:  c.replicas(),
-		Shards:    c.Sessions.Shards,
-		Token:     c.Auth.Token,
-		Name:      "kiln-server",
-		Logger:    log,
+		InProcess:      srv,
+		Bucket:         c.Sessions.Bucket,
+		Replicas:       c.replicas(),
+		RepairReplicas: true,
+		Shards:         c.Sessions.Shards,
+		MaxBytes:       bucketMaxBytes(srv),
+		Token:          c.Auth.Token,
+		Name:           "kiln-server",
+		Logger:         log,
 	}
 	if u := c.user(); u != nil {
 		o.User, o.Password = u.User, u.Password
 	}
 	return o
+}
+
+// bucketShare is the part of JetStream's storage limit the session
+// bucket may fill. The rest is headroom: at JetStream's limit the server
+// refuses even the expiry markers it writes before removing an expired
+// value, so a full store would never drain; under the bucket's own limit
+// new sessions are refused but expiries, deletes and overwrites go on.
+const bucketShare = 0.8
+
+// bucketMaxBytes is the session bucket's limit: bucketShare of the
+// server's JetStream storage limit (sessions.max_bytes, or what NATS
+// chose: 75% of the free disk), 0 if unknown.
+func bucketMaxBytes(srv *natsengine.Server) int64 {
+	if jc := srv.NATS().JetStreamConfig(); jc != nil && jc.MaxStore > 0 {
+		return int64(float64(jc.MaxStore) * bucketShare)
+	}
+	return 0
 }
 
 // user is the single user, nil if none.

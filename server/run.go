@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -46,13 +47,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	}
 	r := &running{cfg: &cfg, log: log, srv: srv, health: h, http: hs}
 	r.logStart()
-	if eng := r.openBuckets(ctx); eng != nil {
+	eng, err := r.openBuckets(ctx)
+	if eng != nil {
 		h.eng.Store(eng)
 		fmt.Fprintf(stdout, "%snats://%s\n", ReadyPrefix, r.clientAddr())
 		<-ctx.Done()
 	}
 	r.stop()
-	return nil
+	return err
 }
 
 // startNATS starts the embedded NATS server of cfg.
@@ -66,6 +68,9 @@ func startNATS(cfg *Config, log *slog.Logger) (*natsengine.Server, error) {
 		}
 	}
 	srv, err := natsengine.StartServer(cfg.serverOptions(natsLogger(log)))
+	if errors.Is(err, natsengine.ErrStoreDir) {
+		return nil, fmt.Errorf("server.data %s: %w", absPath(cfg.Server.Data), err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("start nats server: %w", err)
 	}
@@ -92,24 +97,38 @@ func (r *running) clientAddr() string {
 }
 
 // openBuckets opens the server's client, creating the session buckets,
-// and retries with backoff until it succeeds or ctx ends (nil).
-func (r *running) openBuckets(ctx context.Context) *natsengine.Engine {
+// and retries with backoff until it succeeds or ctx ends (nil, nil). A
+// bucket whose layout the server cannot repair (natsengine.ErrLayout) is
+// an error at once: waiting does not fix it.
+func (r *running) openBuckets(ctx context.Context) (*natsengine.Engine, error) {
 	backoff, timeout := 100*time.Millisecond, 2*time.Second
 	for attempt := 1; ; attempt++ {
 		eng, err := r.tryOpen(ctx, timeout)
 		if err == nil || ctx.Err() != nil {
-			return eng
+			return eng, nil
+		}
+		if errors.Is(err, natsengine.ErrLayout) {
+			return nil, fmt.Errorf("session buckets: %w", err)
 		}
 		r.health.setWaiting(err.Error())
-		r.log.Warn("kiln server: session buckets not open yet (a cluster needs 2 of 3 servers up); retrying",
+		r.log.Warn("kiln server: session buckets not open yet; retrying"+r.waitHint(),
 			"attempt", attempt, "retry_in", backoff, "err", err)
 		select {
 		case <-ctx.Done():
-			return nil
+			return nil, nil
 		case <-time.After(backoff):
 		}
 		backoff, timeout = min(2*backoff, 5*time.Second), min(2*timeout, 30*time.Second)
 	}
+}
+
+// waitHint says what a cluster server waits for.
+func (r *running) waitHint() string {
+	if r.cfg.Cluster == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (a cluster elects its leader with 2 of 3 servers up; creating a %d-replica bucket needs %d)",
+		r.cfg.replicas(), r.cfg.replicas())
 }
 
 // jetStreamWait bounds one wait for JetStream, so that a server waiting
@@ -128,7 +147,23 @@ func (r *running) tryOpen(ctx context.Context, timeout time.Duration) (*natsengi
 	}
 	octx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return natsengine.Open(octx, r.cfg.clientOptions(r.srv, r.log))
+	opts := r.cfg.clientOptions(r.srv, r.log)
+	eng, err := natsengine.Open(octx, opts)
+	var sce *natsengine.ShardCountError
+	if errors.As(err, &sce) {
+		// The count of an existing bucket cannot change (keys would move):
+		// keep it, as docs/server.md says sessions.shards applies at creation.
+		r.log.Warn("kiln server: sessions.shards differs from the existing bucket's; using the bucket's",
+			"bucket", sce.Bucket, "configured", sce.Want, "found", sce.Recorded)
+		opts.Shards = 0
+		eng, err = natsengine.Open(octx, opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.log.Debug("kiln server: session buckets open", "bucket", r.cfg.Sessions.Bucket,
+		"replicas", eng.Replicas(), "shards", eng.Shards())
+	return eng, nil
 }
 
 // stop shuts down in order: HTTP endpoints, the client, the NATS server.

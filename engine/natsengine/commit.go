@@ -51,6 +51,9 @@ func (e *Engine) Commit(ctx context.Context, ops ...engine.Op) ([]uint64, error)
 	if len(ops) == 0 {
 		return nil, nil
 	}
+	if err := sh.checkDeadlines(ops); err != nil {
+		return nil, err
+	}
 	msgs := make([]*nats.Msg, len(ops))
 	for i, op := range ops {
 		msgs[i] = opMsg(sh, op)
@@ -68,7 +71,34 @@ func (e *Engine) Commit(ctx context.Context, ops ...engine.Op) ([]uint64, error)
 	for i := range revs {
 		revs[i] = ack.Seq - uint64(len(ops)-1-i)
 	}
+	sh.noteCommitted(ops, revs)
 	return revs, nil
+}
+
+// checkDeadlines refuses, as a conflict, a condition on a revision whose
+// logical TTL is known to have run out: see deadlines.
+func (sh *shard) checkDeadlines(ops []engine.Op) error {
+	now := sh.clock.now()
+	for _, op := range ops {
+		if op.IfRevision != 0 && sh.deadlines.passed(op.Key, op.IfRevision, now) {
+			return fmt.Errorf("commit %s: %w: revision %d has expired", op.Key, engine.ErrConflict, op.IfRevision)
+		}
+	}
+	return nil
+}
+
+// noteCommitted records the deadlines of the values just written. The
+// server stored them before now (its clock, estimated), so the deadline
+// noted is at most a round trip late, never early.
+func (sh *shard) noteCommitted(ops []engine.Op, revs []uint64) {
+	now := sh.clock.now()
+	for i, op := range ops {
+		if op.TTL > 0 && !op.Delete {
+			sh.deadlines.note(op.Key, revs[i], now.Add(op.TTL))
+		} else {
+			sh.deadlines.forget(op.Key)
+		}
+	}
 }
 
 func checkOps(ops []engine.Op) error {
@@ -120,8 +150,11 @@ func opMsg(sh *shard, op engine.Op) *nats.Msg {
 	default:
 		m.Data = op.Value
 	}
-	if op.TTL > 0 {
-		m.Header.Set(hdrTTL, ttlHeader(op.TTL))
+	switch {
+	case op.TTL > 0 && !op.Delete:
+		valueTTLHeaders(m.Header, op.TTL)
+	case op.TTL > 0:
+		m.Header.Set(hdrTTL, ttlHeader(op.TTL)) // a PURGE marker expires without a marker
 	}
 	if op.IfNew {
 		m.Header.Set(hdrExpectedSeq, "0")

@@ -17,9 +17,25 @@
 // A replicated deployment is three servers, each with a unique, stable
 // ServerName and ServerOptions.Cluster listing the other two's route
 // URLs; once [Server.WaitJetStreamReady] returns on one of them (a meta
-// leader is elected, which takes two of the three), clients that list all
-// three client URLs in Options.URL open the bucket with Replicas 3.
-// [Server.Healthz] answers a readiness probe.
+// leader is elected, which takes two of the three), a client with
+// Replicas 3 can create the bucket, which takes all three servers up
+// (a 3-replica stream is placed on three). [Server.Healthz] answers a
+// readiness probe.
+//
+// # Who creates the bucket
+//
+// Web nodes should not decide how many copies the sessions get. Open with
+// Options.Replicas 0 (the default) binds to the bucket as it exists,
+// whatever its replica count. It creates a missing bucket, with one
+// replica, only on a server outside a cluster (the embedded engine, the
+// demo, a single `kiln server` or nats-server); on a server of a cluster
+// it fails with [ErrNoBucket], wrapped with engine.ErrUnavailable, until
+// `kiln server` (whose client opens with Replicas 3 and RepairReplicas)
+// has created it: a web node started first retries, as kiln's examples
+// do. A client that names Replicas creates a missing bucket with that
+// count, and fails with [ErrLayout] on an existing bucket with another
+// count, unless RepairReplicas, which updates the bucket's streams to
+// the count (a warning in the log says what it found).
 //
 // # What is stored where
 //
@@ -57,8 +73,12 @@
 // group's consumer on every shard. Messaging does not involve the shards.
 // The first shard's stream records N (metadata kiln_shards); Open with
 // Shards 0 reads it, so web nodes need not be told, and Open with a
-// count that contradicts it fails. The count of an existing bucket cannot
-// change: that would move keys.
+// count that contradicts it fails with a [ShardCountError] (an
+// ErrLayout). The count of an existing bucket cannot change: that would
+// move keys. Two first openers with different counts cannot split the
+// layout: each checks kiln_shards on an existing first shard, and the
+// other layout's first stream after creating its own, so the later one
+// fails with ErrLayout.
 //
 // # Listing
 //
@@ -78,16 +98,27 @@
 // writes an expiry marker when a DEL marker's TTL runs out, which would be
 // reported as the key expiring, but not for a PURGE marker.
 //
-// NATS counts TTLs in whole seconds of at least 1s: a TTL is rounded up to
-// the next second, so 1ms becomes 1s and 1.2s becomes 2s. The server
-// removes an expired value within about a second of its deadline; Get
-// and List report a value past its TTL as not found even before that.
-// They judge its age on the server's clock only: the server's timestamp
-// of the value against an estimate of the server's current time, taken
-// from the "ts" of the shard's stream info (answered by its leader) at
-// Open, every 10s and after a reconnect, and run forward with the
-// elapsed time of Options.Clock. A client whose clock is off by any
-// amount judges expiry as the server does, at most one round trip late.
+// A value's TTL is logical: the Kiln-TTL header carries it in
+// milliseconds, and Get, List and Commit judge it. The server's own TTL
+// (Nats-TTL, whole seconds) runs 3s longer, so the server removes the
+// value, and reports it expired, 3 to 4 seconds after its logical
+// deadline. The margin keeps every write away from the server's expiry of
+// the value it replaces: on a replicated stream nats-server purges a
+// write acknowledged at that moment (docs/upstream/nats-expiry-marker.md).
+// Each shard remembers the deadline of the revisions this client wrote or
+// read; a Commit conditioned on such a revision once its TTL ran out is
+// refused with engine.ErrConflict before it reaches the server. (A
+// condition on a revision this client never saw is decided by the server
+// alone: within the margin it still succeeds.) A delete with a TTL (a
+// PURGE marker) gets the server TTL as it is, rounded up to whole seconds
+// of at least 1s.
+//
+// Expiry is judged on the server's clock only: the server's timestamp of
+// the value against an estimate of the server's current time, taken from
+// the "ts" of the shard's stream info (answered by its leader) at Open,
+// every 10s and after a reconnect, and run forward with the elapsed time
+// of Options.Clock. A client whose clock is off by any amount judges
+// expiry as the server does, at most one round trip late.
 //
 // A Commit of several ops is one JetStream atomic batch (headers
 // Nats-Batch-Id, Nats-Batch-Sequence, Nats-Batch-Commit on the last). The
@@ -108,9 +139,10 @@
 //
 // # Expiry
 //
-// When a key's TTL runs out the server removes the value and writes a
-// marker message on the key's subject (header Nats-Marker-Reason: MaxAge),
-// which lives Options.MarkerTTL. Watch reports it as EventExpire; OnExpire
+// When a key's server TTL runs out (its TTL plus the 3s margin) the
+// server removes the value and writes a marker message on the key's
+// subject (header Nats-Marker-Reason: MaxAge), which lives
+// Options.MarkerTTL. Watch reports it as EventExpire; OnExpire
 // hands it to one subscriber of the group through the group's durable
 // consumer and acks it once the handler returned nil. Deletes and
 // overwrites replace the value before it expires, so they are not
@@ -137,6 +169,13 @@
 //     servers can lose the writes of the last fsync interval.
 //   - Memory storage: nothing beyond the server process (at Replicas 3,
 //     beyond the loss of two of the three processes).
+//
+// Whatever the setting, an acknowledged write is not undone by the
+// server's expiry of the value it replaced (see Writes: the server's TTL
+// runs 3s past the logical one), and a write refused because the bucket
+// is full (Options.MaxBytes) fails with engine.ErrUnavailable. Each shard
+// keeps, for the deadline check, one small entry per key with a TTL that
+// this client wrote or read, until about 5s past its deadline.
 //
 // When a stream leader's server goes away, the survivors elect a new
 // leader; in tests on loopback writes resumed 60 ms to 1.1 s after the

@@ -45,7 +45,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	nc, err := connect(ctx, opts)
 	if err != nil {
-		return nil, err
+		return nil, opts.redact(err)
 	}
 	e := &Engine{
 		opts:        opts,
@@ -57,10 +57,10 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	if err := e.setup(ctx); err != nil {
 		nc.Close()
-		return nil, err
+		return nil, opts.redact(err)
 	}
 	nc.SetReconnectHandler(func(nc *nats.Conn) {
-		e.log.Info("natsengine: reconnected", "server", nc.ConnectedUrlRedacted())
+		e.log.Info("natsengine: reconnected", "server", Options{URL: nc.ConnectedUrl()}.redactedURL())
 		go e.measureAll() // another server may answer now
 	})
 	e.mu.Lock()
@@ -98,40 +98,6 @@ func (e *Engine) setup(ctx context.Context) error {
 	}
 	e.js = js
 	return e.openShards(ctx)
-}
-
-// ensureStream binds to the bucket's stream, creating it if missing and
-// switching on what the engine needs (atomic batches, per-message TTLs,
-// expiry markers, direct get, republishing) if an existing stream, such as
-// a bucket made by other NATS KV tools, lacks it.
-func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (jetstream.Stream, error) {
-	st, err := js.Stream(ctx, want.Name)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		st, err = js.CreateStream(ctx, want)
-		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			st, err = js.Stream(ctx, want.Name) // created concurrently
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	cfg := st.CachedInfo().Config
-	if rp := cfg.RePublish; rp != nil && *rp != *want.RePublish {
-		return nil, fmt.Errorf("stream %s republishes %s to %s; the engine needs %s to %s",
-			cfg.Name, rp.Source, rp.Destination, want.RePublish.Source, want.RePublish.Destination)
-	}
-	// Direct gets may be answered by a replica that lags the leader: with
-	// more than one replica every read goes to the leader, so a read never
-	// misses an acknowledged write (compare-and-set depends on it).
-	direct := cfg.Replicas <= 1
-	if cfg.AllowAtomicPublish && cfg.AllowMsgTTL && cfg.SubjectDeleteMarkerTTL > 0 && cfg.AllowDirect == direct && cfg.RePublish != nil {
-		return st, nil
-	}
-	cfg.AllowAtomicPublish, cfg.AllowMsgTTL, cfg.AllowDirect, cfg.RePublish = true, true, direct, want.RePublish
-	if cfg.SubjectDeleteMarkerTTL <= 0 {
-		cfg.SubjectDeleteMarkerTTL = want.SubjectDeleteMarkerTTL
-	}
-	return js.UpdateStream(ctx, cfg)
 }
 
 // opCtx applies OpTimeout to a ctx without deadline.

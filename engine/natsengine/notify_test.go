@@ -41,7 +41,7 @@ func TestWatch_Kinds(t *testing.T) {
 			if fmt.Sprint(ev) != fmt.Sprint(w) {
 				t.Errorf("event %+v, want %+v", ev, w)
 			}
-		case <-time.After(3 * time.Second):
+		case <-time.After(10 * time.Second):
 			t.Fatalf("no event, want %+v", w)
 		}
 	}
@@ -62,8 +62,9 @@ func TestOnExpire_OncePerGroup(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string]int{}
 	other := map[string]int{}
+	opts := natsengine.Options{RedeliveryDelay: time.Second}
 	for i := range 2 {
-		e := MustOpenEngine(t, srv, natsengine.Options{})
+		e := MustOpenEngine(t, srv, opts)
 		_, err := e.OnExpire(ctx, "sessions", "sess.>", func(ctx context.Context, key string) error {
 			mu.Lock()
 			seen[key]++
@@ -74,7 +75,7 @@ func TestOnExpire_OncePerGroup(t *testing.T) {
 			t.Fatalf("client %d: %v", i, err)
 		}
 	}
-	e := MustOpenEngine(t, srv, natsengine.Options{})
+	e := MustOpenEngine(t, srv, opts)
 	if _, err := e.OnExpire(ctx, "audit", "sess.>", func(ctx context.Context, key string) error {
 		mu.Lock()
 		other[key]++
@@ -92,18 +93,23 @@ func TestOnExpire_OncePerGroup(t *testing.T) {
 		engine.Op{Key: "sess.8", Delete: true, IfRevision: revs[8]},
 		engine.Op{Key: "sess.9", Value: []byte("kept"), IfRevision: revs[9]},
 		engine.Op{Key: "other", Value: []byte("v"), TTL: time.Second})
-	eventually(t, 4*time.Second, "8 expiries in each group", func() bool {
+	eventually(t, 10*time.Second, "8 expiries in each group", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(seen) == 8 && len(other) == 8
 	})
-	time.Sleep(500 * time.Millisecond) // let duplicates show up
-	mu.Lock()
-	defer mu.Unlock()
-	for i := range 8 {
-		k := fmt.Sprintf("sess.%d", i)
-		if seen[k] != 1 || other[k] != 1 {
-			t.Errorf("%s delivered %d times to group sessions, %d to audit; want once each", k, seen[k], other[k])
+	// Past the redelivery delay, so that a second delivery shows.
+	for deadline := time.Now().Add(2*opts.RedeliveryDelay + 500*time.Millisecond); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		for i := range 8 {
+			k := fmt.Sprintf("sess.%d", i)
+			if seen[k] != 1 || other[k] != 1 {
+				t.Errorf("%s delivered %d times to group sessions, %d to audit; want once each", k, seen[k], other[k])
+			}
+		}
+		mu.Unlock()
+		if t.Failed() {
+			return
 		}
 	}
 }
@@ -134,7 +140,7 @@ func TestOnExpire_Redelivery(t *testing.T) {
 			} else if d := at.Sub(first); d < 150*time.Millisecond {
 				t.Errorf("redelivered after %s, want RedeliveryDelay (200ms)", d)
 			}
-		case <-time.After(3 * time.Second):
+		case <-time.After(10 * time.Second):
 			t.Fatalf("delivery %d missing", i+1)
 		}
 	}
@@ -180,7 +186,7 @@ func TestOnExpire_StopCancelsHandler(t *testing.T) {
 		if k != "k" {
 			t.Errorf("other subscriber got %q", k)
 		}
-	case <-time.After(3 * time.Second):
+	case <-time.After(10 * time.Second):
 		t.Fatal("key not redelivered to the other subscriber")
 	}
 }

@@ -18,7 +18,8 @@ import (
 
 // Options configure a client of a NATS server with JetStream. The zero
 // value connects to nats://127.0.0.1:4222 and uses the file-stored bucket
-// "kiln" with one replica.
+// "kiln" as it exists, or creates it with one replica on a server outside
+// a cluster.
 type Options struct {
 	// URL lists the servers to connect to, comma-separated.
 	// Default nats.DefaultURL. Ignored when InProcess is set.
@@ -29,11 +30,32 @@ type Options struct {
 	// Bucket names the KV bucket (and, in subjects, the app): letters,
 	// digits, '-' and '_'. Default "kiln".
 	Bucket string
-	// Replicas is the bucket's replication factor when Open creates it:
-	// 1, or 3 on a 3-server cluster. Default 1.
+	// Replicas is the bucket's replication factor: 1, or 3 on a 3-server
+	// cluster. Open creates a missing bucket with it, and fails with
+	// ErrLayout on an existing bucket with another count (unless
+	// RepairReplicas). 0 (the default) takes an existing bucket's count,
+	// and creates a missing bucket with 1 replica only on a server outside
+	// a cluster; in a cluster Open then fails with ErrNoBucket until kiln
+	// server (or a client that names the count) has created it.
 	Replicas int
+	// RepairReplicas makes Open update an existing bucket whose replica
+	// count differs from Replicas to Replicas, logging what it found,
+	// instead of failing. For the process that owns the layout (kiln
+	// server).
+	RepairReplicas bool
 	// Memory keeps a bucket Open creates in memory instead of on disk.
 	Memory bool
+	// MaxBytes caps what the bucket holds, split evenly over its shards:
+	// Open creates the bucket with it, or updates an existing bucket's
+	// limit to it. Keep it below
+	// the server's JetStream limit (ServerOptions.MaxStore): at that limit
+	// the server refuses everything, including the expiry markers it must
+	// write before it removes an expired value, so a full store never
+	// drains; under the bucket's own limit it refuses new keys but still
+	// takes markers, deletes and overwrites no larger than the value they
+	// replace. 0 leaves an existing bucket's limit, and creates a bucket
+	// without one.
+	MaxBytes int64
 	// Shards spreads the keys over this many buckets (streams), each with
 	// its own leader, for write throughput beyond what one stream takes.
 	// With 1 the bucket is Bucket itself; with N > 1 it is the buckets
@@ -93,9 +115,6 @@ func (o Options) withDefaults() Options {
 	if o.Bucket == "" {
 		o.Bucket = "kiln"
 	}
-	if o.Replicas == 0 {
-		o.Replicas = 1
-	}
 	if o.Name == "" {
 		o.Name = "kiln"
 	}
@@ -121,8 +140,11 @@ func (o Options) validate() error {
 	if !validBucket(o.Bucket) {
 		return fmt.Errorf("natsengine: Options.Bucket %q: want letters, digits, '-' and '_'", o.Bucket)
 	}
-	if o.Replicas < 1 || o.Replicas > 5 {
-		return fmt.Errorf("natsengine: Options.Replicas %d: want 1..5", o.Replicas)
+	if o.Replicas < 0 || o.Replicas > 5 {
+		return fmt.Errorf("natsengine: Options.Replicas %d: want 0..5", o.Replicas)
+	}
+	if o.MaxBytes < 0 {
+		return fmt.Errorf("natsengine: Options.MaxBytes %d: want 0 or more", o.MaxBytes)
 	}
 	if o.Shards < 0 || o.Shards > maxShards {
 		return fmt.Errorf("natsengine: Options.Shards %d: want 0..%d", o.Shards, maxShards)
@@ -167,7 +189,7 @@ func (o Options) natsOptions() []nats.Option {
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("natsengine: reconnected", "server", nc.ConnectedUrlRedacted())
+			log.Info("natsengine: reconnected", "server", Options{URL: nc.ConnectedUrl()}.redactedURL())
 		}),
 		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
 			log.Warn("natsengine: async error", "err", err)
@@ -214,7 +236,7 @@ func reconnectDelay(attempts int) time.Duration {
 // CreateKeyValue makes (History 1, LimitMarkerTTL), plus atomic batch
 // publish and the republishing that Watch subscribes to. The first shard
 // records the shard count in its metadata.
-func (o Options) streamConfig(bucket string, first bool, shards int) jetstream.StreamConfig {
+func (o Options) streamConfig(bucket string, first bool, shards, replicas int) jetstream.StreamConfig {
 	storage := jetstream.FileStorage
 	if o.Memory {
 		storage = jetstream.MemoryStorage
@@ -223,16 +245,16 @@ func (o Options) streamConfig(bucket string, first bool, shards int) jetstream.S
 		Name:                   streamName(bucket),
 		Subjects:               []string{kvPrefix(bucket) + ">"},
 		MaxMsgsPerSubject:      1,
-		MaxBytes:               -1,
+		MaxBytes:               o.shardMaxBytes(shards),
 		MaxMsgSize:             -1,
 		MaxMsgs:                -1,
 		MaxConsumers:           -1,
 		Storage:                storage,
-		Replicas:               o.Replicas,
+		Replicas:               replicas,
 		AllowRollup:            true,
 		DenyDelete:             true,
 		Duplicates:             2 * time.Minute,
-		AllowDirect:            o.Replicas <= 1, // see ensureStream
+		AllowDirect:            replicas <= 1, // see upgrade
 		Discard:                jetstream.DiscardNew,
 		AllowMsgTTL:            true,
 		SubjectDeleteMarkerTTL: o.MarkerTTL.Round(time.Second),
@@ -243,6 +265,14 @@ func (o Options) streamConfig(bucket string, first bool, shards int) jetstream.S
 		cfg.Metadata = map[string]string{metaShards: strconv.Itoa(shards)}
 	}
 	return cfg
+}
+
+// shardMaxBytes is each shard's share of MaxBytes, -1 for no limit.
+func (o Options) shardMaxBytes(shards int) int64 {
+	if o.MaxBytes <= 0 {
+		return -1
+	}
+	return max(o.MaxBytes/int64(shards), 1)
 }
 
 // rePublish sends what every shard stores to the one watch prefix.
@@ -257,13 +287,60 @@ func (o Options) msgPrefix() string   { return "kiln." + o.Bucket + "." }
 func streamName(bucket string) string { return "KV_" + bucket }
 func kvPrefix(bucket string) string   { return "$KV." + bucket + "." }
 
-// redactedURL is URL without passwords, for messages.
+// redactedURL is URL without user information (a token, or a user and
+// password), for messages.
 func (o Options) redactedURL() string {
 	urls := strings.Split(o.URL, ",")
 	for i, s := range urls {
-		if u, err := url.Parse(strings.TrimSpace(s)); err == nil {
-			urls[i] = u.Redacted()
+		u, err := url.Parse(strings.TrimSpace(s))
+		switch {
+		case err != nil:
+			urls[i] = "(unparsable URL)"
+		case u.User != nil:
+			u.User = url.User("redacted")
+			urls[i] = u.String()
 		}
 	}
 	return strings.Join(urls, ",")
+}
+
+// secrets are the user information parts of URL, which must not appear
+// in a message.
+func (o Options) secrets() []string {
+	var out []string
+	for _, s := range strings.Split(o.URL, ",") {
+		s = strings.TrimSpace(s)
+		if i := strings.Index(s, "://"); i >= 0 {
+			s = s[i+3:]
+		}
+		if at := strings.LastIndexByte(s, '@'); at > 0 {
+			out = append(out, s[:at])
+		}
+	}
+	return out
+}
+
+// redactedError is an error whose message shows none of secrets; it
+// unwraps to the original.
+type redactedError struct {
+	err     error
+	secrets []string
+}
+
+func (e redactedError) Error() string {
+	msg := e.err.Error()
+	for _, s := range e.secrets {
+		msg = strings.ReplaceAll(msg, s, "redacted")
+	}
+	return msg
+}
+
+func (e redactedError) Unwrap() error { return e.err }
+
+// redact hides the URL's user information in err's message.
+func (o Options) redact(err error) error {
+	if err == nil || len(o.secrets()) == 0 {
+		return err
+	}
+	return redactedError{err: err, secrets: o.secrets()}
 }

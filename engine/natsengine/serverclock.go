@@ -90,9 +90,13 @@ func (e *Engine) measureAll() {
 	}
 }
 
-// resync measures every shard's server clock, then arms the next resync.
+// resync measures every shard's server clock and prunes its deadlines,
+// then arms the next resync.
 func (e *Engine) resync() {
 	e.measureAll()
+	for _, sh := range e.shards {
+		sh.deadlines.prune(sh.clock.now())
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !e.closed.Load() {

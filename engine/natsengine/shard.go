@@ -16,10 +16,11 @@ const metaShards = "kiln_shards"
 
 // shard is one of the bucket's streams.
 type shard struct {
-	bucket   string // "<bucket>", or "<bucket>-<i>" with several shards
-	stream   jetstream.Stream
-	kvPrefix string // "$KV.<shard bucket>.": the stream's subjects
-	clock    *serverClock
+	bucket    string // "<bucket>", or "<bucket>-<i>" with several shards
+	stream    jetstream.Stream
+	kvPrefix  string // "$KV.<shard bucket>.": the stream's subjects
+	clock     *serverClock
+	deadlines deadlines // of revisions this client wrote or read
 }
 
 // shardBucket names shard i of n.
@@ -51,6 +52,29 @@ func shardIndex(key string, n int) int {
 	return int(h % uint32(n))
 }
 
+// ShardCountError is Open's error when Options.Shards contradicts the
+// count recorded on an existing bucket. It is an ErrLayout.
+type ShardCountError struct {
+	Bucket   string
+	Recorded int // the bucket's count
+	Want     int // Options.Shards
+}
+
+func (e *ShardCountError) Error() string {
+	return fmt.Sprintf("natsengine: bucket %s is in %d shard(s); Options.Shards is %d (0 takes the bucket's count)",
+		e.Bucket, e.Recorded, e.Want)
+}
+
+// Is makes a ShardCountError an ErrLayout.
+func (e *ShardCountError) Is(target error) bool { return target == ErrLayout }
+
+// Shards is the bucket's shard count.
+func (e *Engine) Shards() int { return len(e.shards) }
+
+// Replicas is the replica count of the bucket's (first) stream, as Open
+// found or made it.
+func (e *Engine) Replicas() int { return e.shards[0].stream.CachedInfo().Config.Replicas }
+
 // shardOf is the shard that holds key.
 func (e *Engine) shardOf(key string) *shard {
 	return e.shards[shardIndex(key, len(e.shards))]
@@ -67,7 +91,7 @@ func (e *Engine) openShards(ctx context.Context) error {
 	e.shards = make([]*shard, n)
 	for i := n - 1; i >= 0; i-- {
 		b := shardBucket(e.opts.Bucket, i, n)
-		st, err := ensureStream(ctx, e.js, e.opts.streamConfig(b, i == 0, n))
+		st, err := e.ensureStream(ctx, b, i == 0, n)
 		if err != nil {
 			return fmt.Errorf("natsengine: bucket %s: %w", b, mapErr(err))
 		}
@@ -76,6 +100,9 @@ func (e *Engine) openShards(ctx context.Context) error {
 			return fmt.Errorf("natsengine: bucket %s: measure server clock: %w", b, mapErr(err))
 		}
 		e.shards[i] = sh
+	}
+	if err := e.checkSplit(ctx, n); err != nil {
+		return fmt.Errorf("natsengine: bucket %s: %w", e.opts.Bucket, mapErr(err))
 	}
 	return nil
 }
@@ -94,8 +121,7 @@ func (e *Engine) shardCount(ctx context.Context) (int, error) {
 	case recorded == 0:
 		return want, nil
 	case want != 0 && want != recorded:
-		return 0, fmt.Errorf("natsengine: bucket %s is in %d shard(s); Options.Shards is %d (0 takes the bucket's count)",
-			e.opts.Bucket, recorded, want)
+		return 0, &ShardCountError{Bucket: e.opts.Bucket, Recorded: recorded, Want: want}
 	}
 	return recorded, nil
 }

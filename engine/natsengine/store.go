@@ -34,12 +34,20 @@ func (e *Engine) Get(ctx context.Context, key string) (engine.Entry, error) {
 	sh := e.shardOf(key)
 	m, err := sh.stream.GetLastMsgForSubject(ctx, sh.kvPrefix+key)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		sh.deadlines.forget(key)
 		return engine.Entry{}, fmt.Errorf("get %s: %w", key, engine.ErrNotFound)
 	}
 	if err != nil {
 		return engine.Entry{}, fmt.Errorf("get %s: %w", key, mapErr(err))
 	}
-	if kindOf(m.Header) != engine.EventPut || expired(m.Header, m.Time, sh.clock.now()) {
+	if kindOf(m.Header) != engine.EventPut {
+		sh.deadlines.forget(key)
+		return engine.Entry{}, fmt.Errorf("get %s: %w", key, engine.ErrNotFound)
+	}
+	if ttl := logicalTTL(m.Header); ttl > 0 && !m.Time.IsZero() {
+		sh.deadlines.note(key, m.Sequence, m.Time.Add(ttl))
+	}
+	if expired(m.Header, m.Time, sh.clock.now()) {
 		return engine.Entry{}, fmt.Errorf("get %s: %w", key, engine.ErrNotFound)
 	}
 	if m.Data == nil {
@@ -65,18 +73,15 @@ func kindOf(h nats.Header) engine.EventKind {
 	return engine.EventDelete
 }
 
-// expired reports whether a value's TTL has run out by serverNow, the
-// estimate of the server's clock (see serverClock), although the server
-// has not removed it yet: it sweeps expired messages about once a second.
+// expired reports whether a value's logical TTL has run out by serverNow,
+// the estimate of the server's clock (see serverClock), although the
+// server has not removed it yet: it keeps it expiryMargin longer (see
+// deadlines), and sweeps expired messages about once a second.
 // stored is the server's timestamp of the value: both times are the
 // server's, never this process's clock.
 func expired(h nats.Header, stored, serverNow time.Time) bool {
-	ttl := h.Get(hdrTTL)
-	if ttl == "" || stored.IsZero() {
-		return false
-	}
-	d, err := time.ParseDuration(ttl)
-	return err == nil && d > 0 && serverNow.Sub(stored) >= d
+	ttl := logicalTTL(h)
+	return ttl > 0 && !stored.IsZero() && serverNow.Sub(stored) >= ttl
 }
 
 // ttlHeader renders a TTL for Nats-TTL, which counts whole seconds and

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -14,12 +13,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kilnhq/kiln/engine/natsengine"
+	"github.com/kilnhq/kiln/internal/testutil"
 )
 
 // TestCart_TwoProcesses builds the real binary, runs two nodes of it
@@ -121,7 +120,7 @@ func TestCart_WaitsForServer(t *testing.T) {
 		t.Skip("builds and runs the cart binary")
 	}
 	bin := mustBuild(t)
-	port := freePort(t)
+	port := testutil.FreePorts(t, 1)[0]
 	p := startProcess(t, bin, "-node", "w1", "-engine", fmt.Sprintf("nats://127.0.0.1:%d", port))
 	p.waitStderr(t, "waiting for kiln server at nats://127.0.0.1:", 30*time.Second)
 
@@ -173,25 +172,7 @@ type process struct {
 	urls   chan string   // the URL of its "listening on" line
 	done   chan struct{} // closed when the process has exited
 	err    error         // its exit error, once done
-	stderr *syncBuffer
-}
-
-// syncBuffer is a strings.Builder safe to read while the process writes.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	stderr *testutil.LogBuffer
 }
 
 func mustBuild(t *testing.T) string {
@@ -227,7 +208,7 @@ func startProcess(t *testing.T, bin string, args ...string) *process {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: cmd, urls: make(chan string, 1), done: make(chan struct{}), stderr: new(syncBuffer)}
+	p := &process{cmd: cmd, urls: make(chan string, 1), done: make(chan struct{}), stderr: new(testutil.LogBuffer)}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
@@ -251,17 +232,6 @@ func (p *process) waitStderr(t *testing.T, text string, within time.Duration) {
 			t.Fatalf("process did not log %q within %s\n%s", text, within, p.stderr)
 		}
 	}
-}
-
-// freePort is a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // watch reads the process's stdout, reports the URL of its "listening on"

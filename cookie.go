@@ -1,0 +1,121 @@
+package kiln
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// load returns the session the request's cookies name, or a new one. A
+// request may carry several cookies of the session's name (a stale one, one
+// a sibling subdomain set): the first that names a live session wins; the
+// others are ignored, never deleted. incoming is the value of the cookie
+// the session came from; if none named a live session, the first value
+// sent (so that a stale cookie of ours is cleared), or "" if none. Only
+// engine failures are errors.
+func (m *Manager) load(r *http.Request) (*Session, string, error) {
+	values := cookieValues(r, m.cfg.Cookie.Name)
+	tried := make(map[string]bool, len(values))
+	for _, v := range values {
+		base, _, ok := parseID(v)
+		if !ok || tried[base] {
+			continue
+		}
+		if len(tried) == 0 {
+			m.stats.requests.Add(1)
+		}
+		tried[base] = true
+		s := m.requestSession(r)
+		if err := m.loadBase(r.Context(), s, base); err != nil || s.stored {
+			return s, v, err
+		}
+		s.release() // not live: free its slot before trying the next
+	}
+	if len(values) == 0 {
+		return m.requestSession(r), "", nil
+	}
+	return m.requestSession(r), values[0], nil
+}
+
+// cookieValues returns the non-empty values of the request's cookies named
+// name, in the order the client sent them.
+func cookieValues(r *http.Request, name string) []string {
+	var values []string
+	for _, c := range r.CookiesNamed(name) {
+		if c.Value != "" {
+			values = append(values, c.Value)
+		}
+	}
+	return values
+}
+
+// requestSession returns a new session for r.
+func (m *Manager) requestSession(r *http.Request) *Session {
+	s := m.newSession(r.Context())
+	s.userAgent = truncate(r.UserAgent(), maxUserAgent)
+	return s
+}
+
+// loadBase fills s with the session whose ID has random part base, if it is
+// live.
+func (m *Manager) loadBase(ctx context.Context, s *Session, base string) error {
+	if m.leases == nil {
+		return m.loadStored(ctx, s, base)
+	}
+	return m.loadLeased(ctx, s, base)
+}
+
+// setCookie sends the cookie a save calls for: the new ID, a deletion, or
+// the ID with this node's suffix.
+func (q *request) setCookie(w http.ResponseWriter, res saveResult) {
+	id, deadline, stored := q.s.cookieState()
+	switch {
+	case res == savedEnded || (!stored && q.incoming != ""):
+		if q.incoming != "" {
+			http.SetCookie(w, q.cookie("", -1))
+		}
+	case res == savedCreated || (stored && q.incoming != id):
+		maxAge := 0
+		if q.m.cfg.PersistentCookie {
+			maxAge = max(int(deadline.Sub(q.m.now())/time.Second), 1)
+		}
+		http.SetCookie(w, q.cookie(id, maxAge))
+	}
+}
+
+func (q *request) cookie(value string, maxAge int) *http.Cookie {
+	c := q.m.cfg.Cookie // a copy of the template
+	c.Value, c.MaxAge = value, maxAge
+	c.Secure = c.Secure || q.r.TLS != nil
+	return &c
+}
+
+// cookieState returns what the cookie must carry.
+func (s *Session) cookieState() (id string, deadline time.Time, stored bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.stored {
+		return "", time.Time{}, false
+	}
+	return s.m.idFor(s.base), s.meta.Deadline, true
+}
+
+// cookiePrefixError returns why the template breaks the rules browsers
+// enforce for its name's prefix (RFC 6265bis: such a cookie is dropped
+// silently), or "".
+func cookiePrefixError(c http.Cookie) string {
+	switch {
+	case hasPrefixFold(c.Name, "__Host-") && (!c.Secure || c.Domain != "" || c.Path != "/"):
+		return "with the __Host- prefix needs Secure, Path \"/\" and no Domain"
+	case hasPrefixFold(c.Name, "__Secure-") && !c.Secure:
+		return "with the __Secure- prefix needs Secure"
+	}
+	return ""
+}
+
+// hasPrefixFold is strings.HasPrefix ignoring case, as browsers match the
+// cookie prefixes.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}

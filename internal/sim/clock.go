@@ -1,0 +1,53 @@
+package sim
+
+import (
+	"sync"
+	"time"
+
+	"github.com/kilnhq/kiln/clock"
+)
+
+// nodeClock is one node's view of the bubble's clock: it may be offset, it
+// stalls while its node is paused (timers due meanwhile fire on resume),
+// and it never fires again once its node is killed.
+type nodeClock struct {
+	n *nodeRun
+}
+
+var _ clock.Clock = nodeClock{}
+
+func (c nodeClock) Now() time.Time {
+	c.n.mu.Lock()
+	defer c.n.mu.Unlock()
+	if c.n.paused {
+		return c.n.pausedAt
+	}
+	return time.Now().Add(c.n.slot.clk.offset())
+}
+
+func (c nodeClock) AfterFunc(d time.Duration, f func()) clock.Timer {
+	return time.AfterFunc(d, func() {
+		if c.n.hold() {
+			f()
+		}
+	})
+}
+
+// offsetClock keeps a node name's clock offset across restarts: a new
+// process on the same host has the same clock.
+type offsetClock struct {
+	mu sync.Mutex // guards d
+	d  time.Duration
+}
+
+func (o *offsetClock) offset() time.Duration {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.d
+}
+
+func (o *offsetClock) set(d time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.d = d
+}

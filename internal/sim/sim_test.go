@@ -1,0 +1,123 @@
+package sim
+
+import (
+	"flag"
+	"os"
+	"regexp"
+	"runtime"
+	"strings"
+	"testing"
+	"testing/cryptotest"
+	"testing/synctest"
+)
+
+var (
+	flagSeeds  = flag.Int("sim.seeds", 100, "number of seeds to run (seeds 1..N)")
+	flagSeed   = flag.Uint64("sim.seed", 0, "run only this seed (replay)")
+	flagSteps  = flag.Int("sim.steps", 300, "scheduler steps per seed before the faults stop")
+	flagFaults = flag.String("sim.faults", "all", "fault kinds to inject: all, none, or a list like acklost,pause or all,-kill")
+	flagV      = flag.Bool("sim.v", false, "log every line of each run's trace")
+	flagStrict = flag.Bool("sim.strict", false, "fail on the known, not yet fixed faults too (see knownUnfixed)")
+)
+
+// knownUnfixed lists the failures the simulation finds on the current code
+// whose fixes are not merged yet (issue 9): a seed whose every failure
+// matches one of these is skipped, with the reason, unless -sim.strict.
+// Remove an entry when its fix lands, so that the seed fails if it comes back
+// (faults 9, 5 and 13 were removed when the save-pipeline fixes merged).
+var knownUnfixed = []struct{ sig, why string }{
+	{"stale read|acknowledged change lost|served after it was ended", "issue 9 fault 2 (kin: 3, 4): a node cut off past its liveness TTL (here mostly: paused) takes its old leases as its own again after its next refresh and serves its cached copy: stale reads of acknowledged increments, or a session served after a log out everywhere returned"},
+	{"ended on one node, live on another", "found by the simulation (not among the fifteen): expiry is judged by the serving node's clock against a last access stamped by another node's clock; with clock offsets of a second or two, one node serves a fresh session (and deletes the cookie) while the others still serve the live one"},
+	{`on A#\d+ .*revoke lease from A: lease busy: holder did not answer|on B#\d+ .*revoke lease from B: lease busy: holder did not answer|on C#\d+ .*revoke lease from C: lease busy: holder did not answer`, "issue 9 fault 14: after a revive a node asks its own old incarnation for the lease and waits for its own slot; here the session stays unreachable on that node"},
+	{"a log out everywhere overlapped a renewal", "found by the simulation (not among the fifteen; kin of 10): InvalidatePrincipal lists the principal's index, and a session renewed meanwhile is skipped under its old key (ended: renewed) and missed under its new one: it survives a log out everywhere that answered 200"},
+	{"destroy event of .* came at", "found by the simulation (kin of fault 13, still there after its fix): ending a session (Invalidate, RenewID) re-arms its touch record to expire in 1 s as best-effort clean-up; when that write fails, the destroy event waits for the old idle timer and comes an idle timeout late"},
+	{"busy=false not held", "found by the simulation (not among the fifteen; kin of 2 and 14): a lease record naming a lapsed node's old incarnation is never taken by other nodes: the node answers \"not held\", nobody steals, requests get 503 until that node serves the session itself"},
+}
+
+// knownFault returns why failure is a known unfixed fault, or "".
+func knownFault(failure string) string {
+	for _, k := range knownUnfixed {
+		if regexp.MustCompile(k.sig).MatchString(failure) {
+			return k.why
+		}
+	}
+	return ""
+}
+
+// TestSim runs the simulation over seeds and checks each run.
+func TestSim(t *testing.T) {
+	kinds, err := ParseKinds(*flagFaults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeds := make([]uint64, 0, *flagSeeds)
+	if *flagSeed != 0 {
+		seeds = append(seeds, *flagSeed)
+	} else {
+		for s := range *flagSeeds {
+			seeds = append(seeds, uint64(s+1))
+		}
+	}
+	for _, seed := range seeds {
+		t.Run("seed="+itoa(seed), func(t *testing.T) {
+			runSeed(t, Config{Seed: seed, Steps: *flagSteps, Faults: kinds})
+		})
+	}
+}
+
+func runSeed(t *testing.T, cfg Config) {
+	if *flagV {
+		cfg.Trace = func(line string) { t.Log(line) }
+	}
+	var res *Result
+	// Replay: kiln's IDs and tokens come from crypto/rand, made
+	// deterministic here; one P makes goroutine interleavings far more
+	// repeatable (see docs/simulation.md for what still varies).
+	cryptotest.SetGlobalRandom(t, cfg.Seed)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	synctest.Test(t, func(t *testing.T) { res = Run(cfg) })
+	runtime.GOMAXPROCS(2)
+	v := Check(res, os.TempDir())
+	for _, n := range v.Notes {
+		t.Logf("note: %s", n)
+	}
+	t.Logf("seed %d: %d ops, %d destroy events, %d sessions checked, %v simulated, %d faults",
+		cfg.Seed, len(res.Ops), len(res.Events), v.Checked, res.SimTime, len(res.Schedule))
+	if len(v.Failures) == 0 {
+		return
+	}
+	trace, _ := WriteTrace(res, os.TempDir())
+	if why := allKnown(v.Failures); why != "" && !*flagStrict {
+		t.Skipf("seed %d hits known unfixed faults (trace %s):\n%s\nfailures:\n%s", cfg.Seed, trace, why, strings.Join(v.Failures, "\n"))
+	}
+	t.Errorf("seed %d failed (replay: go test ./internal/sim -run 'TestSim/seed=%d$' -sim.seed=%d -sim.faults=%s -sim.v)\n%s\nfault schedule:\n%s\ntrace: %s",
+		cfg.Seed, cfg.Seed, cfg.Seed, cfg.Faults, strings.Join(v.Failures, "\n"), strings.Join(res.Schedule, "\n"), trace)
+}
+
+// allKnown returns the reasons if every failure is a known unfixed fault.
+func allKnown(failures []string) string {
+	seen := map[string]bool{}
+	var whys []string
+	for _, f := range failures {
+		why := knownFault(f)
+		if why == "" {
+			return ""
+		}
+		if !seen[why] {
+			seen[why] = true
+			whys = append(whys, "- "+why)
+		}
+	}
+	return strings.Join(whys, "\n")
+}
+
+func itoa(n uint64) string {
+	if n == 0 {
+		return "0"
+	}
+	var b []byte
+	for ; n > 0; n /= 10 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+	}
+	return string(b)
+}
