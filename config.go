@@ -61,9 +61,9 @@ type Config struct {
 	PersistentCookie bool
 	// RememberIdleTimeout and RememberLifetime are the idle timeout and the
 	// lifetime of a session remembered with Session.SetRememberMe, whose
-	// cookie is persistent. Defaults 7 days and 30 days; at least
-	// IdleTimeout and Lifetime, and RememberIdleTimeout at most
-	// RememberLifetime.
+	// cookie is persistent. Defaults 7 days and 30 days; RememberIdleTimeout
+	// at most RememberLifetime. Remembering never shortens a session: below
+	// IdleTimeout or Lifetime, those apply.
 	RememberIdleTimeout time.Duration
 	RememberLifetime    time.Duration
 
@@ -168,8 +168,6 @@ func (c *Config) Validate() error {
 		{c.IdleTimeout <= 0, "IdleTimeout", "must be positive"},
 		{c.Lifetime <= 0, "Lifetime", "must be positive"},
 		{c.IdleTimeout > c.Lifetime, "IdleTimeout", "must not exceed Lifetime (which ends the session first)"},
-		{c.RememberIdleTimeout < c.IdleTimeout, "RememberIdleTimeout", "must be at least IdleTimeout"},
-		{c.RememberLifetime < c.Lifetime, "RememberLifetime", "must be at least Lifetime"},
 		{c.RememberIdleTimeout > c.RememberLifetime, "RememberIdleTimeout", "must not exceed RememberLifetime"},
 		{c.TouchInterval < 0 || c.TouchInterval > c.IdleTimeout, "TouchInterval", "must be in 0..IdleTimeout"},
 		{cookieField != "", cookieField, cookieWhy},

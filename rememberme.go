@@ -30,7 +30,7 @@ func (s *Session) SetRememberMe(on bool) error {
 	}
 	s.meta.Remember, s.meta.MaxIdle, s.metaDirty = on, 0, true
 	if on {
-		s.meta.MaxIdle = s.m.cfg.RememberIdleTimeout
+		s.meta.MaxIdle = max(s.m.cfg.RememberIdleTimeout, s.m.cfg.IdleTimeout)
 	}
 	if s.stored {
 		s.meta.Deadline = s.meta.Created.Add(s.m.lifetimeOf(s.meta))
@@ -52,7 +52,7 @@ func (s *Session) RememberMe() bool {
 // lifetimeOf returns the lifetime of a session with meta record meta.
 func (m *Manager) lifetimeOf(meta metaRecord) time.Duration {
 	if meta.Remember {
-		return m.cfg.RememberLifetime
+		return m.maxLifetime()
 	}
 	return m.cfg.Lifetime
 }

@@ -133,12 +133,12 @@ func TestSession_SetMaxInactiveBeyondLifetime(t *testing.T) {
 }
 
 // TestConfig_ValidateTimeouts (issue 16, item 4): timeouts that cannot hold
-// together are refused, naming the field.
+// together are refused, naming the field; a Lifetime beyond the remember
+// defaults is not (remembering then keeps Lifetime).
 func TestConfig_ValidateTimeouts(t *testing.T) {
 	cases := map[string]func(*kiln.Config){
 		"IdleTimeout":         func(c *kiln.Config) { c.IdleTimeout = 48 * time.Hour },
-		"RememberIdleTimeout": func(c *kiln.Config) { c.RememberIdleTimeout = time.Minute },
-		"RememberLifetime":    func(c *kiln.Config) { c.RememberLifetime = time.Hour },
+		"RememberIdleTimeout": func(c *kiln.Config) { c.RememberIdleTimeout = 60 * 24 * time.Hour },
 	}
 	for field, breakIt := range cases {
 		cfg := kiln.DefaultConfig()
@@ -148,9 +148,26 @@ func TestConfig_ValidateTimeouts(t *testing.T) {
 		}
 	}
 	cfg := kiln.DefaultConfig()
-	cfg.RememberIdleTimeout = 60 * 24 * time.Hour // beyond RememberLifetime
-	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "RememberIdleTimeout ") {
-		t.Errorf("RememberIdleTimeout > RememberLifetime: Validate() = %v", err)
+	cfg.Lifetime, cfg.IdleTimeout = 90*24*time.Hour, 10*24*time.Hour
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("Lifetime 90 days, IdleTimeout 10 days: Validate() = %v, want nil", err)
+	}
+}
+
+// TestRememberMe_NeverShortens: with Lifetime and IdleTimeout beyond the
+// remember settings, a remembered session keeps them.
+func TestRememberMe_NeverShortens(t *testing.T) {
+	c := mustCluster(t, 1, func(cfg *kiln.Config) {
+		cfg.Lifetime, cfg.IdleTimeout = 90*24*time.Hour, 10*24*time.Hour
+	})
+	rec := serve(t, c.nodes[0].m, "", func(w http.ResponseWriter, r *http.Request) {
+		s := kiln.FromContext(r.Context())
+		if err := s.SetRememberMe(true); err != nil || s.MaxInactive() != 10*24*time.Hour {
+			t.Errorf("SetRememberMe = %v, MaxInactive %v; want 240h", err, s.MaxInactive())
+		}
+	})
+	if ck := rec.Result().Cookies(); len(ck) != 1 || ck[0].MaxAge != 90*24*3600 {
+		t.Fatalf("cookies %v, want Max-Age of 90 days", ck)
 	}
 }
 
