@@ -16,8 +16,9 @@ import (
 // replaces an idle timeout set with SetMaxInactive.
 //
 // A stored session changing state gets a new ID, as with RenewID (the old
-// one is tombstoned), so that all its records are rewritten with the new
-// lifetime; a login calling RenewID too pays for one renewal. After the
+// one is tombstoned and OnDestroyed runs for it with ReasonRenewed), so
+// that all its records are rewritten with the new lifetime; a login
+// calling RenewID too pays for one renewal. After the
 // response started it returns ErrResponseStarted.
 func (s *Session) SetRememberMe(on bool) error {
 	s.mu.Lock()
