@@ -211,3 +211,25 @@ func TestRememberMe_SurvivesTakeover(t *testing.T) {
 		t.Fatalf("25 h after the takeover: a = %d, %v; want the remembered session", v, ok)
 	}
 }
+
+// TestNATS_RememberMe: on a real NATS server a remembered session's
+// 30-day records (TTL headers) are accepted and the session comes back.
+func TestNATS_RememberMe(t *testing.T) {
+	c := mustNATSCluster(t, 2)
+	rec := serve(t, c.nodes[0].m, "", func(w http.ResponseWriter, r *http.Request) {
+		s := kiln.FromContext(r.Context())
+		if err := errors.Join(s.Put("a", 1), s.SetRememberMe(true)); err != nil {
+			t.Errorf("remember: %v", err)
+		}
+	})
+	ck := rec.Result().Cookies()
+	if rec.Code != http.StatusOK || len(ck) != 1 || ck[0].MaxAge < 30*24*3600-60 {
+		t.Fatalf("status %d, cookies %v: want a 30-day cookie", rec.Code, ck)
+	}
+	serve(t, c.nodes[1].m, ck[0].Value, func(w http.ResponseWriter, r *http.Request) {
+		s := kiln.FromContext(r.Context())
+		if v, _, err := kiln.Get[int](s, "a"); v != 1 || err != nil || !s.RememberMe() {
+			t.Errorf("on the other node: a = %d, %v, remembered %v", v, err, s.RememberMe())
+		}
+	})
+}
