@@ -54,6 +54,16 @@ type Config struct {
 	// every user out); Validate refuses a __Host- or __Secure- name whose
 	// template browsers would drop.
 	Cookie http.Cookie
+	// IDTransport is how the session ID travels: in the cookie (IDInCookie,
+	// the default), in the IDHeader request and response header
+	// (IDInHeader, for API and mobile clients), or both (IDInBoth). A
+	// response carries the ID on the channels the request used (both on a
+	// request that used neither), and never touches a channel that named
+	// another session than the one served (docs/http.md).
+	IDTransport IDTransport
+	// IDHeader names the header of IDInHeader and IDInBoth. Default
+	// "X-Session-Token".
+	IDHeader string
 	// PersistentCookie gives every session's cookie, anonymous visitors'
 	// included, a Max-Age (the session's remaining lifetime) instead of
 	// making it a browser-session cookie. For "remember me" at login use
@@ -141,6 +151,7 @@ func DefaultConfig() Config {
 		RememberIdleTimeout: 7 * 24 * time.Hour,
 		RememberLifetime:    30 * 24 * time.Hour,
 		Cookie:              http.Cookie{Name: "kiln_session", Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode},
+		IDHeader:            "X-Session-Token",
 		MaxAttributeSize:    64 << 10,
 		MaxSessionSize:      1 << 20,
 		MaxAttributes:       256,
@@ -171,6 +182,8 @@ func (c *Config) Validate() error {
 		{c.RememberIdleTimeout > c.RememberLifetime, "RememberIdleTimeout", "must not exceed RememberLifetime"},
 		{c.TouchInterval < 0 || c.TouchInterval > c.IdleTimeout, "TouchInterval", "must be in 0..IdleTimeout"},
 		{cookieField != "", cookieField, cookieWhy},
+		{c.IDTransport < IDInCookie || c.IDTransport > IDInBoth, "IDTransport", "must be IDInCookie, IDInHeader or IDInBoth"},
+		{c.IDTransport != IDInCookie && !validHeaderName(c.IDHeader), "IDHeader", "must be a header name (letters, digits, - and _)"},
 		{c.MaxAttributeSize <= 0, "MaxAttributeSize", "must be positive"},
 		{c.MaxSessionSize < c.MaxAttributeSize, "MaxSessionSize", "must be at least MaxAttributeSize"},
 		{c.MaxAttributes <= 0 || c.MaxAttributes > 400, "MaxAttributes", "must be in 1..400"},

@@ -7,17 +7,17 @@ import (
 	"time"
 )
 
-// load returns the session the request's cookies name, or a new one. A
-// request may carry several cookies of the session's name (a stale one, one
-// a sibling subdomain set): the first that names a live session wins; the
-// others are ignored, never deleted. incoming is the value of the cookie
-// the session came from; if none named a live session, the first value
-// sent (so that a stale cookie of ours is cleared), or "" if none. Only
-// engine failures are errors.
-func (m *Manager) load(r *http.Request) (*Session, string, error) {
-	values := cookieValues(r, m.cfg.Cookie.Name)
-	tried := make(map[string]bool, len(values))
-	for _, v := range values {
+// load returns the session the request's ID values name (its header's,
+// then its cookies', as Config.IDTransport reads them), or a new one. A
+// request may carry several values (a stale cookie, one a sibling
+// subdomain set, a header and a cookie that disagree): the first that
+// names a live session wins; the others are ignored, never deleted.
+// incoming says what each channel carried, for the response. Only engine
+// failures are errors.
+func (m *Manager) load(r *http.Request) (*Session, incoming, error) {
+	header, cookie := m.idValues(r)
+	tried := make(map[string]bool, len(header)+len(cookie))
+	for _, v := range candidates(header, cookie) {
 		base, _, ok := parseID(v)
 		if !ok || tried[base] {
 			continue
@@ -28,14 +28,11 @@ func (m *Manager) load(r *http.Request) (*Session, string, error) {
 		tried[base] = true
 		s := m.requestSession(r)
 		if err := m.loadBase(r.Context(), s, base); err != nil || s.stored {
-			return s, v, err
+			return s, incomingFor(base, header, cookie), err
 		}
 		s.release() // not live: free its slot before trying the next
 	}
-	if len(values) == 0 {
-		return m.requestSession(r), "", nil
-	}
-	return m.requestSession(r), values[0], nil
+	return m.requestSession(r), incomingFor("", header, cookie), nil
 }
 
 // cookieValues returns the non-empty values of the request's cookies named
@@ -64,24 +61,6 @@ func (m *Manager) loadBase(ctx context.Context, s *Session, base string) error {
 		return m.loadStored(ctx, s, base)
 	}
 	return m.loadLeased(ctx, s, base)
-}
-
-// setCookie sends the cookie a save calls for: the new ID, a deletion, or
-// the ID with this node's suffix.
-func (q *request) setCookie(w http.ResponseWriter, res saveResult) {
-	id, deadline, stored := q.s.cookieState()
-	switch {
-	case res == savedEnded || (!stored && q.incoming != ""):
-		if q.incoming != "" {
-			http.SetCookie(w, q.cookie("", -1))
-		}
-	case res == savedCreated || (stored && q.incoming != id):
-		maxAge := 0
-		if q.m.cfg.PersistentCookie || q.s.RememberMe() {
-			maxAge = max(int(deadline.Sub(q.m.now())/time.Second), 1)
-		}
-		http.SetCookie(w, q.cookie(id, maxAge))
-	}
 }
 
 func (q *request) cookie(value string, maxAge int) *http.Cookie {

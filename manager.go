@@ -134,13 +134,13 @@ func FromContext(ctx context.Context) *Session {
 // ErrResponseStarted (docs/http.md).
 func (m *Manager) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, incoming, err := m.load(r)
+		s, in, err := m.load(r)
 		defer s.release()
 		if err != nil {
 			m.fail(w, r, err)
 			return
 		}
-		q := &request{m: m, r: r, s: s, incoming: incoming}
+		q := &request{m: m, r: r, s: s, in: in}
 		next.ServeHTTP(&responseWriter{ResponseWriter: w, req: q}, r.WithContext(context.WithValue(r.Context(), ctxKey{}, s)))
 		q.finish(w)
 	})

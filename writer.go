@@ -17,10 +17,10 @@ type request struct {
 	m        *Manager
 	r        *http.Request
 	s        *Session
-	incoming string // the cookie value the session was loaded from, "" if none
-	started  bool   // the session was saved for the response (or its save failed)
-	err      error  // that save failed: the error's response replaces the handler's
-	failSent bool   // the error's response was written
+	in       incoming // what the request's cookie and header said about the ID
+	started  bool     // the session was saved for the response (or its save failed)
+	err      error    // that save failed: the error's response replaces the handler's
+	failSent bool     // the error's response was written
 }
 
 // responseWriter saves the session before the response starts.
@@ -127,7 +127,7 @@ func (q *request) save(w http.ResponseWriter) {
 	if err != nil {
 		q.err = err
 	} else {
-		q.setCookie(w, res)
+		q.sendID(w, res)
 	}
 	q.s.release()
 }
