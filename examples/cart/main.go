@@ -6,6 +6,7 @@
 //	cart -node n1 -addr 127.0.0.1:8081                # embeds a NATS server, logs its URL
 //	cart -node n2 -addr 127.0.0.1:8082 -engine nats://127.0.0.1:PORT
 //	KILN_TOKEN=s3cret cart -node n3 -engine nats://10.0.0.1:4222,nats://10.0.0.2:4222 -tls-ca ca.pem
+//	cart -id-header X-Session-Token                   # the JSON API with the ID in a header, no cookie
 //
 // With -engine it waits for the server (a `kiln server` or any NATS server
 // with JetStream) to come up, retrying with backoff and logging each retry,
@@ -46,6 +47,7 @@ type options struct {
 	tlsCA          string // PEM file of the CAs that sign the server's certificate
 	tlsCert        string // PEM file of the client certificate (mutual TLS)
 	tlsKey         string // PEM file of its key
+	idHeader       string // header carrying the session ID instead of the cookie; "" for the cookie
 }
 
 // Environment variables that supply secrets instead of flags, which other
@@ -80,7 +82,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer st.Close()
-	m, err := newManager(st, opts.node, log)
+	m, err := newManager(st, opts, log)
 	if err != nil {
 		return err
 	}
@@ -103,6 +105,7 @@ func parseFlags(args []string, getenv func(string) string) (options, error) {
 	fs.StringVar(&o.tlsCA, "tls-ca", "", "PEM file of the CAs that sign the server's certificate")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM file of the client certificate, for mutual TLS")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM file of the client certificate's key")
+	fs.StringVar(&o.idHeader, "id-header", "", "carry the session ID in this header (e.g. X-Session-Token) instead of the cookie, for API clients")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -140,9 +143,12 @@ func (o options) check(rest []string) error {
 }
 
 // newManager returns the node's kiln Manager.
-func newManager(st *store, node string, log *slog.Logger) (*kiln.Manager, error) {
+func newManager(st *store, opts options, log *slog.Logger) (*kiln.Manager, error) {
 	cfg := kiln.DefaultConfig()
-	cfg.Node = node
+	cfg.Node = opts.node
+	if opts.idHeader != "" {
+		cfg.IDTransport, cfg.IDHeader = kiln.IDInHeader, opts.idHeader
+	}
 	cfg.Logger = log
 	cfg.ErrorHandler = cartapp.ErrorHandler
 	return kiln.New(st.eng, cfg)

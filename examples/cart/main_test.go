@@ -64,6 +64,7 @@ func TestParseFlags(t *testing.T) {
 				o.engine, o.user, o.password = "nats://a:4222,nats://b:4222", "app", "pw"
 				o.tlsCA, o.tlsCert, o.tlsKey, o.connectTimeout = "ca.pem", "c.pem", "k.pem", 5*time.Second
 			})},
+		{"IDHeader", []string{"-id-header", "X-Session-Token"}, noEnv, with(func(o *options) { o.idHeader = "X-Session-Token" })},
 		{"TokenFlag", []string{"-token", "flagtok"}, env, with(func(o *options) { o.token = "flagtok" })},
 		{"TokenFromEnv", nil, env, with(func(o *options) { o.token = "envtok" })},
 		{"PasswordFromEnv", []string{"-user", "app"}, env,
