@@ -149,6 +149,9 @@ func (w *world) startNode(s *nodeSlot) {
 	cfg.LivenessTTL, cfg.EngineTimeout = livenessTTL, engineTimeout
 	cfg.LeaseWait, cfg.LeaseRevokeTimeout = leaseWait, revokeTimeout
 	cfg.CacheSessions = 2 + int(w.cfg.Seed%2)
+	if limited(w.cfg.Seed) {
+		cfg.MaxSessionsPerPrincipal, cfg.RefuseOverLimit = 1, true
+	}
 	cfg.Logger = w.kLog.With("node", fmt.Sprintf("%s#%d", s.name, n.inc))
 	cfg.OnDestroyed = w.onDestroyed(n)
 	cfg.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, err error) {
@@ -164,6 +167,10 @@ func (w *world) startNode(s *nodeSlot) {
 	s.mu.Unlock()
 	w.logf("node %s#%d started", s.name, n.inc)
 }
+
+// limited reports whether a seed runs with one session per principal
+// (Config.MaxSessionsPerPrincipal 1, RefuseOverLimit): every fourth seed.
+func limited(seed uint64) bool { return seed%4 == 0 }
 
 var errDead = errors.New("sim: listener's node is dead")
 
