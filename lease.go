@@ -184,7 +184,7 @@ var (
 )
 
 func (l *leases) leaseOp(k string) (engine.Op, error) {
-	rec, err := encode(&leaseRecord{Node: l.node, Inc: l.inc})
+	rec, err := encode(&leaseRecord{Node: l.node, Inc: l.incarnation()})
 	if err != nil {
 		return engine.Op{}, err
 	}
