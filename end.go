@@ -107,12 +107,6 @@ func (s *Session) allValues(changes []change) ([]change, error) {
 	return out, nil
 }
 
-// endingDelay is how soon after a session ends by Invalidate, RenewID or
-// InvalidatePrincipal its destroy event is handed out: its touch record is
-// rewritten to expire then, so every end goes through the same
-// exactly-once expiry path (expire.go).
-const endingDelay = time.Second
-
 // stored is what the engine holds of a session, as a plan needs it: its
 // meta record at a revision, and the access time its touch record holds.
 type stored struct {

@@ -3,14 +3,9 @@ package kiln
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/kilnhq/kiln/engine"
 )
-
-// expiryGroup is the engine consumer group every Manager of a cluster joins:
-// each expiry of a touch record goes to one of them.
-const expiryGroup = "kiln-expiry"
 
 const endedExpired = ReasonExpired
 
@@ -23,7 +18,7 @@ func (m *Manager) startExpiry(eng engine.Store) error {
 	if !ok {
 		return nil
 	}
-	sub, err := n.OnExpire(context.Background(), expiryGroup, "t.*", m.onExpire)
+	sub, err := n.OnExpire(context.Background(), expiryGroup, touchPattern, m.onExpire)
 	if err != nil {
 		return engineErr("subscribe to expiries", err)
 	}
@@ -45,7 +40,7 @@ func (m *Manager) startExpiry(eng engine.Store) error {
 // saved it) is left alone. An error makes the engine deliver the expiry
 // again, to some node, after a delay.
 func (m *Manager) onExpire(ctx context.Context, key string) error {
-	k := strings.TrimPrefix(key, "t.")
+	k := sessionOfTouch(key)
 	meta, touch, err := m.getBoth(ctx, metaKey(k), touchKey(k))
 	if err != nil || meta == nil || touch != nil {
 		return err

@@ -107,8 +107,10 @@ type countingEngine struct {
 	// sends, before or after the other node handled them.
 	dropRequests, dropReplies atomic.Int32
 	requests                  atomic.Int64 // lease requests sent
-	mu                        sync.Mutex   // guards log
-	log                       []engine.Op
+	// hook, if set, runs before each commit (lease_test.go: commitHook).
+	hook atomic.Pointer[commitHook]
+	mu   sync.Mutex // guards log
+	log  []engine.Op
 }
 
 var errInjected = fmt.Errorf("injected fault: %w", engine.ErrUnavailable)
@@ -145,6 +147,11 @@ func (e *countingEngine) Request(ctx context.Context, subject string, data []byt
 func (e *countingEngine) Commit(ctx context.Context, ops ...engine.Op) ([]uint64, error) {
 	if e.dead.Load() {
 		return nil, errInjected
+	}
+	if h := e.hook.Load(); h != nil {
+		if revs, handled, err := (*h)(ctx, e.Engine, ops); handled {
+			return revs, err
+		}
 	}
 	if e.failMeta.Load() && strings.HasSuffix(ops[0].Key, ".m") {
 		return nil, fmt.Errorf("injected fault: %w", engine.ErrUnavailable)

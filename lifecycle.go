@@ -79,5 +79,5 @@ func (m *Manager) node() string {
 	if m.leases == nil {
 		return m.cfg.Node
 	}
-	return m.leases.node
+	return m.leases.Node()
 }

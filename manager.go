@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/kilnhq/kiln/engine"
+	"github.com/kilnhq/kiln/internal/keys"
+	"github.com/kilnhq/kiln/internal/lease"
 )
 
 // Manager gives the requests of one web process their clustered sessions.
@@ -20,7 +22,7 @@ type Manager struct {
 	eng           engine.Store     // counts its calls in stats.engineOps
 	msg           engine.Messenger // nil without leases
 	lister        engine.Lister    // nil if the engine cannot enumerate keys
-	leases        *leases          // nil with Config.NoLeases
+	leases        *lease.Table     // nil with Config.NoLeases
 	touchInterval time.Duration
 	expirySub     engine.Subscription // nil if the engine reports no expiries
 	stats         stats
@@ -50,7 +52,7 @@ func New(eng engine.Store, cfg Config) (*Manager, error) {
 	return m, nil
 }
 
-// startLeases sets up session leases unless Config.NoLeases.
+// startLeases sets up session leases (internal/lease) unless Config.NoLeases.
 func (m *Manager) startLeases(eng engine.Store) error {
 	if m.cfg.NoLeases {
 		return nil
@@ -63,19 +65,33 @@ func (m *Manager) startLeases(eng engine.Store) error {
 	if node == "" {
 		node = "anon-" + randomToken()
 	}
-	m.msg, m.leases = msg, newLeases(m, node)
-	return m.leases.start()
+	m.msg = msg
+	t, err := lease.Start(lease.Config{
+		Node: node, Store: m.eng, Messenger: msg, Clock: m.cfg.Clock, Logger: m.cfg.Logger,
+		Wait: m.cfg.LeaseWait, RevokeTimeout: m.cfg.LeaseRevokeTimeout, EngineTimeout: m.cfg.EngineTimeout,
+		LivenessTTL: m.cfg.LivenessTTL, RecordTTL: keys.LeaseTTL(m.cfg.Lifetime),
+		CacheSessions: m.cfg.CacheSessions, CacheBytes: m.cfg.CacheBytes,
+		Counters: &m.stats.lease, SessionLive: sessionLive,
+	})
+	if err != nil {
+		return engineErr("start leases", err)
+	}
+	m.leases = t
+	return nil
 }
 
-// Close stops the Manager's background work and gives up nothing else: its
-// leases lapse with its liveness record. It does not close the engine.
+// Close stops the Manager's background work and hands its sessions over
+// gracefully: it frees every lease it holds (waiting, at most LeaseWait,
+// for requests in flight) and deletes its liveness record, so other nodes
+// serve its sessions at once instead of after LivenessTTL. It does not
+// close the engine.
 func (m *Manager) Close() error {
 	var errs []error
 	if m.expirySub != nil {
 		errs = append(errs, m.expirySub.Stop())
 	}
-	if m.leases != nil && m.leases.sub != nil {
-		errs = append(errs, m.leases.stop())
+	if m.leases != nil {
+		errs = append(errs, m.leases.Stop())
 	}
 	return errors.Join(errs...)
 }
@@ -134,19 +150,17 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 // one session are serialised cluster-wide) and fills s from the cached copy,
 // or from the engine if this node has none that is current.
 func (m *Manager) loadLeased(ctx context.Context, s *Session, base string) error {
-	e, err := m.leases.acquire(ctx, storeKey(base))
-	if errors.Is(err, errNoSession) {
-		return nil
-	}
-	if err != nil {
+	e, err := m.acquireLease(ctx, storeKey(base))
+	if err != nil || e == nil {
 		return err
 	}
 	s.lease = e
-	if e.snap == nil {
+	snap, ok := e.Snapshot().(*snapshot)
+	if !ok {
 		return m.loadStored(ctx, s, base)
 	}
 	m.stats.fromMemory.Add(1)
-	s.restore(base, e.k, e.snap)
+	s.restore(base, e.Key(), snap)
 	if m.expired(s) {
 		s.reset()
 	}

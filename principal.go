@@ -8,6 +8,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/kilnhq/kiln/internal/keys"
+	"github.com/kilnhq/kiln/internal/lease"
 )
 
 // The principal index: one record p.<h>.<k> per session k bound to a
@@ -36,11 +39,11 @@ func principalHash(principal string) string {
 	return idEncoding.EncodeToString(sum[:16])
 }
 
-func principalKey(principal, k string) string { return "p." + principalHash(principal) + "." + k }
+func principalKey(principal, k string) string { return keys.Principal(principalHash(principal), k) }
 
 // principalKeys returns the session keys indexed under principal.
 func (m *Manager) principalKeys(ctx context.Context, principal string) ([]string, error) {
-	keys, err := m.listAll(ctx, "p."+principalHash(principal)+".*")
+	keys, err := m.listAll(ctx, keys.PrincipalPattern(principalHash(principal)))
 	for i, key := range keys {
 		keys[i] = key[strings.LastIndexByte(key, '.')+1:]
 	}
@@ -106,10 +109,7 @@ func (m *Manager) info(ctx context.Context, k string) (SessionInfo, bool, error)
 		}
 	}
 	if e, err := m.eng.Get(ctx, leaseKey(k)); err == nil {
-		var lr leaseRecord
-		if decode(e.Value, &lr) == nil {
-			info.Node = lr.Node
-		}
+		info.Node = lease.Holder(e.Value)
 	}
 	return info, true, nil
 }
@@ -150,17 +150,11 @@ func (m *Manager) InvalidatePrincipal(ctx context.Context, principal string) (in
 // its lease (and so its request slot) while it does.
 func (m *Manager) endKey(ctx context.Context, k, principal string, why DestroyReason) (bool, error) {
 	if m.leases != nil {
-		e, err := m.leases.acquire(ctx, k)
-		if errors.Is(err, errNoSession) {
-			return false, nil
-		}
-		if err != nil {
+		e, err := m.acquireLease(ctx, k)
+		if err != nil || e == nil {
 			return false, err
 		}
-		defer func() {
-			m.leases.forget(e)
-			m.leases.done(e, nil)
-		}()
+		defer m.leases.Forget(e)
 	}
 	st, ok, err := m.loadRecord(ctx, k)
 	if err != nil || !ok || st.meta.Ended != "" || st.meta.Principal != principal {

@@ -1,13 +1,13 @@
 package kiln
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
+	"github.com/kilnhq/kiln/internal/keys"
 )
 
 // The stored form of a session (docs/storage.md): with k = storeKey(ID),
@@ -74,18 +74,28 @@ const (
 	endedRenewed     = ReasonRenewed
 )
 
-func metaKey(k string) string  { return "s." + k + ".m" }
-func touchKey(k string) string { return "t." + k }
+// The key scheme and its TTL constants live in internal/keys; these are
+// the root's names for them.
+func metaKey(k string) string                      { return keys.Meta(k) }
+func touchKey(k string) string                     { return keys.Touch(k) }
+func leaseKey(k string) string                     { return keys.Lease(k) }
+func attrKey(k, name string, info attrInfo) string { return keys.Attr(k, name, info.Version, info.Tag) }
+func isAttrKey(key string) bool                    { return keys.IsAttr(key) }
+func sessionOfTouch(key string) string             { return keys.SessionOfTouch(key) }
 
-func attrKey(k, name string, info attrInfo) string {
-	v := strconv.FormatUint(info.Version, 10)
-	if info.Tag != "" {
-		v += "-" + info.Tag
-	}
-	return "s." + k + ".a." + base64.RawURLEncoding.EncodeToString([]byte(name)) + "." + v
+const (
+	dataGrace    = keys.DataGrace
+	endingDelay  = keys.EndingDelay
+	expiryGroup  = keys.ExpiryGroup
+	touchPattern = keys.TouchPattern
+)
+
+// randomToken returns 72 random bits, base64url: save tags, anonymous node names.
+func randomToken() string {
+	b := make([]byte, 9)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
-
-func isAttrKey(key string) bool { return strings.Count(key, ".") == 4 && strings.HasPrefix(key, "s.") }
 
 // sessionSize returns the sum of the attribute sizes in the index.
 func (m *metaRecord) sessionSize() int {

@@ -10,10 +10,6 @@ import (
 	"github.com/kilnhq/kiln/engine"
 )
 
-// dataGrace is how long a session's records outlive its deadline, so that
-// whoever handles its expiry can still read its final attributes.
-const dataGrace = 5 * time.Minute
-
 // saveResult says what a save did, for the cookie.
 type saveResult int
 
@@ -226,10 +222,9 @@ func (s *Session) adoptLease(k string, revs planRevs) {
 		return
 	}
 	if old := s.lease; old != nil {
-		s.m.leases.forget(old)
-		old.unlock()
+		s.m.leases.Forget(old)
 	}
-	s.lease = s.m.leases.adopt(k, revs.prepared[0])
+	s.lease = s.m.leases.Adopt(k, revs.prepared[0])
 }
 
 // saved records a successful save, so that a second save in the same

@@ -36,7 +36,7 @@ func (m *Manager) planSave(in saveInput) (savePlan, metaRecord, error) {
 	p := savePlan{tag: tag, version: meta.Version}
 	dataTTL := meta.Deadline.Sub(in.now) + dataGrace
 	if !in.existing() && m.leases != nil {
-		lease, err := m.leases.leaseOp(in.k)
+		lease, err := m.leases.Record(in.k)
 		if err != nil {
 			return p, meta, err
 		}

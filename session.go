@@ -5,6 +5,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/kilnhq/kiln/internal/lease"
 )
 
 // Session is one user's session, as seen by one request. Get it with
@@ -29,7 +31,7 @@ type Session struct {
 	touchRev   uint64
 	lastAccess time.Time
 
-	lease *entry // the near-cache entry whose request slot this request holds, or nil
+	lease *lease.Entry // the near-cache entry whose request slot this request holds, or nil
 	// userAgent is the request's, recorded in the principal index.
 	userAgent string
 	// loadedPrincipal is the principal as stored, to move its index entry.

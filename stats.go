@@ -1,9 +1,14 @@
 package kiln
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/kilnhq/kiln/internal/lease"
+)
 
 // Stats counts what a Manager did since it started, for the console,
-// metrics and benchmarks. All counters only grow.
+// metrics and benchmarks. All counters only grow; Cached and CachedBytes
+// are gauges.
 type Stats struct {
 	Requests       int64 // requests that carried a valid session cookie
 	FromMemory     int64 // of those, served under a lease this node already held
@@ -11,25 +16,32 @@ type Stats struct {
 	Acquisitions   int64 // leases this node took
 	Handovers      int64 // leases another node released to this node on request
 	Revocations    int64 // leases this node released on another node's request
-	Steals         int64 // leases taken from a holder that was not live
+	Steals         int64 // leases taken, with a fence, from a holder that was not live
 	Evictions      int64 // sessions dropped from the near cache to stay within its bounds
 	Conflicts      int64 // saves that failed their compare-and-set
 	LeaseWaitNanos int64 // total time requests waited for leases
 	EngineOps      int64 // engine calls made on behalf of requests
+	Cached         int64 // sessions in the near cache now
+	CachedBytes    int64 // their size now, as Config.CacheBytes counts it
 }
 
 type stats struct {
-	requests, fromMemory, loaded, acquisitions, handovers, revocations, steals,
-	evictions, conflicts, waitNanos, engineOps atomic.Int64
+	requests, fromMemory, loaded, conflicts, engineOps atomic.Int64
+	lease                                              lease.Counters
 }
 
 // Stats returns the Manager's counters.
 func (m *Manager) Stats() Stats {
-	s := &m.stats
-	return Stats{
+	s, l := &m.stats, &m.stats.lease
+	st := Stats{
 		Requests: s.requests.Load(), FromMemory: s.fromMemory.Load(), Loaded: s.loaded.Load(),
-		Acquisitions: s.acquisitions.Load(), Handovers: s.handovers.Load(), Revocations: s.revocations.Load(),
-		Steals: s.steals.Load(), Evictions: s.evictions.Load(), Conflicts: s.conflicts.Load(),
-		LeaseWaitNanos: s.waitNanos.Load(), EngineOps: s.engineOps.Load(),
+		Acquisitions: l.Acquisitions.Load(), Handovers: l.Handovers.Load(), Revocations: l.Revocations.Load(),
+		Steals: l.Steals.Load(), Evictions: l.Evictions.Load(), Conflicts: s.conflicts.Load(),
+		LeaseWaitNanos: l.WaitNanos.Load(), EngineOps: s.engineOps.Load(),
 	}
+	if m.leases != nil {
+		n, b := m.leases.Cached()
+		st.Cached, st.CachedBytes = int64(n), int64(b)
+	}
+	return st
 }

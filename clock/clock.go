@@ -61,6 +61,14 @@ func (c *Fake) AfterFunc(d time.Duration, f func()) Timer {
 	return t
 }
 
+// Pending returns how many timers wait to fire: a test can wait until the
+// code under test has armed one before it advances time.
+func (c *Fake) Pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.timers)
+}
+
 // Advance moves time forward by d and runs every timer that falls due,
 // synchronously, before it returns.
 func (c *Fake) Advance(d time.Duration) {

@@ -25,7 +25,20 @@
 //
 // A write is acknowledged once the engine has it; what it survives (process
 // crash, power loss, loss of a replica) depends on the engine and its
-// settings and is stated in each engine's package documentation.
+// settings and is stated in each engine's package documentation. Whatever
+// the engine, an acknowledged write is never undone by the engine's own
+// expiry of the value it replaced, and a call that fails with
+// ErrUnavailable may or may not have been applied: the caller finds out by
+// reading, never by assuming either.
+//
+// # Time
+//
+// A TTL is measured on the engine's clock, not the caller's: a client
+// whose clock is ahead of or behind the store's sees a value live exactly
+// as long as one with a correct clock does (to within a round trip). The
+// store may keep an expired value a little longer than its TTL (NATS: up
+// to 4s), but reads report it gone at its TTL, and a compare-and-set on
+// the revision of a value this client saw expire fails with ErrConflict.
 package engine
 
 import (
@@ -157,12 +170,18 @@ type Notifier interface {
 	// be missed: treat events as hints and check revisions.
 	Watch(ctx context.Context, pattern string, fn func(Event)) (Subscription, error)
 	// OnExpire delivers each key matching pattern whose TTL runs out to
-	// exactly one subscriber of group at a time. Delivery is at least once:
-	// if fn returns an error, or its process dies before fn returns, the key
-	// is delivered again (to some subscriber of the group) after a delay.
-	// Expiries that happen while the group has no subscriber wait for one,
-	// once the group has been subscribed to at least once. Keys that were
-	// deleted or overwritten are not reported.
+	// exactly one subscriber of group at a time, soon after the TTL (NATS:
+	// within about 5s). Delivery is at least once: if fn returns an error,
+	// or its process dies before fn returns, the key is delivered again (to
+	// some subscriber of the group) after a delay. A slow fn does not get
+	// its key redelivered while it runs. A key whose fn returned nil is
+	// delivered again only after a fault: the acknowledgement was lost (the
+	// connection or the store's leader went away between fn's return and
+	// the ack), or the subscriber was cut off from the store for longer
+	// than the redelivery delay while fn ran. Handlers must therefore be
+	// idempotent. Expiries that happen while the group has no subscriber
+	// wait for one, once the group has been subscribed to at least once.
+	// Keys that were deleted or overwritten are not reported.
 	OnExpire(ctx context.Context, group, pattern string, fn func(ctx context.Context, key string) error) (Subscription, error)
 }
 

@@ -118,7 +118,9 @@ type SessionsConfig struct {
 	// logged as a warning. Default 1.
 	Shards int `yaml:"shards"`
 	// MaxBytes limits the server's JetStream file store; 0 leaves NATS's
-	// own limit (75% of the disk's free space). Default 0.
+	// own limit (75% of the disk's free space when the server starts).
+	// The session bucket may fill 80% of it: the rest lets a full store
+	// still expire, and so drain, by itself. Default 0.
 	MaxBytes ByteSize `yaml:"max_bytes"`
 	// MaxValueSize is the largest record a client may write (the NATS
 	// max payload), at most 64MiB. Default 1MiB.

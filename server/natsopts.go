@@ -49,6 +49,7 @@ func (c *Config) clientOptions(srv *natsengine.Server, log *slog.Logger) natseng
 		Replicas:       c.replicas(),
 		RepairReplicas: true,
 		Shards:         c.Sessions.Shards,
+		MaxBytes:       bucketMaxBytes(srv),
 		Token:          c.Auth.Token,
 		Name:           "kiln-server",
 		Logger:         log,
@@ -57,6 +58,23 @@ func (c *Config) clientOptions(srv *natsengine.Server, log *slog.Logger) natseng
 		o.User, o.Password = u.User, u.Password
 	}
 	return o
+}
+
+// bucketShare is the part of JetStream's storage limit the session
+// bucket may fill. The rest is headroom: at JetStream's limit the server
+// refuses even the expiry markers it writes before removing an expired
+// value, so a full store would never drain; under the bucket's own limit
+// new sessions are refused but expiries, deletes and overwrites go on.
+const bucketShare = 0.8
+
+// bucketMaxBytes is the session bucket's limit: bucketShare of the
+// server's JetStream storage limit (sessions.max_bytes, or what NATS
+// chose: 75% of the free disk), 0 if unknown.
+func bucketMaxBytes(srv *natsengine.Server) int64 {
+	if jc := srv.NATS().JetStreamConfig(); jc != nil && jc.MaxStore > 0 {
+		return int64(float64(jc.MaxStore) * bucketShare)
+	}
+	return 0
 }
 
 // user is the single user, nil if none.

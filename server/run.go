@@ -68,6 +68,9 @@ func startNATS(cfg *Config, log *slog.Logger) (*natsengine.Server, error) {
 		}
 	}
 	srv, err := natsengine.StartServer(cfg.serverOptions(natsLogger(log)))
+	if errors.Is(err, natsengine.ErrStoreDir) {
+		return nil, fmt.Errorf("server.data %s: %w", absPath(cfg.Server.Data), err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("start nats server: %w", err)
 	}

@@ -14,6 +14,27 @@
 // Every leaf test asks for its own store and runs in parallel with the
 // others, so a suite run on a real server costs little more than its
 // slowest TTL test.
+//
+// # Faults
+//
+// The suite checks the contract with the store reachable, and, through
+// Harness.Break, that calls fail with engine.ErrUnavailable once it is
+// not. What an acknowledged write survives beyond that (a process crash,
+// power loss, the loss of a replica) is the engine's to state and to test
+// with its own servers; the suite requires only that a write, once
+// acknowledged, is read back until it is overwritten, deleted or its TTL
+// runs out, including a write that replaces a value at its expiry
+// (TTL/ExpiryLeavesMarker: a compare-and-set on the expired revision is a
+// conflict, never a write the engine then drops).
+//
+// An expiry is delivered once per group when every handler returns nil
+// and nothing fails (OnExpire/OncePerGroup, EveryGroup, WaitsForSubscriber
+// wait past twice the redelivery delay for a second delivery). It may be
+// delivered twice after a fault the suite does not inject: a handler's
+// acknowledgement lost with its connection or the store's leader, or a
+// subscriber cut off from the store for longer than the redelivery delay
+// while its handler ran. Engines test those with real faults (natsengine:
+// TestOnExpire_SlowHandler, TestOnExpire_ClientMovesServer).
 package enginetest
 
 import (

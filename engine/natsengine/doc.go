@@ -170,6 +170,13 @@
 //   - Memory storage: nothing beyond the server process (at Replicas 3,
 //     beyond the loss of two of the three processes).
 //
+// Whatever the setting, an acknowledged write is not undone by the
+// server's expiry of the value it replaced (see Writes: the server's TTL
+// runs 3s past the logical one), and a write refused because the bucket
+// is full (Options.MaxBytes) fails with engine.ErrUnavailable. Each shard
+// keeps, for the deadline check, one small entry per key with a TTL that
+// this client wrote or read, until about 5s past its deadline.
+//
 // When a stream leader's server goes away, the survivors elect a new
 // leader; in tests on loopback writes resumed 60 ms to 1.1 s after the
 // leader's shutdown (the longer figure is a write that was in flight to

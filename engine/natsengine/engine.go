@@ -45,7 +45,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	nc, err := connect(ctx, opts)
 	if err != nil {
-		return nil, err
+		return nil, opts.redact(err)
 	}
 	e := &Engine{
 		opts:        opts,
@@ -57,10 +57,10 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	if err := e.setup(ctx); err != nil {
 		nc.Close()
-		return nil, err
+		return nil, opts.redact(err)
 	}
 	nc.SetReconnectHandler(func(nc *nats.Conn) {
-		e.log.Info("natsengine: reconnected", "server", nc.ConnectedUrlRedacted())
+		e.log.Info("natsengine: reconnected", "server", Options{URL: nc.ConnectedUrl()}.redactedURL())
 		go e.measureAll() // another server may answer now
 	})
 	e.mu.Lock()

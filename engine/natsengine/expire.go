@@ -2,11 +2,13 @@ package natsengine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnhq/kiln/engine"
@@ -44,28 +46,61 @@ func (e *Engine) OnExpire(ctx context.Context, group, pattern string, fn func(ct
 // stops them all.
 func (e *Engine) consumeExpiries(ctx context.Context, s *subscription, group, pattern string, fn func(context.Context, string) error) (release func(), err error) {
 	fnCtx, cancel := context.WithCancel(context.Background())
-	ccs := make([]jetstream.ConsumeContext, 0, len(e.shards))
-	release = func() {
+	cons := make([]jetstream.Consumer, len(e.shards))
+	for i, sh := range e.shards {
+		if cons[i], err = e.expiryConsumer(ctx, sh, group, pattern); err != nil {
+			cancel()
+			return nil, err
+		}
+	}
+	for i, sh := range e.shards {
+		go e.pullExpiries(fnCtx, s, sh, cons[i], group, fn)
+	}
+	return cancel, nil
+}
+
+// Pulling expiries: one message at a time, each pull request waiting up
+// to expiryPullWait, with server heartbeats every expiryHeartbeat. A
+// subscriber holds only the expiry it is handling: with a prefetch, an
+// expiry waiting in the client's buffer behind a slow handler would run
+// out its redelivery delay there and go to a second subscriber too. A
+// pull request lost while the consumer's leader moves (a client
+// reconnecting to another server) shows as missed heartbeats within
+// 2*expiryHeartbeat, and the next request goes out then.
+const (
+	expiryPullWait  = 5 * time.Second
+	expiryHeartbeat = time.Second
+)
+
+// pullExpiries hands the consumer's messages to fn one at a time until
+// ctx ends.
+func (e *Engine) pullExpiries(ctx context.Context, s *subscription, sh *shard, cons jetstream.Consumer, group string, fn func(context.Context, string) error) {
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		pctx, cancel := context.WithTimeout(ctx, expiryPullWait)
+		m, err := cons.Next(jetstream.FetchContext(pctx), jetstream.FetchHeartbeat(expiryHeartbeat))
 		cancel()
-		for _, cc := range ccs {
-			cc.Stop()
+		switch {
+		case err == nil:
+			backoff = 50 * time.Millisecond
+			e.deliverExpiry(ctx, s, sh, m, fn)
+		case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded), ctx.Err() != nil:
+		default:
+			e.consumeErr("on expire "+group)(nil, err)
+			wait(ctx, backoff)
+			backoff = min(2*backoff, time.Second)
 		}
 	}
-	for _, sh := range e.shards {
-		cons, err := e.expiryConsumer(ctx, sh, group, pattern)
-		if err != nil {
-			release()
-			return nil, err
-		}
-		cc, err := cons.Consume(func(m jetstream.Msg) { e.deliverExpiry(fnCtx, s, sh, m, fn) },
-			jetstream.PullMaxMessages(16), jetstream.ConsumeErrHandler(e.consumeErr("on expire "+group)))
-		if err != nil {
-			release()
-			return nil, err
-		}
-		ccs = append(ccs, cc)
+}
+
+// wait waits d or until ctx ends.
+func wait(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
-	return release, nil
 }
 
 // expiryConsumer creates, or binds to, the group's durable consumer on a
@@ -87,7 +122,7 @@ func (e *Engine) expiryConsumer(ctx context.Context, sh *shard, group, pattern s
 // deliverExpiry runs fn for an expiry marker and acks it once fn
 // succeeded; other messages (values, deletes) are acked and skipped.
 func (e *Engine) deliverExpiry(ctx context.Context, s *subscription, sh *shard, m jetstream.Msg, fn func(context.Context, string) error) {
-	if !s.active() {
+	if !s.active() || ctx.Err() != nil {
 		m.Nak() // let another subscriber have it now
 		return
 	}

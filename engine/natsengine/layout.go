@@ -123,12 +123,16 @@ func (e *Engine) upgrade(ctx context.Context, st jetstream.Stream, cfg, want jet
 	// more than one replica every read goes to the leader, so a read never
 	// misses an acknowledged write (compare-and-set depends on it).
 	direct := replicas <= 1
+	maxBytes := cfg.MaxBytes
+	if e.opts.MaxBytes > 0 {
+		maxBytes = want.MaxBytes
+	}
 	if cfg.AllowAtomicPublish && cfg.AllowMsgTTL && cfg.SubjectDeleteMarkerTTL > 0 && cfg.AllowDirect == direct &&
-		cfg.RePublish != nil && cfg.Replicas == replicas {
+		cfg.RePublish != nil && cfg.Replicas == replicas && cfg.MaxBytes == maxBytes {
 		return st, nil
 	}
 	cfg.AllowAtomicPublish, cfg.AllowMsgTTL, cfg.AllowDirect, cfg.RePublish = true, true, direct, want.RePublish
-	cfg.Replicas = replicas
+	cfg.Replicas, cfg.MaxBytes = replicas, maxBytes
 	if cfg.SubjectDeleteMarkerTTL <= 0 {
 		cfg.SubjectDeleteMarkerTTL = want.SubjectDeleteMarkerTTL
 	}

@@ -62,8 +62,9 @@ func TestOnExpire_OncePerGroup(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string]int{}
 	other := map[string]int{}
+	opts := natsengine.Options{RedeliveryDelay: time.Second}
 	for i := range 2 {
-		e := MustOpenEngine(t, srv, natsengine.Options{})
+		e := MustOpenEngine(t, srv, opts)
 		_, err := e.OnExpire(ctx, "sessions", "sess.>", func(ctx context.Context, key string) error {
 			mu.Lock()
 			seen[key]++
@@ -74,7 +75,7 @@ func TestOnExpire_OncePerGroup(t *testing.T) {
 			t.Fatalf("client %d: %v", i, err)
 		}
 	}
-	e := MustOpenEngine(t, srv, natsengine.Options{})
+	e := MustOpenEngine(t, srv, opts)
 	if _, err := e.OnExpire(ctx, "audit", "sess.>", func(ctx context.Context, key string) error {
 		mu.Lock()
 		other[key]++
@@ -97,13 +98,18 @@ func TestOnExpire_OncePerGroup(t *testing.T) {
 		defer mu.Unlock()
 		return len(seen) == 8 && len(other) == 8
 	})
-	time.Sleep(500 * time.Millisecond) // let duplicates show up
-	mu.Lock()
-	defer mu.Unlock()
-	for i := range 8 {
-		k := fmt.Sprintf("sess.%d", i)
-		if seen[k] != 1 || other[k] != 1 {
-			t.Errorf("%s delivered %d times to group sessions, %d to audit; want once each", k, seen[k], other[k])
+	// Past the redelivery delay, so that a second delivery shows.
+	for deadline := time.Now().Add(2*opts.RedeliveryDelay + 500*time.Millisecond); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		for i := range 8 {
+			k := fmt.Sprintf("sess.%d", i)
+			if seen[k] != 1 || other[k] != 1 {
+				t.Errorf("%s delivered %d times to group sessions, %d to audit; want once each", k, seen[k], other[k])
+			}
+		}
+		mu.Unlock()
+		if t.Failed() {
+			return
 		}
 	}
 }

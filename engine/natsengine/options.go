@@ -45,6 +45,17 @@ type Options struct {
 	RepairReplicas bool
 	// Memory keeps a bucket Open creates in memory instead of on disk.
 	Memory bool
+	// MaxBytes caps what the bucket holds, split evenly over its shards:
+	// Open creates the bucket with it, or updates an existing bucket's
+	// limit to it. Keep it below
+	// the server's JetStream limit (ServerOptions.MaxStore): at that limit
+	// the server refuses everything, including the expiry markers it must
+	// write before it removes an expired value, so a full store never
+	// drains; under the bucket's own limit it refuses new keys but still
+	// takes markers, deletes and overwrites no larger than the value they
+	// replace. 0 leaves an existing bucket's limit, and creates a bucket
+	// without one.
+	MaxBytes int64
 	// Shards spreads the keys over this many buckets (streams), each with
 	// its own leader, for write throughput beyond what one stream takes.
 	// With 1 the bucket is Bucket itself; with N > 1 it is the buckets
@@ -132,6 +143,9 @@ func (o Options) validate() error {
 	if o.Replicas < 0 || o.Replicas > 5 {
 		return fmt.Errorf("natsengine: Options.Replicas %d: want 0..5", o.Replicas)
 	}
+	if o.MaxBytes < 0 {
+		return fmt.Errorf("natsengine: Options.MaxBytes %d: want 0 or more", o.MaxBytes)
+	}
 	if o.Shards < 0 || o.Shards > maxShards {
 		return fmt.Errorf("natsengine: Options.Shards %d: want 0..%d", o.Shards, maxShards)
 	}
@@ -175,7 +189,7 @@ func (o Options) natsOptions() []nats.Option {
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("natsengine: reconnected", "server", nc.ConnectedUrlRedacted())
+			log.Info("natsengine: reconnected", "server", Options{URL: nc.ConnectedUrl()}.redactedURL())
 		}),
 		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
 			log.Warn("natsengine: async error", "err", err)
@@ -231,7 +245,7 @@ func (o Options) streamConfig(bucket string, first bool, shards, replicas int) j
 		Name:                   streamName(bucket),
 		Subjects:               []string{kvPrefix(bucket) + ">"},
 		MaxMsgsPerSubject:      1,
-		MaxBytes:               -1,
+		MaxBytes:               o.shardMaxBytes(shards),
 		MaxMsgSize:             -1,
 		MaxMsgs:                -1,
 		MaxConsumers:           -1,
@@ -253,6 +267,14 @@ func (o Options) streamConfig(bucket string, first bool, shards, replicas int) j
 	return cfg
 }
 
+// shardMaxBytes is each shard's share of MaxBytes, -1 for no limit.
+func (o Options) shardMaxBytes(shards int) int64 {
+	if o.MaxBytes <= 0 {
+		return -1
+	}
+	return max(o.MaxBytes/int64(shards), 1)
+}
+
 // rePublish sends what every shard stores to the one watch prefix.
 func (o Options) rePublish(bucket string) *jetstream.RePublish {
 	return &jetstream.RePublish{Source: kvPrefix(bucket) + ">", Destination: o.watchPrefix() + ">"}
@@ -265,13 +287,60 @@ func (o Options) msgPrefix() string   { return "kiln." + o.Bucket + "." }
 func streamName(bucket string) string { return "KV_" + bucket }
 func kvPrefix(bucket string) string   { return "$KV." + bucket + "." }
 
-// redactedURL is URL without passwords, for messages.
+// redactedURL is URL without user information (a token, or a user and
+// password), for messages.
 func (o Options) redactedURL() string {
 	urls := strings.Split(o.URL, ",")
 	for i, s := range urls {
-		if u, err := url.Parse(strings.TrimSpace(s)); err == nil {
-			urls[i] = u.Redacted()
+		u, err := url.Parse(strings.TrimSpace(s))
+		switch {
+		case err != nil:
+			urls[i] = "(unparsable URL)"
+		case u.User != nil:
+			u.User = url.User("redacted")
+			urls[i] = u.String()
 		}
 	}
 	return strings.Join(urls, ",")
+}
+
+// secrets are the user information parts of URL, which must not appear
+// in a message.
+func (o Options) secrets() []string {
+	var out []string
+	for _, s := range strings.Split(o.URL, ",") {
+		s = strings.TrimSpace(s)
+		if i := strings.Index(s, "://"); i >= 0 {
+			s = s[i+3:]
+		}
+		if at := strings.LastIndexByte(s, '@'); at > 0 {
+			out = append(out, s[:at])
+		}
+	}
+	return out
+}
+
+// redactedError is an error whose message shows none of secrets; it
+// unwraps to the original.
+type redactedError struct {
+	err     error
+	secrets []string
+}
+
+func (e redactedError) Error() string {
+	msg := e.err.Error()
+	for _, s := range e.secrets {
+		msg = strings.ReplaceAll(msg, s, "redacted")
+	}
+	return msg
+}
+
+func (e redactedError) Unwrap() error { return e.err }
+
+// redact hides the URL's user information in err's message.
+func (o Options) redact(err error) error {
+	if err == nil || len(o.secrets()) == 0 {
+		return err
+	}
+	return redactedError{err: err, secrets: o.secrets()}
 }

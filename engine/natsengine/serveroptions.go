@@ -258,11 +258,30 @@ func setRouteTLS(sopts *server.Options, opts ServerOptions) error {
 // for InMemory.
 func storeDir(opts ServerOptions) (dir, tempDir string, err error) {
 	if opts.StoreDir != "" {
-		return opts.StoreDir, "", nil
+		return opts.StoreDir, "", checkStoreDir(opts.StoreDir)
 	}
 	dir, err = os.MkdirTemp("", "kiln-nats-")
 	if err != nil {
 		return "", "", fmt.Errorf("natsengine: temp store dir: %w", err)
 	}
 	return dir, dir, nil
+}
+
+// ErrStoreDir: ServerOptions.StoreDir cannot be created or written.
+// NATS itself only logs that JetStream cannot start, and the server then
+// never becomes ready.
+var ErrStoreDir = errors.New("natsengine: store directory not usable")
+
+// checkStoreDir creates dir if missing and checks that a file can be
+// written in it.
+func checkStoreDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("%w: %w", ErrStoreDir, err)
+	}
+	f, err := os.CreateTemp(dir, ".kiln-write-check-*")
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrStoreDir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }

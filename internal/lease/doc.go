@@ -1,0 +1,86 @@
+// Package lease is kiln's L1: the lease table, the request slots, the near
+// cache with its eviction, and node liveness. It makes sure that at most one
+// node at a time serves a session from memory, and that a node that lost a
+// lease without knowing (a pause, a partition) cannot overwrite what the
+// new holder serves. It never imports the session layer: what it needs from
+// it comes in Config (the engine, the clock, bounds, counters, and one
+// function that tells a live session's meta record from a tombstone), and
+// the session's cached copy is an opaque Snapshot.
+//
+// # Usage
+//
+//	t, _ := lease.Start(cfg)
+//	e, err := t.Acquire(ctx, k) // slot held, this node the holder
+//	snap := e.Snapshot()        // nil: load from the engine
+//	... serve, save ...
+//	t.Done(e, newSnap)          // or t.Forget(e) if the session ended or moved
+//	t.Stop()                    // hand every lease over, delete the liveness record
+//
+// # Files
+//
+//	slot.go      Entry, its request slot, Acquire and Adopt
+//	obtain.go    obtain: ask the last holder, create, take a free record
+//	handover.go  the request/reply hand-over, both sides
+//	steal.go     steal from a holder that is not live, and the fence
+//	liveness.go  the n.<node> record, incarnations, revive
+//	cache.go     the near cache and eviction
+//	record.go    the lease record and the hand-over messages
+//
+// # States
+//
+// A session's lease record l.<k> names a node and its incarnation, or
+// nobody (free). On this node an entry is, for the lease:
+//
+//	not held    entry.inc != the live incarnation: the next request obtains
+//	held        entry.inc == the live incarnation, and the node is live:
+//	            requests are served from the cached copy, if any
+//	leaving     evicted while held: out of the cache, slot held, until the
+//	            record is written free; then gone
+//
+// Transitions (the slot is held for every one of them):
+//
+//	not held → held     create (no record), take (free record), hand-over
+//	                    (the holder answers), steal + fence (the holder is
+//	                    not live, or is this node in another incarnation, or
+//	                    is this incarnation by a write whose outcome was not
+//	                    known)
+//	held → not held     release (another node asked), revive (the liveness
+//	                    lapsed: a new incarnation holds nothing), Forget
+//	held → leaving      eviction; leaving → gone once the free lands
+//
+// A node is live until the start of its last acknowledged liveness write +
+// LivenessTTL − margin. Past that it revives before it serves anything: a
+// new incarnation, so every lease of the old one stops being held at once.
+// A steal always fences: it rewrites the meta record unchanged, so a save
+// the old holder still has in flight fails its compare-and-set. A
+// tombstone is not rewritten (it fences by itself, and its destroy event
+// finishes with a compare-and-set on it).
+//
+// # Time
+//
+// Protocol time comes from Config.Clock: liveness, the bound on an
+// acquisition (Config.Wait), pauses between attempts. Bounds on one network
+// round trip (a hand-over request, an engine call) are context deadlines.
+//
+// # Locks
+//
+// What each lock guards:
+//
+//	Entry.slot        (a channel of capacity 1) the session on this node:
+//	                  its cached copy, lease revision and holder hint; one
+//	                  request or one lease move at a time
+//	Table.mu          the cache: entries, leaving, bytes, closed, and each
+//	                  entry's inc, lastUse and size
+//	liveness.writeMu  serialises writes of the liveness record
+//	liveness.mu       the incarnation, the record's revision, live-until
+//
+// Lock order: slot → liveness.writeMu → Table.mu → liveness.mu. A slot is
+// taken before any mutex and never while one is held (eviction only tries a
+// slot, without waiting); liveness.mu is a leaf. No engine call or message
+// is made with Table.mu or liveness.mu held; liveness.writeMu is held across
+// the liveness write it serialises. A request holds one slot at a time,
+// except a handler that ends another session of its own (InvalidatePrincipal,
+// RenewID), which takes that session's slot while holding its own: slots of
+// two sessions are never waited for in the opposite order because the second
+// is a different key that no request holds while waiting for the first.
+package lease
