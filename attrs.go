@@ -126,6 +126,7 @@ func (s *Session) loadAttr(name string) ([]byte, error) {
 	defer cancel()
 	e, err := s.m.eng.Get(ctx, attrKey(s.key, name, s.meta.Attrs[name]))
 	if errors.Is(err, engine.ErrNotFound) {
+		s.broken = true // the meta record we hold is outdated: reload it next time
 		return nil, fmt.Errorf("load %q: %w: attribute gone", name, ErrConcurrentUpdate)
 	}
 	if err != nil {
@@ -136,6 +137,7 @@ func (s *Session) loadAttr(name string) ([]byte, error) {
 		return nil, fmt.Errorf("load %q: %w", name, err)
 	}
 	if want := s.meta.Attrs[name].Version; rec.Version != want {
+		s.broken = true
 		return nil, fmt.Errorf("load %q: %w: version %d, want %d", name, ErrConcurrentUpdate, rec.Version, want)
 	}
 	return rec.Value, nil

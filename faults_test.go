@@ -2,6 +2,8 @@ package kiln_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -335,5 +337,69 @@ func checkTombstone(t *testing.T, c *cluster, why string) {
 	}
 	if err != nil || rec["x"] != why {
 		t.Fatalf("meta record %v (%v), want a tombstone x=%s", rec, err, why)
+	}
+}
+
+// TestSave_StaleCopyReloaded: the holder's cached copy names an attribute
+// version that a save it did not see replaced (here written straight to
+// the engine, as a second holder would). The read fails once with 409,
+// and the copy is dropped: the next read reloads and succeeds, instead of
+// "attribute gone" for good.
+func TestSave_StaleCopyReloaded(t *testing.T) {
+	c := mustCluster(t, 2, fastLeases)
+	u := newUser(t)
+	u.must(c.nodes[0], "POST", "/put", kv("k", "x", "v", "1"))
+	u.must(c.nodes[0], "POST", "/put", kv("k", "y", "v", "1"))
+	u.must(c.nodes[1], "GET", "/get?k=x", nil) // n2 holds a copy with x loaded, y not
+	replaceAttr(t, c, "y", "2")
+	if status, _ := u.do(c.nodes[1], "GET", "/get?k=y", nil); status != http.StatusConflict {
+		t.Fatalf("read of a replaced version: status %d, want 409", status)
+	}
+	if got := u.must(c.nodes[1], "GET", "/get?k=y", nil)["value"]; got != "2" {
+		t.Fatalf("y after the reload = %v, want 2", got)
+	}
+}
+
+// replaceAttr saves a new version of attribute name of the only session,
+// directly in the engine (docs/storage.md), and deletes the old version.
+func replaceAttr(t *testing.T, c *cluster, name, value string) {
+	t.Helper()
+	ctx := context.Background()
+	keys, _ := c.eng.List(ctx, "s.*.m", "", 10)
+	if len(keys) != 1 {
+		t.Fatalf("meta records %q, want one", keys)
+	}
+	e, err := c.eng.Get(ctx, keys[0])
+	var meta map[string]any
+	if err == nil {
+		err = cbor.Unmarshal(e.Value, &meta)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := strings.TrimSuffix(strings.TrimPrefix(keys[0], "s."), ".m")
+	name64 := base64.RawURLEncoding.EncodeToString([]byte(name))
+	index := meta["a"].(map[any]any)
+	old := index[name].(map[any]any)
+	version := meta["v"].(uint64) + 1
+	raw, _ := cbor.Marshal(value)
+	sum := sha256.Sum256(raw)
+	index[name] = map[string]any{"v": version, "n": len(raw), "h": sum[:16], "t": "x"}
+	meta["v"] = version
+	rec, _ := cbor.Marshal(map[string]any{"v": version, "d": cbor.RawMessage(raw)})
+	enc, _ := cbor.EncOptions{Time: cbor.TimeRFC3339Nano, TimeTag: cbor.EncTagRequired}.EncMode()
+	mb, err := enc.Marshal(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldKey := fmt.Sprintf("s.%s.a.%s.%d-%s", k, name64, old["v"], old["t"])
+	for _, op := range []engine.Op{
+		{Key: fmt.Sprintf("s.%s.a.%s.%d-x", k, name64, version), Value: rec},
+		{Key: keys[0], Value: mb, IfRevision: e.Revision},
+		{Key: oldKey, Delete: true},
+	} {
+		if _, err := c.eng.Commit(ctx, op); err != nil {
+			t.Fatalf("write %s: %v", op.Key, err)
+		}
 	}
 }

@@ -65,7 +65,7 @@ var errOutcomeUnknown = fmt.Errorf("outcome of the commit unknown: %w", engine.E
 func (m *Manager) run(ctx context.Context, what string, p savePlan) (planRevs, error) {
 	ctx, cancel := m.engineCtx(ctx)
 	defer cancel()
-	prepRevs, err := m.parallel(ctx, p.prepare)
+	prepRevs, err := m.prepare(ctx, p)
 	var evicted []string
 	if err == nil && p.admit != nil {
 		evicted, err = p.admit(ctx, prepRevs)
@@ -111,6 +111,9 @@ func (m *Manager) commitPoint(ctx context.Context, p savePlan) (uint64, error) {
 // still in flight too. On a conflict it reads the meta record: its save tag
 // says whether it is ours; if not, its version says whether another write
 // took our place (ours never landed) or was made on top of ours (unknown).
+// A meta record that cannot be read leaves it unknown: undoing costs a
+// broken session if wrong, keeping the prepared records only storage
+// until they expire.
 func (m *Manager) settle(ctx context.Context, p savePlan, cause error) (uint64, error) {
 	ctx, cancel := m.engineCtx(context.WithoutCancel(ctx))
 	defer cancel()
@@ -122,9 +125,6 @@ func (m *Manager) settle(ctx context.Context, p savePlan, cause error) (uint64, 
 		return 0, fmt.Errorf("%w: %w", errOutcomeUnknown, cause)
 	}
 	e, err := m.eng.Get(ctx, p.commit[len(p.commit)-1].Key)
-	if errors.Is(err, engine.ErrNotFound) {
-		return 0, fmt.Errorf("meta record gone: %w", engine.ErrConflict)
-	}
 	var rec metaRecord
 	if err != nil || decode(e.Value, &rec) != nil {
 		return 0, fmt.Errorf("%w: %w", errOutcomeUnknown, cause)
@@ -148,9 +148,28 @@ func (s *Session) run(ctx context.Context, what string, p savePlan) (planRevs, e
 	return revs, err
 }
 
+// prepare runs phase 1 of p. A conflict on the touch record is no error:
+// another request touched the session, or ended it; the commit point
+// decides which, and the save leaves the touch record as it is (its
+// revision, 0 in the result, is then unknown to the request).
+func (m *Manager) prepare(ctx context.Context, p savePlan) ([]uint64, error) {
+	revs, errs := m.each(ctx, p.prepare)
+	if p.touchAt >= 0 && errors.Is(errs[p.touchAt], engine.ErrConflict) {
+		errs[p.touchAt] = nil
+	}
+	return revs, errors.Join(errs...)
+}
+
 // parallel runs each op as its own commit, concurrently, and returns their
-// revisions and the first error.
+// revisions and the errors.
 func (m *Manager) parallel(ctx context.Context, ops []engine.Op) ([]uint64, error) {
+	revs, errs := m.each(ctx, ops)
+	return revs, errors.Join(errs...)
+}
+
+// each runs each op as its own commit, concurrently, and returns their
+// revisions and errors.
+func (m *Manager) each(ctx context.Context, ops []engine.Op) ([]uint64, []error) {
 	revs := make([]uint64, len(ops))
 	errs := make([]error, len(ops))
 	var wg sync.WaitGroup
@@ -163,12 +182,7 @@ func (m *Manager) parallel(ctx context.Context, ops []engine.Op) ([]uint64, erro
 		})
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return revs, err
-		}
-	}
-	return revs, nil
+	return revs, errs
 }
 
 // undo returns the deletes of the attribute records and principal index

@@ -82,6 +82,7 @@ func leaseKey(k string) string                     { return keys.Lease(k) }
 func attrKey(k, name string, info attrInfo) string { return keys.Attr(k, name, info.Version, info.Tag) }
 func isAttrKey(key string) bool                    { return keys.IsAttr(key) }
 func sessionOfTouch(key string) string             { return keys.SessionOfTouch(key) }
+func isPrincipalKey(key string) bool               { return keys.IsPrincipal(key) }
 
 const (
 	dataGrace    = keys.DataGrace

@@ -242,5 +242,8 @@ func (s *Session) saved(meta metaRecord, changes []change, revs planRevs, now ti
 	s.stored, s.metaDirty, s.renew = true, false, false
 	s.loadedPrincipal = s.meta.Principal
 	s.metaRev, s.touchRev, s.lastAccess = revs.meta, revs.touch, now
+	if revs.touch == 0 {
+		s.broken = true // the touch record was left alone: its revision is unknown, reload it
+	}
 	s.evicted, s.boundEntry = revs.evicted, revs.bound
 }

@@ -54,7 +54,8 @@ func (e *Engine) consumeExpiries(ctx context.Context, s *subscription, group, pa
 		}
 	}
 	for i, sh := range e.shards {
-		go e.pullExpiries(fnCtx, s, sh, cons[i], group, fn)
+		p := &expiryPuller{e: e, s: s, sh: sh, cons: cons[i], group: group, pattern: pattern, fn: fn}
+		go p.run(fnCtx)
 	}
 	return cancel, nil
 }
@@ -72,24 +73,42 @@ const (
 	expiryHeartbeat = time.Second
 )
 
-// pullExpiries hands the consumer's messages to fn one at a time until
-// ctx ends.
-func (e *Engine) pullExpiries(ctx context.Context, s *subscription, sh *shard, cons jetstream.Consumer, group string, fn func(context.Context, string) error) {
+// expiryPuller pulls one shard's expiries for one subscription.
+type expiryPuller struct {
+	e              *Engine
+	s              *subscription
+	sh             *shard
+	cons           jetstream.Consumer // only run's goroutine touches it
+	group, pattern string
+	fn             func(context.Context, string) error
+}
+
+// run hands the consumer's messages to fn one at a time until ctx ends.
+// A consumer that went away (deleted by an operator, lost with a
+// memory-stored server) is created again.
+func (p *expiryPuller) run(ctx context.Context) {
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		pctx, cancel := context.WithTimeout(ctx, expiryPullWait)
-		m, err := cons.Next(jetstream.FetchContext(pctx), jetstream.FetchHeartbeat(expiryHeartbeat))
+		m, err := p.cons.Next(jetstream.FetchContext(pctx), jetstream.FetchHeartbeat(expiryHeartbeat))
 		cancel()
 		switch {
 		case err == nil:
 			backoff = 50 * time.Millisecond
-			e.deliverExpiry(ctx, s, sh, m, fn)
+			p.e.deliverExpiry(ctx, p.s, p.sh, m, p.fn)
+			continue
 		case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded), ctx.Err() != nil:
-		default:
-			e.consumeErr("on expire "+group)(nil, err)
-			wait(ctx, backoff)
-			backoff = min(2*backoff, time.Second)
+			continue
+		case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound):
+			if cons, cerr := p.e.expiryConsumer(ctx, p.sh, p.group, p.pattern); cerr == nil {
+				p.cons = cons
+			}
 		}
+		if !p.e.closed.Load() {
+			p.e.log.Debug("natsengine: expiry pull", "group", p.group, "stream", streamName(p.sh.bucket), "err", err)
+		}
+		wait(ctx, backoff)
+		backoff = min(2*backoff, time.Second)
 	}
 }
 
@@ -172,14 +191,4 @@ func durableName(group, pattern string) string {
 	h := fnv.New64a()
 	h.Write([]byte(group + "\x00" + pattern))
 	return fmt.Sprintf("kiln_expire_%.64s_%016x", group, h.Sum64())
-}
-
-// consumeErr logs a consumer's trouble (missed heartbeats while the server
-// is away, ...): nats.go recovers from it by itself.
-func (e *Engine) consumeErr(what string) jetstream.ConsumeErrHandler {
-	return func(_ jetstream.ConsumeContext, err error) {
-		if !e.closed.Load() {
-			e.log.Debug("natsengine: consumer", "what", what, "err", err)
-		}
-	}
 }

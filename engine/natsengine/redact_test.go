@@ -39,4 +39,3 @@ func TestOpen_RedactsURLSecrets(t *testing.T) {
 		}
 	}
 }
-

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/kilnhq/kiln/engine"
 	"github.com/kilnhq/kiln/engine/natsengine"
 )
@@ -131,4 +133,36 @@ func TestOnExpire_OncePerGroupAcrossShards(t *testing.T) {
 	if len(ca.counts()) == 0 || len(cb.counts()) == 0 {
 		t.Logf("one node handled every expiry (a %d, b %d)", len(ca.counts()), len(cb.counts()))
 	}
+}
+
+// TestOnExpire_ConsumerDeleted: a group's consumer deleted under its
+// subscribers (an operator, a lost memory-stored server) is created again,
+// and later expiries still arrive.
+func TestOnExpire_ConsumerDeleted(t *testing.T) {
+	srv := natsengine.StartTestServer(t)
+	e := MustOpenEngine(t, srv, natsengine.Options{RedeliveryDelay: time.Second})
+	c := &expiryCounter{}
+	if _, err := e.OnExpire(context.Background(), "g", "gone.>", c.handler(0)); err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(e.Conn())
+	st, err := js.Stream(context.Background(), "KV_kiln")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := st.ConsumerNames(context.Background())
+	for name := range names.Name() {
+		if err := st.DeleteConsumer(context.Background(), name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, "the consumer is created again", func() bool {
+		n := 0
+		for range st.ConsumerNames(context.Background()).Name() {
+			n++
+		}
+		return n == 1
+	})
+	mustCommit(t, e, engine.Op{Key: "gone.k", Value: []byte("v"), TTL: time.Second})
+	eventually(t, 15*time.Second, "the expiry after the consumer came back", func() bool { return len(c.counts()) == 1 })
 }

@@ -59,6 +59,9 @@ func Liveness(node string) string { return "n." + node }
 // principal whose hash is h.
 func Principal(h, k string) string { return "p." + h + "." + k }
 
+// IsPrincipal reports whether key is a principal index entry's key.
+func IsPrincipal(key string) bool { return strings.HasPrefix(key, "p.") }
+
 // PrincipalPattern matches every index entry of the principal whose hash is h.
 func PrincipalPattern(h string) string { return "p." + h + ".*" }
 

@@ -71,16 +71,20 @@
 //	                  request or one lease move at a time
 //	Table.mu          the cache: entries, leaving, bytes, closed, and each
 //	                  entry's inc, lastUse and size
-//	liveness.writeMu  serialises writes of the liveness record
+//	liveness.writing  (a channel of capacity 1) writes of the liveness
+//	                  record, one at a time; its wait ends with the caller's
+//	                  context
 //	liveness.mu       the incarnation, the record's revision, live-until
 //
-// Lock order: slot → liveness.writeMu → Table.mu → liveness.mu. A slot is
+// Lock order: slot → liveness.writing → Table.mu → liveness.mu. A slot is
 // taken before any mutex and never while one is held (eviction only tries a
 // slot, without waiting); liveness.mu is a leaf. No engine call or message
-// is made with Table.mu or liveness.mu held; liveness.writeMu is held across
+// is made with Table.mu or liveness.mu held; liveness.writing is held across
 // the liveness write it serialises. A request holds one slot at a time,
-// except a handler that ends another session of its own (InvalidatePrincipal,
-// RenewID), which takes that session's slot while holding its own: slots of
-// two sessions are never waited for in the opposite order because the second
-// is a different key that no request holds while waiting for the first.
+// except a handler that ends other sessions of its principal
+// (InvalidatePrincipal, or a login past MaxSessionsPerPrincipal): it waits
+// for their slots while holding its own. Two such handlers on two sessions
+// of one principal can wait for each other; Config.Wait bounds that, and
+// both fail. (RenewID takes the slot of a fresh key, which nobody else can
+// hold: it never waits.)
 package lease

@@ -21,6 +21,9 @@ import (
 // incarnation still live?
 var errNotHeld = errors.New("holder does not hold the lease")
 
+// errBusy: the holder's request in flight did not end within RevokeTimeout.
+var errBusy = errors.New("holder busy")
+
 // ask asks holder to hand e's lease over to incarnation inc of this node.
 func (t *Table) ask(ctx context.Context, e *Entry, holder, inc string) error {
 	rctx, cancel := context.WithTimeout(ctx, t.cfg.RevokeTimeout)
@@ -40,8 +43,10 @@ func (t *Table) ask(ctx context.Context, e *Entry, holder, inc string) error {
 	switch {
 	case rep.NotHeld:
 		return fmt.Errorf("revoke lease from %s: %w: %w", holder, errRetry, errNotHeld)
+	case rep.Busy:
+		return fmt.Errorf("revoke lease from %s: %w: %w", holder, errRetry, errBusy)
 	case !rep.Released:
-		return fmt.Errorf("revoke lease from %s: %w: busy=%v %s", holder, errRetry, rep.Busy, rep.Err)
+		return fmt.Errorf("revoke lease from %s: %w: %s", holder, errRetry, rep.Err)
 	}
 	t.cfg.Counters.Handovers.Add(1)
 	t.cfg.Counters.Acquisitions.Add(1)
@@ -75,20 +80,22 @@ func (t *Table) onRevoke(msg *engine.Msg) {
 }
 
 // release hands the lease of req.K to req.To with one compare-and-set,
-// after the request in flight on it (if any) has finished.
+// after the request in flight on it (if any) has finished. It holds the
+// session's slot (creating an entry if there is none) whatever it finds:
+// every move of a lease record on this node happens under the slot, so a
+// request that obtains the lease meanwhile is never left believing it
+// holds a record that was handed over under it.
 func (t *Table) release(req revokeRequest) revokeReply {
-	e := t.lookup(req.K)
-	if e == nil {
-		return t.releaseUncached(req)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), t.cfg.RevokeTimeout)
 	defer cancel()
-	if !e.lock(ctx) {
+	e, err := t.lockEntry(ctx, req.K)
+	if err != nil {
 		return revokeReply{Busy: true}
 	}
 	defer e.unlock()
 	if !t.owns(e, t.live.incarnation()) {
-		return t.releaseUncached(req)
+		e.hint = req.To.Node
+		return t.releaseUncached(ctx, req)
 	}
 	rec, _ := encode(&req.To)
 	revs, err := t.cfg.Store.Commit(ctx, engine.Op{Key: leaseKey(req.K), Value: rec, IfRevision: e.leaseRev, TTL: t.cfg.RecordTTL})
@@ -105,13 +112,11 @@ func (t *Table) release(req revokeRequest) revokeReply {
 	return rep
 }
 
-// releaseUncached frees a lease record that names this incarnation although
-// this node does not serve the session from memory (it expired, a save
-// failed and the copy was dropped, an eviction's free failed): nothing of
-// it is in flight here.
-func (t *Table) releaseUncached(req revokeRequest) revokeReply {
-	ctx, cancel := context.WithTimeout(context.Background(), t.cfg.RevokeTimeout)
-	defer cancel()
+// releaseUncached hands over a lease record that names this incarnation
+// although this node does not hold it (the entry was dropped, an
+// eviction's free failed): the session's slot is held, so nothing of it
+// is in flight here.
+func (t *Table) releaseUncached(ctx context.Context, req revokeRequest) revokeReply {
 	cur, err := t.cfg.Store.Get(ctx, leaseKey(req.K))
 	if err != nil {
 		return revokeReply{Err: err.Error()}
@@ -126,13 +131,4 @@ func (t *Table) releaseUncached(req revokeRequest) revokeReply {
 		return revokeReply{Err: err.Error()}
 	}
 	return revokeReply{Released: true, Rev: revs[0]}
-}
-
-func (t *Table) lookup(k string) *Entry {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if e, ok := t.leaving[k]; ok {
-		return e
-	}
-	return t.entries[k]
 }

@@ -1,6 +1,7 @@
 package lease
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"sync"
@@ -122,7 +123,11 @@ func (t *Table) Stop() error {
 	}
 	t.mu.Unlock()
 	err := t.sub.Stop()
-	ctx, cancel := t.clockCtx(t.cfg.Wait)
+	// A shutdown bound: Wait by the injected clock or the wall clock,
+	// whichever ends first, so a test's frozen clock cannot hang Close.
+	wall, cancelWall := context.WithTimeout(context.Background(), t.cfg.Wait)
+	defer cancelWall()
+	ctx, cancel := t.clockCtxFrom(wall, t.cfg.Wait)
 	defer cancel()
 	for _, e := range held {
 		if e.lock(ctx) {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -37,7 +38,10 @@ type livenessRecord struct {
 type liveness struct {
 	cfg *Config
 
-	writeMu sync.Mutex // serialises writes of the record (refresh, revive, stop); taken before mu
+	// writing (capacity 1) serialises writes of the record (refresh, revive,
+	// stop); taken before mu. A channel, not a mutex: a wait for it ends
+	// with its context, and counts as durably blocked under testing/synctest.
+	writing chan struct{}
 
 	mu     sync.Mutex // guards inc, rev, until, closed, timer
 	inc    string     // incarnation: changes whenever this node may have lost its leases
@@ -47,7 +51,20 @@ type liveness struct {
 	timer  clock.Timer
 }
 
-func newLiveness(cfg *Config) *liveness { return &liveness{cfg: cfg, inc: randomToken()} }
+func newLiveness(cfg *Config) *liveness {
+	return &liveness{cfg: cfg, inc: randomToken(), writing: make(chan struct{}, 1)}
+}
+
+func (v *liveness) lockWrite(ctx context.Context) error {
+	select {
+	case v.writing <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for the liveness write: %w: %w", engine.ErrUnavailable, ctx.Err())
+	}
+}
+
+func (v *liveness) unlockWrite() { <-v.writing }
 
 // margin is how much earlier than its record's expiry a node stops
 // trusting its leases: room for clock rate differences and for the
@@ -84,8 +101,10 @@ func (v *liveness) ensure(ctx context.Context) error {
 	if _, ok := v.live(); ok {
 		return nil
 	}
-	v.writeMu.Lock()
-	defer v.writeMu.Unlock()
+	if err := v.lockWrite(ctx); err != nil {
+		return err
+	}
+	defer v.unlockWrite()
 	if _, ok := v.live(); ok {
 		return nil // revived by another caller meanwhile
 	}
@@ -95,8 +114,10 @@ func (v *liveness) ensure(ctx context.Context) error {
 // refresh rewrites the record of a live incarnation, extending how long
 // this node counts itself live; a lapsed node revives instead.
 func (v *liveness) refresh(ctx context.Context) error {
-	v.writeMu.Lock()
-	defer v.writeMu.Unlock()
+	if err := v.lockWrite(ctx); err != nil {
+		return err
+	}
+	defer v.unlockWrite()
 	start := v.cfg.Clock.Now()
 	v.mu.Lock()
 	inc, rev, lapsed := v.inc, v.rev, !start.Before(v.until)
@@ -112,7 +133,7 @@ func (v *liveness) refresh(ctx context.Context) error {
 }
 
 // reviveLocked starts a new incarnation and records it, compare-and-set
-// on the record's current revision. v.writeMu is held.
+// on the record's current revision. v.writing is held.
 func (v *liveness) reviveLocked(ctx context.Context) error {
 	v.mu.Lock()
 	v.inc, v.rev, v.until = randomToken(), 0, time.Time{}
@@ -176,8 +197,10 @@ func (v *liveness) stop(ctx context.Context) error {
 		v.timer.Stop()
 	}
 	v.mu.Unlock()
-	v.writeMu.Lock()
-	defer v.writeMu.Unlock()
+	if err := v.lockWrite(ctx); err != nil {
+		return err
+	}
+	defer v.unlockWrite()
 	v.mu.Lock()
 	rev := v.rev
 	v.inc, v.rev, v.until = randomToken(), 0, time.Time{}

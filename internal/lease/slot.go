@@ -73,6 +73,9 @@ func (t *Table) Acquire(ctx context.Context, k string) (*Entry, error) {
 			return e, nil
 		}
 		e.unlock()
+		if ctx.Err() != nil {
+			return nil, t.waitErr(k, err) // whatever failed, the wait bound is what ended it
+		}
 		if !errors.Is(err, errRetry) {
 			return nil, err
 		}
@@ -113,32 +116,48 @@ func (t *Table) waitErr(k string, cause error) error {
 	return fmt.Errorf("acquire lease of session %s within %v: %w: %w", k[:8], t.cfg.Wait, ErrTimeout, cause)
 }
 
-// clockCtx and clockCtxFrom bound a wait by the injected clock.
-func (t *Table) clockCtx(d time.Duration) (context.Context, context.CancelFunc) {
-	return t.clockCtxFrom(context.Background(), d)
-}
-
+// clockCtxFrom bounds a wait by the injected clock.
 func (t *Table) clockCtxFrom(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	return clock.WithTimeout(ctx, t.cfg.Clock, d)
 }
 
-// backoff returns the pause after failed attempt n (from 1). Every attempt
-// already waited on the network (a hand-over request) or found the lease
-// record moved, so most retry at once; a holder with no subscription at all
-// (ErrNoResponders) answers at once, and is waited for, by the clock, until
-// its liveness record could have lapsed.
+// backoff returns the pause after failed attempt n (from 1). An attempt
+// that already waited on the network (no answer within RevokeTimeout, or
+// a holder busy for that long) retries at once. A holder with no
+// subscription at all answers at once and is waited for until its liveness
+// record could have lapsed. Anything else (a reply that the holder could
+// not write, or does not hold the lease while its incarnation is still
+// recorded live, a lost race) pauses briefly, growing to 20 ms, so that a
+// retry loop never spins.
 func backoff(n int, err error) time.Duration {
-	if errors.Is(err, engine.ErrNoResponders) {
+	switch {
+	case errors.Is(err, engine.ErrNoResponders):
 		return 100 * time.Millisecond
+	case errors.Is(err, errNoAnswer), errors.Is(err, errBusy):
+		return 0
 	}
-	return 0
+	return min(time.Duration(n)*time.Millisecond, 20*time.Millisecond)
 }
 
-// pause waits d by the injected clock (not at all if d is 0); it reports
+// pause waits d between attempts, by the injected clock or the wall clock,
+// whichever ends it first: it is a courtesy to the engine, not protocol
+// time, and a test's fake clock that nobody advances must not stall a
+// retry (under testing/synctest both are the bubble's clock). It reports
 // false if ctx ended first.
 func (t *Table) pause(ctx context.Context, d time.Duration) bool {
-	if d > 0 {
-		return clock.Sleep(ctx, t.cfg.Clock, d)
+	if d <= 0 {
+		return ctx.Err() == nil
 	}
-	return ctx.Err() == nil
+	wall := time.NewTimer(d)
+	defer wall.Stop()
+	byClock := make(chan struct{})
+	tm := t.cfg.Clock.AfterFunc(d, func() { close(byClock) })
+	defer tm.Stop()
+	select {
+	case <-wall.C:
+	case <-byClock:
+	case <-ctx.Done():
+		return false
+	}
+	return true
 }
