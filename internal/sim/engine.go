@@ -45,23 +45,8 @@ func (f *faultEngine) hang(ctx context.Context) {
 	}
 }
 
-// livenessKey reports whether key is this node's liveness record. Calls
-// on it never stall: kiln's lease package holds a mutex across them, and a
-// goroutine waiting on a sync.Mutex keeps a synctest bubble's clock from
-// moving, so a stalled liveness call would freeze the whole run. A lapse
-// makes them fail at once instead, and a pause lets them through.
-func (f *faultEngine) livenessKey(key string) bool { return key == "n."+f.n.slot.name }
-
-// holdUnless is hold, except for liveness calls, which only check death.
-func (f *faultEngine) holdUnless(liveness bool) bool {
-	if liveness {
-		return !f.n.isDead()
-	}
-	return f.n.hold()
-}
-
 func (f *faultEngine) Get(ctx context.Context, key string) (engine.Entry, error) {
-	if !f.holdUnless(f.livenessKey(key)) {
+	if !f.n.hold() {
 		return engine.Entry{}, f.refused()
 	}
 	a, ok := f.n.take(true, key)
@@ -73,7 +58,7 @@ func (f *faultEngine) Get(ctx context.Context, key string) (engine.Entry, error)
 		return engine.Entry{}, unavailable("delay")
 	}
 	e, err := f.inner.Get(ctx, key)
-	if !f.holdUnless(f.livenessKey(key)) {
+	if !f.n.hold() {
 		return engine.Entry{}, f.refused()
 	}
 	return e, err
@@ -88,11 +73,11 @@ func (f *faultEngine) Commit(ctx context.Context, ops ...engine.Op) ([]uint64, e
 }
 
 func (f *faultEngine) commit(ctx context.Context, ops []engine.Op) ([]uint64, error) {
-	live := len(ops) == 1 && f.livenessKey(ops[0].Key)
-	if !f.holdUnless(live) {
+	if !f.n.hold() {
 		return nil, f.refused()
 	}
 	if f.n.lapsed(ops) {
+		f.hang(ctx)
 		return nil, unavailable("liveness lapse")
 	}
 	keys := make([]string, len(ops))
@@ -104,7 +89,7 @@ func (f *faultEngine) commit(ctx context.Context, ops []engine.Op) ([]uint64, er
 		return f.faultyCommit(ctx, a, ops)
 	}
 	revs, err := f.inner.Commit(ctx, ops...)
-	if !f.holdUnless(live) {
+	if !f.n.hold() {
 		return nil, f.refused()
 	}
 	return revs, err
