@@ -16,6 +16,10 @@
 //	t.Done(e, newSnap)          // or t.Forget(e) if the session ended or moved
 //	t.Stop()                    // hand every lease over, delete the liveness record
 //
+// A session this node creates writes its lease record with its first save:
+// op := t.Record(k) goes into the save, and t.Adopt(k, rev) then returns
+// the new entry with its slot held.
+//
 // # Files
 //
 //	slot.go      Entry, its request slot, Acquire and Adopt
@@ -37,7 +41,9 @@
 //	leaving     evicted while held: out of the cache, slot held, until the
 //	            record is written free; then gone
 //
-// Transitions (the slot is held for every one of them):
+// Transitions (the slot is held for every one of them, on the node that
+// makes them: a hand-over request takes the slot even when the node does
+// not hold the lease, so no lease record moves under a request):
 //
 //	not held → held     create (no record), take (free record), hand-over
 //	                    (the holder answers), steal + fence (the holder is
@@ -46,7 +52,10 @@
 //	                    known)
 //	held → not held     release (another node asked), revive (the liveness
 //	                    lapsed: a new incarnation holds nothing), Forget
-//	held → leaving      eviction; leaving → gone once the free lands
+//	held → leaving      eviction; leaving → gone once the free is answered
+//	                    (a free that failed leaves the record naming this
+//	                    incarnation: it is taken back, fenced, or handed
+//	                    over under the slot like any other)
 //
 // A node is live until the start of its last acknowledged liveness write +
 // LivenessTTL − margin. Past that it revives before it serves anything: a

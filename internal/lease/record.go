@@ -40,7 +40,12 @@ type revokeReply struct {
 // save that creates session k (IfNew is the caller's to set). The save
 // then calls Adopt with the revision it got.
 func (t *Table) Record(k string) (engine.Op, error) {
-	return t.recordOp(k, t.live.incarnation())
+	inc := t.live.incarnation()
+	e := t.entry(k)
+	t.mu.Lock()
+	e.recorded = inc
+	t.mu.Unlock()
+	return t.recordOp(k, inc)
 }
 
 func (t *Table) recordOp(k, inc string) (engine.Op, error) {

@@ -23,9 +23,10 @@ type Entry struct {
 	hint     string // the node last known to hold the lease
 
 	// Guarded by Table.mu:
-	inc     string // the incarnation under which this node holds the lease; "" if it does not
-	lastUse time.Time
-	size    int
+	inc      string // the incarnation under which this node holds the lease; "" if it does not
+	recorded string // the incarnation Record wrote for this new key, until Adopt
+	lastUse  time.Time
+	size     int
 }
 
 // Key returns the session key the entry is for.
@@ -103,12 +104,16 @@ func (t *Table) lockEntry(ctx context.Context, k string) (*Entry, error) {
 
 // Adopt records a session this node just stored under key k with a lease
 // record it wrote itself (Record) at revision leaseRev; the returned
-// entry's slot is held.
+// entry's slot is held. The lease counts as held under the incarnation the
+// record names: if the node revived since Record, it is not held, and the
+// next request takes it from the old incarnation, fenced.
 func (t *Table) Adopt(k string, leaseRev uint64) *Entry {
 	e := t.entry(k)
-	e.slot <- struct{}{} // a new key: nobody else can hold it
+	e.slot <- struct{}{} // a new key: nobody but a passing eviction touches it
 	e.leaseRev = leaseRev
-	t.setOwned(e, t.live.incarnation())
+	t.mu.Lock()
+	e.inc, e.recorded = e.recorded, ""
+	t.mu.Unlock()
 	return e
 }
 

@@ -119,3 +119,43 @@ func TestTable_WaitIsOnTheClock(t *testing.T) {
 		t.Fatalf("second Acquire: %v, want ErrTimeout", err)
 	}
 }
+
+// TestTable_AdoptAfterRevive: a new session whose lease record was written
+// under an incarnation that ended before Adopt is not held: the next
+// Acquire takes it from the old incarnation, fenced.
+func TestTable_AdoptAfterRevive(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	mem := memengine.New(memengine.Options{Clock: clk})
+	t.Cleanup(func() { mem.Close() })
+	tb := mustTable(t, mem, clk, "n1")
+	op, err := tb.Record(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op.IfNew = true
+	put(t, mem, metaKey(testKey), live)
+	revs, err := mem.Commit(context.Background(), op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.live.lockWrite(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	err = tb.live.reviveLocked(context.Background()) // the liveness lapsed during the save
+	tb.live.unlockWrite()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := tb.Adopt(testKey, revs[0])
+	if tb.owns(e, tb.live.incarnation()) {
+		t.Error("adopted a lease recorded under the old incarnation as held by the new one")
+	}
+	tb.Done(e, nil)
+	if e, err = tb.Acquire(context.Background(), testKey); err != nil {
+		t.Fatal(err)
+	}
+	tb.Done(e, nil)
+	if s := tb.cfg.Counters.Steals.Load(); s != 1 {
+		t.Fatalf("steals = %d, want 1 (taken from the old incarnation, fenced)", s)
+	}
+}
