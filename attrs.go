@@ -31,7 +31,7 @@ func Get[T any](s *Session, name string) (T, bool, error) {
 	}
 	var v T
 	if err := decode(raw, &v); err != nil {
-		return zero, false, fmt.Errorf("get %q as %T: %w", name, zero, err)
+		return onDecodeError[T](s, name, a, raw, err) // Config.OnDecodeError
 	}
 	a.val, a.has = v, true
 	return v, true, nil

@@ -130,6 +130,16 @@ type Config struct {
 	MaxSessionsPerPrincipal int
 	RefuseOverLimit         bool
 
+	// OnDecodeError runs when an attribute's stored value does not decode
+	// into the type kiln.Get asked for (a stored Go type changed shape;
+	// docs/types.md), with s's lock held: it must not use the Session. It
+	// returns the value to use instead, of that type (Get returns it, and
+	// it is saved with the response, as a Put), nil to drop the attribute
+	// (Get reports it absent, and it is deleted), or an error for Get to
+	// return. Default (nil): Get returns an error wrapping ErrDecode; the
+	// rest of the session is unaffected either way.
+	OnDecodeError func(context.Context, DecodeFailure) (any, error)
+
 	// EngineTimeout bounds the engine calls of one request; past it the
 	// request fails with 503. Default 3s.
 	EngineTimeout time.Duration
