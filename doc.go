@@ -25,6 +25,13 @@
 //	theme := kiln.GetOr(s, "theme", "light")
 //	flash, _, err := kiln.Pop[string](s, "flash")
 //
+// The ID travels in a cookie by default; Config.IDTransport puts it in a
+// header (X-Session-Token) for API and mobile clients, or accepts both
+// (docs/http.md). A stored value whose Go type changed so that it no
+// longer decodes fails that attribute alone with ErrDecode;
+// Config.OnDecodeError can migrate or drop it (docs/types.md). chi, gin
+// and echo: examples/frameworks.
+//
 // # Recipes
 //
 // The package examples are runnable recipes: Example_login (log in with
