@@ -34,6 +34,12 @@
 // Manager.InvalidatePrincipal), which [Wrap] gives the app; under [New]
 // alone they answer 501.
 //
+// The session ID travels as kiln's Config says: the cookie by default;
+// with cfg.IDTransport = kiln.IDInHeader (the cart's -id-header flag) API
+// clients send and receive it in a header such as X-Session-Token
+// (docs/http.md), and the page, which relies on the cookie, keeps no
+// session.
+//
 // API clients get JSON. Browser forms (Accept: text/html, or a form field
 // redirect=1) get 303 See Other to the page instead.
 //
