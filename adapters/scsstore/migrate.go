@@ -2,6 +2,7 @@ package scsstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -32,8 +33,10 @@ type Migration struct {
 	Cookie     string
 	CookiePath string
 	// Copy moves the old values into s. Default: Put each value under its
-	// name. A Copy that logs the user in should also s.RenewID() and
-	// s.SetPrincipal, as a login does.
+	// name, skipping (and logging) one kiln refuses (kiln.ErrEncode). A
+	// Copy that logs the user in should also s.RenewID() and
+	// s.SetPrincipal, as a login does. An error it returns is logged; the
+	// request goes on with what was copied.
 	Copy func(s *kiln.Session, values map[string]any) error
 }
 
@@ -82,7 +85,9 @@ func (m Migration) migrate(ctx context.Context, w http.ResponseWriter, r *http.R
 	}
 	if values != nil {
 		if err := m.Copy(s, values); err != nil {
-			return fmt.Errorf("copy: %w", err)
+			// Not the old store's fault, and no retry would fix it: the
+			// user goes on with what was copied.
+			slog.WarnContext(ctx, "scsstore: migration: copy", "err", err)
 		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: m.Cookie, Path: m.CookiePath, MaxAge: -1})
@@ -113,10 +118,11 @@ func findCtx(ctx context.Context, st scs.Store, token string) ([]byte, bool, err
 }
 
 func putAll(s *kiln.Session, values map[string]any) error {
+	var errs []error
 	for k, v := range values {
 		if err := s.Put(k, v); err != nil {
-			return err
+			errs = append(errs, fmt.Errorf("%s: %w", k, err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }

@@ -1,11 +1,13 @@
 package scsstore_test
 
 import (
+	"encoding/gob"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/alexedwards/scs/v2"
 
@@ -114,4 +116,29 @@ func getWith(t *testing.T, srv *httptest.Server, cookie *http.Cookie) string {
 	t.Helper()
 	c := &client{t: t, cookie: cookie}
 	return c.get(srv, "/get")
+}
+
+// unencodable is a value kiln refuses (an unexported field).
+type unencodable struct {
+	Name   string
+	secret int
+}
+
+// TestMigration_UnencodableValue: a value kiln cannot store is left out,
+// the others move, and the request succeeds (a 503 would recur on every
+// retry).
+func TestMigration_UnencodableValue(t *testing.T) {
+	gob.Register(unencodable{})
+	old := oldStore(t)
+	b, err := scs.GobCodec{}.Encode(time.Now().Add(time.Hour), map[string]any{"v": "ada", "bad": unencodable{Name: "x", secret: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Commit("tok", b, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	app := kilnApp(t, old)
+	if got := getWith(t, app, &http.Cookie{Name: "session", Value: "tok"}); got != "ada" {
+		t.Fatalf("with an unencodable value beside it: %q, want ada", got)
+	}
 }
