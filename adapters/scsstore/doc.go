@@ -36,6 +36,12 @@
 // later commit wins and the other's change is lost. kiln's middleware
 // does not lose it.
 //
+// # Moving on to kiln's middleware
+//
+// [Migration] reads through from the old scs store while an app moves
+// from scs to kiln's middleware, so that nobody is logged out by the
+// switch.
+//
 // # Errors
 //
 // A token with no live value is found == false with a nil error. An
