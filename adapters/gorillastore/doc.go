@@ -37,6 +37,11 @@
 // the session was saved by another request since this request loaded
 // it, which turns the lost update into an error the app can handle.
 //
+// # Moving on to kiln's middleware
+//
+// [Migration] reads through from the old gorilla store while an app
+// moves to kiln's middleware, so that nobody is logged out by the switch.
+//
 // # Errors
 //
 // A cookie whose session is gone (expired, deleted, never stored) gives
