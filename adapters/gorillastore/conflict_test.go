@@ -1,6 +1,8 @@
 package gorillastore_test
 
 import (
+	"errors"
+	"github.com/gorilla/sessions"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -96,5 +98,36 @@ func (b *barrier) wait(d time.Duration) bool {
 		return true
 	case <-time.After(d):
 		return false
+	}
+}
+
+// TestStore_CheckConflictsAfterLogout: with CheckConflicts a request
+// that loaded the session before another request logged it out cannot
+// save it back (no resurrection); without, it can.
+func TestStore_CheckConflictsAfterLogout(t *testing.T) {
+	for _, check := range []bool{false, true} {
+		eng, _ := mustMem(t)
+		store := gorillastore.New(eng, hashKey)
+		store.CheckConflicts = check
+		c := &client{t: t}
+		c.get(newApp(t, store, nil), "/put?v=blue")
+		load := func() *sessions.Session {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.AddCookie(c.cookie)
+			s, err := store.New(r, cookieName)
+			if err != nil || s.IsNew {
+				t.Fatalf("load: IsNew %v, err %v", s.IsNew, err)
+			}
+			return s
+		}
+		late, logout := load(), load()
+		logout.Options.MaxAge = -1
+		if err := logout.Save(httptest.NewRequest("GET", "/", nil), httptest.NewRecorder()); err != nil {
+			t.Fatalf("logout: %v", err)
+		}
+		err := late.Save(httptest.NewRequest("GET", "/", nil), httptest.NewRecorder())
+		if check != errors.Is(err, gorillastore.ErrConflict) {
+			t.Fatalf("CheckConflicts %v: late save after logout: %v", check, err)
+		}
 	}
 }
