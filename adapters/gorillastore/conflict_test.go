@@ -2,13 +2,14 @@ package gorillastore_test
 
 import (
 	"errors"
-	"github.com/gorilla/sessions"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorilla/sessions"
 
 	"github.com/kilnhq/kiln/adapters/gorillastore"
 )
