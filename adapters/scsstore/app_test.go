@@ -10,8 +10,8 @@ import (
 	"github.com/alexedwards/scs/v2"
 )
 
-// newApp is an scs app: /put?v= stores v, /get answers it, /incr adds
-// one to a counter, /destroy ends the session.
+// newApp is an scs app: /put?v= stores v, /get answers it, /renew renews
+// the token (as at login), /destroy ends the session.
 func newApp(t *testing.T, store scs.Store) (*scs.SessionManager, *httptest.Server) {
 	t.Helper()
 	sm := scs.New()
@@ -22,6 +22,11 @@ func newApp(t *testing.T, store scs.Store) (*scs.SessionManager, *httptest.Serve
 	})
 	mux.HandleFunc("/get", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, sm.GetString(r.Context(), "v"))
+	})
+	mux.HandleFunc("/renew", func(w http.ResponseWriter, r *http.Request) {
+		if err := sm.RenewToken(r.Context()); err != nil {
+			http.Error(w, err.Error(), 500)
+		}
 	})
 	mux.HandleFunc("/destroy", func(w http.ResponseWriter, r *http.Request) {
 		if err := sm.Destroy(r.Context()); err != nil {

@@ -15,8 +15,8 @@ import (
 )
 
 // TestStore_SharedAcrossInstances: a session put through one app
-// instance is read through another, on every backend, and a destroyed
-// session is gone from both.
+// instance is read through another, on every backend; a renewed token
+// moves the session, and a destroyed session is gone from both.
 func TestStore_SharedAcrossInstances(t *testing.T) {
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
@@ -27,6 +27,14 @@ func TestStore_SharedAcrossInstances(t *testing.T) {
 			c.get(app1, "/put?v=blue")
 			if got := c.get(app2, "/get"); got != "blue" {
 				t.Fatalf("instance 2 reads %q, want blue", got)
+			}
+			old := c.cookie
+			c.get(app1, "/renew")
+			if c.cookie.Value == old.Value {
+				t.Fatal("RenewToken kept the token")
+			}
+			if got := getWith(t, app2, old); got != "" {
+				t.Fatalf("the renewed-away token still reads %q on instance 2", got)
 			}
 			c.get(app2, "/put?v=green")
 			if got := c.get(app1, "/get"); got != "green" {
