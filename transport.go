@@ -113,8 +113,18 @@ func (q *request) sendID(w http.ResponseWriter, res saveResult) {
 	}
 	if q.m.cfg.IDTransport != IDInCookie {
 		if v, ok := q.in.header.reply(used, res, id, stored); ok {
-			w.Header().Set(q.m.cfg.IDHeader, v)
+			q.setHeader(w, v)
 		}
+	}
+}
+
+// setHeader sends id in the ID header, or clears it if id is "". A
+// response carrying an ID is marked Cache-Control: no-store, whatever the
+// handler set, so that no shared cache hands the ID to someone else.
+func (q *request) setHeader(w http.ResponseWriter, id string) {
+	w.Header().Set(q.m.cfg.IDHeader, id)
+	if id != "" {
+		w.Header().Set("Cache-Control", "no-store")
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/kilnhq/kiln"
+	"github.com/kilnhq/kiln/engine/memengine"
 )
 
 const tokenHeader = "X-Session-Token"
@@ -63,6 +64,9 @@ func TestTransport_Header(t *testing.T) {
 	id, ok := idHeader(rec)
 	if !ok || id == "" || len(rec.Result().Cookies()) != 0 {
 		t.Fatalf("creation: header %q (sent %v), cookies %v: want the ID in the header, no cookie", id, ok, rec.Result().Cookies())
+	}
+	if cc := rec.Result().Header.Get("Cache-Control"); cc != "no-store" {
+		t.Fatalf("creation: Cache-Control %q, want no-store (the ID must not be cached)", cc)
 	}
 	var got int
 	if rec := serveID(m, id, "", readA(&got)); got != 1 || len(rec.Result().Header[tokenHeader]) != 0 {
@@ -210,4 +214,42 @@ func TestTransport_Validate(t *testing.T) {
 			t.Errorf("%s: Validate = %v, want ok %v", name, err, tc.ok)
 		}
 	}
+}
+
+// FuzzTransport_Header: with IDInBoth and a live session in the cookie,
+// any header value that names no live session falls back to the cookie's
+// session and touches neither channel; with IDInHeader alone it gets a
+// fresh session, never an error, never a cookie.
+func FuzzTransport_Header(f *testing.F) {
+	for _, seed := range []string{"", " ", "x", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.n1", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "%%%", strings.Repeat("n", 5000), "a,b"} {
+		f.Add(seed)
+	}
+	eng := memengine.New(memengine.Options{})
+	f.Cleanup(func() { eng.Close() })
+	both, header := fuzzManager(f, eng, "n1", kiln.IDInBoth), fuzzManager(f, eng, "n2", kiln.IDInHeader)
+	live := sessionCookie(serveID(both, "", "", putA(1)))
+	f.Fuzz(func(t *testing.T, value string) {
+		var got int
+		rec := serveID(both, value, live, readA(&got))
+		if _, sent := idHeader(rec); got != 1 || rec.Code != http.StatusOK || sent || len(rec.Result().Cookies()) != 0 {
+			t.Fatalf("both, header %q: a = %d, status %d, header sent %v, cookies %v; want the cookie's session, nothing sent",
+				value, got, rec.Code, sent, rec.Result().Cookies())
+		}
+		rec = serveID(header, value, live, readA(&got))
+		if v, _ := idHeader(rec); got != 0 || rec.Code != http.StatusOK || v != "" || len(rec.Result().Cookies()) != 0 {
+			t.Fatalf("header, %q: a = %d, status %d, header %q, cookies %v; want a fresh session, no ID, no cookie",
+				value, got, rec.Code, v, rec.Result().Cookies())
+		}
+	})
+}
+
+func fuzzManager(f *testing.F, eng *memengine.Engine, node string, tr kiln.IDTransport) *kiln.Manager {
+	cfg := kiln.DefaultConfig()
+	cfg.Node, cfg.Logger, cfg.IDTransport = node, quietLogger, tr
+	m, err := kiln.New(eng.Peer(), cfg)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { m.Close() })
+	return m
 }
