@@ -99,7 +99,25 @@ func TestDecodeHook(t *testing.T) {
 			if n, _, err := kiln.Get[int](s, "n"); n != 1 || err != nil {
 				t.Errorf("n = %d, %v; want 1", n, err)
 			}
+			if v, ok, err := s.Get("cart"); !ok || err != nil || v == nil {
+				t.Errorf("s.Get(cart) = %v, %v, %v; want the generic form", v, ok, err)
+			}
 		})
+	})
+	t.Run("AfterResponseStarted", func(t *testing.T) { // returned, not saved: the hook runs again
+		id, want := old(), cartV2{Items: map[string]int{"apple": 2, "pear": 1}}
+		calls.Store(0)
+		for range 2 {
+			serve(t, c.nodes[0].m, id, func(w http.ResponseWriter, r *http.Request) {
+				w.Write([]byte("started"))
+				if got, _, err := kiln.Get[cartV2](kiln.FromContext(r.Context()), "cart"); err != nil || !reflect.DeepEqual(got, want) {
+					t.Errorf("Get after the start = %v, %v; want the migrated cart", got, err)
+				}
+			})
+		}
+		if n := calls.Load(); n != 2 {
+			t.Errorf("hook ran %d times, want twice (not saved after the start)", n)
+		}
 	})
 }
 

@@ -120,3 +120,30 @@ func TestTypes_Change(t *testing.T) {
 		})
 	}
 }
+
+// TestTypes_ReadRewrites (docs/types.md): reading a value with a type
+// that lacks some of its stored fields rewrites it without them at the
+// end of the request (change detection compares the re-encoded value with
+// the stored bytes), so a removed or renamed field's data is gone for
+// good, even for a release that still has the field.
+func TestTypes_ReadRewrites(t *testing.T) {
+	c := mustCluster(t, 1, nil)
+	m := c.nodes[0].m
+	for name, read := range map[string]func(*kiln.Session, string) (any, error){
+		"FieldRemoved": getAs[userRemoved],
+		"FieldRenamed": getAs[userRenamed],
+	} {
+		t.Run(name, func(t *testing.T) {
+			id := sessionCookie(serve(t, m, "", func(_ http.ResponseWriter, r *http.Request) {
+				kiln.FromContext(r.Context()).Put("v", userFull{"Ada", 36})
+			}))
+			serve(t, m, id, func(_ http.ResponseWriter, r *http.Request) { read(kiln.FromContext(r.Context()), "v") })
+			serve(t, m, id, func(_ http.ResponseWriter, r *http.Request) {
+				got, _, err := kiln.Get[userFull](kiln.FromContext(r.Context()), "v")
+				if err != nil || got == (userFull{"Ada", 36}) {
+					t.Errorf("after a read with the narrower type: %+v, %v; want the missing fields gone", got, err)
+				}
+			})
+		})
+	}
+}
