@@ -34,8 +34,7 @@ var (
 // everywhere racing a renewal when it listed again; the stale read of seed
 // 1125 when offsets stopped changing under running nodes). Empty: every
 // seed must pass.
-var knownUnfixed = []struct{ sig, why string }{
-}
+var knownUnfixed = []struct{ sig, why string }{}
 
 // knownFault returns why failure is a known unfixed fault, or "".
 func knownFault(failure string) string {
