@@ -89,10 +89,11 @@ func (s *Session) changes() ([]change, error) {
 }
 
 // unchanged reports whether b is what the engine holds for the attribute:
-// compared byte for byte if the request loaded it, else by digest.
+// compared byte for byte if the request loaded it (or with the value as it
+// was read, if its type re-encodes it differently), else by digest.
 func (s *Session) unchanged(name string, a *attr, b []byte) bool {
 	if a.loaded {
-		return bytes.Equal(b, a.raw)
+		return bytes.Equal(b, a.raw) || (a.asRead != nil && bytes.Equal(b, a.asRead))
 	}
 	info, ok := s.meta.Attrs[name]
 	return ok && bytes.Equal(info.Sum, digest(b))

@@ -53,11 +53,17 @@ type Session struct {
 
 // attr is the request's view of one attribute.
 type attr struct {
-	raw     []byte // encoded value as loaded from the engine
-	loaded  bool   // raw was loaded
-	val     any    // the value last handed out or put
-	has     bool   // val is set
-	deleted bool   // Delete was called
+	raw    []byte // encoded value as loaded from the engine
+	loaded bool   // raw was loaded
+	// asRead is the value as first decoded from raw, encoded again, when
+	// that differs from raw (a type lacking stored fields, or with new
+	// ones): re-encoding to it is no change, so a request that only read
+	// the value never rewrites it without what its type lacks. nil after a
+	// Put.
+	asRead  []byte
+	val     any  // the value last handed out or put
+	has     bool // val is set
+	deleted bool // Delete was called
 }
 
 // ID returns the session ID as the client sends it (with the node suffix),
