@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // roleConn is a raw NATS connection of one user, with the permission
@@ -234,4 +235,21 @@ func TestRoles_WrongPasswordRefused(t *testing.T) {
 		}
 	}
 	checkNoSecrets(t, s)
+}
+
+// TestRoles_BcryptPassword: a user's password may be a bcrypt hash; the
+// client logs in with the clear password, which the config then never
+// holds.
+func TestRoles_BcryptPassword(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte(nodePassword), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := roleConfig(t)
+	cfg.Auth.Users[0].Password = string(hash)
+	s := mustRun(t, cfg)
+	openAs(t, s.url, "web", nodePassword)
+	if _, err := nats.Connect(s.url, nats.UserInfo("web", string(hash)), nats.MaxReconnects(0)); err == nil {
+		t.Error("the hash itself logged in")
+	}
 }
