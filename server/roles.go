@@ -62,8 +62,16 @@ var nodeAPI = []string{
 }
 
 // viewerAPI are the calls of a viewer: reads, and the consumers that
-// list keys.
-var viewerAPI = nodeAPI
+// list and watch keys; not deleting a consumer (the expiry consumers are
+// the nodes').
+var viewerAPI = []string{
+	"STREAM.INFO.%s",
+	"STREAM.MSG.GET.%s",
+	"DIRECT.GET.%s", "DIRECT.GET.%s.>",
+	"CONSUMER.CREATE.%s", "CONSUMER.CREATE.%s.>",
+	"CONSUMER.INFO.%s.>",
+	"CONSUMER.MSG.NEXT.%s.>",
+}
 
 func nodePermissions(bucket string) *natsserver.Permissions {
 	pub := []string{"$JS.API.INFO", msgSubjects(bucket), "_INBOX.>"}

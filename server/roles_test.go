@@ -191,6 +191,10 @@ func TestRoles_ViewerCannotWrite(t *testing.T) {
 		t.Fatal("viewer deleted the stream")
 	}
 	viewer.wantDenied(t, "$JS.API.STREAM.DELETE.KV_kiln")
+	if err := viewer.js.DeleteConsumer(shortCtx(t), "KV_kiln", "kiln_expire_x"); err == nil {
+		t.Fatal("viewer deleted a consumer")
+	}
+	viewer.wantDenied(t, "$JS.API.CONSUMER.DELETE.KV_kiln.kiln_expire_x")
 	if e, err := nkv.Get(t.Context(), "s.k.m"); err != nil || string(e.Value()) != "v" {
 		t.Fatalf("the key changed: %v", err)
 	}
