@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/kilnhq/kiln/engine/natsengine"
 )
 
@@ -67,7 +69,13 @@ func (c *Config) serverUsers() ([]natsengine.ServerUser, error) {
 	if c.internalPassword == "" {
 		c.internalPassword = randomPassword()
 	}
-	users := []natsengine.ServerUser{{User: internalUser, Password: c.internalPassword}}
+	// The server holds only a hash of its own client's password, so that
+	// NATS's warning about plaintext passwords is about the config's.
+	hash, err := bcrypt.GenerateFromPassword([]byte(c.internalPassword), bcrypt.MinCost)
+	if err != nil {
+		return nil, fmt.Errorf("hash the internal password: %w", err)
+	}
+	users := []natsengine.ServerUser{{User: internalUser, Password: string(hash)}}
 	for i, u := range c.Auth.Users {
 		pw, err := c.resolve(c.userSecret(i))
 		if err != nil {
