@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kilnhq/kiln/internal/testutil"
 )
 
 // Passwords of TestNodeRoleCart's users; no process may log them.
@@ -27,22 +29,7 @@ const (
 // violation from the carts, and no process logs a password.
 func TestNodeRoleCart(t *testing.T) {
 	needBinaries(t)
-	spec := newServerSpec(t, "kiln-1")
-	pwFile := filepath.Join(t.TempDir(), "node.pw")
-	if err := os.WriteFile(pwFile, []byte(e2eNodePassword+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	yaml := spec.yaml() + fmt.Sprintf("auth:\n  users:\n"+
-		"  - {user: web, password_file: %s, role: node}\n"+
-		"  - {user: ops, password_env: KILN_E2E_ADMIN_PASSWORD, role: admin}\n", pwFile)
-	cfg := filepath.Join(t.TempDir(), "kiln.yaml")
-	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	srv := &kilnServer{proc: start(t, spec.name, bins.kiln, []string{"KILN_E2E_ADMIN_PASSWORD=" + e2eAdminPassword},
-		"server", "-c", cfg), spec: spec}
-	srv.waitReady(t)
-
+	srv := startRoleKiln(t, newServerSpec(t, "kiln-1"), nodePasswordFile(t))
 	a := startCart(t, "a", srv.url, "-user", "web", "-password", e2eNodePassword)
 	b := startCart(t, "b", srv.url, "-user", "web", "-password", e2eNodePassword)
 	hc := newClient(t)
@@ -57,9 +44,7 @@ func TestNodeRoleCart(t *testing.T) {
 	if err != nil || got.Session != added.Session || got.Items["apple"] != 2 || got.Items["pear"] != 1 {
 		t.Fatalf("a sees %v in %q (%v), want 2 apples and 1 pear in %q", got.Items, got.Session, err, added.Session)
 	}
-	if log := srv.stderrText(); strings.Contains(log, "Violation") {
-		t.Errorf("the carts needed a permission the node role lacks:\n%s", log)
-	}
+	checkNoViolation(t, srv)
 
 	nodeMayNot(t, srv.url)
 	admin, err := nats.Connect(srv.url, nats.UserInfo("ops", e2eAdminPassword))
@@ -82,6 +67,114 @@ func TestNodeRoleCart(t *testing.T) {
 		if strings.Contains(out, e2eNodePassword) || strings.Contains(out, e2eAdminPassword) {
 			t.Errorf("%s logged a password", p.name)
 		}
+	}
+}
+
+// e2eRoutePassword is the route login of TestNodeRoleCartThreeServers.
+const e2eRoutePassword = "e2e-route-pw-51d0"
+
+// TestNodeRoleCartThreeServers: the same on three servers whose routes
+// log in: carts on different servers, logged in as the node user, share a
+// session; the node credential cannot delete the replicated stream; no
+// server logs a violation from the carts or a password.
+func TestNodeRoleCartThreeServers(t *testing.T) {
+	needBinaries(t)
+	pw := nodePasswordFile(t)
+	ports := testutil.FreePorts(t, 9)
+	specs := make([]serverSpec, 3)
+	for i := range specs {
+		specs[i] = serverSpec{name: fmt.Sprintf("kiln-%d", i+1), port: ports[3*i], httpPort: ports[3*i+1],
+			data: t.TempDir(), replicas: 3, cluster: &clusterSpec{port: ports[3*i+2]}}
+	}
+	for i := range specs {
+		for j := range specs {
+			if j != i {
+				specs[i].cluster.routes = append(specs[i].cluster.routes, specs[j].cluster.port)
+			}
+		}
+	}
+	servers := make([]*kilnServer, 3)
+	for i, spec := range specs {
+		servers[i] = launchRoleKiln(t, spec, pw)
+	}
+	for _, s := range servers {
+		s.waitReady(t)
+	}
+	a := startCart(t, "a", servers[0].url, "-user", "web", "-password", e2eNodePassword)
+	b := startCart(t, "b", servers[2].url, "-user", "web", "-password", e2eNodePassword)
+	hc := newClient(t)
+	added, _, err := addItem(hc, a.url, "apple", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := addItem(hc, b.url, "pear", 1); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := getCart(hc, a.url)
+	if err != nil || got.Session != added.Session || got.Items["apple"] != 2 || got.Items["pear"] != 1 {
+		t.Fatalf("a sees %v in %q (%v), want 2 apples and 1 pear in %q", got.Items, got.Session, err, added.Session)
+	}
+	for _, s := range servers {
+		checkNoViolation(t, s)
+	}
+	nodeMayNot(t, servers[1].url)
+	b.stop(t)
+	a.stop(t)
+	procs := []*proc{a.proc, b.proc}
+	for _, s := range servers {
+		s.stop(t)
+		procs = append(procs, s.proc)
+	}
+	for _, p := range procs {
+		out := p.stdout.String() + p.stderrText()
+		for _, pw := range []string{e2eNodePassword, e2eAdminPassword, e2eRoutePassword} {
+			if strings.Contains(out, pw) {
+				t.Errorf("%s logged a password", p.name)
+			}
+		}
+	}
+}
+
+// nodePasswordFile is a file holding the node user's password.
+func nodePasswordFile(t *testing.T) string {
+	pwFile := filepath.Join(t.TempDir(), "node.pw")
+	if err := os.WriteFile(pwFile, []byte(e2eNodePassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return pwFile
+}
+
+// startRoleKiln starts a kiln server with spec, a node user "web" whose
+// password is in pwFile and an admin "ops" whose password is in the
+// environment; in a cluster, routes log in as "route".
+func startRoleKiln(t *testing.T, spec serverSpec, pwFile string) *kilnServer {
+	t.Helper()
+	s := launchRoleKiln(t, spec, pwFile)
+	s.waitReady(t)
+	return s
+}
+
+func launchRoleKiln(t *testing.T, spec serverSpec, pwFile string) *kilnServer {
+	t.Helper()
+	yaml := spec.yaml() + fmt.Sprintf("auth:\n  users:\n"+
+		"  - {user: web, password_file: %s, role: node}\n"+
+		"  - {user: ops, password_env: KILN_E2E_ADMIN_PASSWORD, role: admin}\n", pwFile)
+	yaml = strings.Replace(yaml, "cluster:\n  name: kiln-e2e\n",
+		"cluster:\n  name: kiln-e2e\n  user: route\n  password_env: KILN_E2E_ROUTE_PASSWORD\n", 1)
+	cfg := filepath.Join(t.TempDir(), spec.name+".yaml")
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"KILN_E2E_ADMIN_PASSWORD=" + e2eAdminPassword, "KILN_E2E_ROUTE_PASSWORD=" + e2eRoutePassword}
+	return &kilnServer{proc: start(t, spec.name, bins.kiln, env, "server", "-c", cfg), spec: spec}
+}
+
+// checkNoViolation fails if s logged a permission violation: the carts
+// needed a permission the node role lacks.
+func checkNoViolation(t *testing.T, s *kilnServer) {
+	t.Helper()
+	if log := s.stderrText(); strings.Contains(log, "Violation") {
+		t.Errorf("%s: the carts needed a permission the node role lacks:\n%s", s.name, log)
 	}
 }
 
