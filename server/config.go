@@ -73,12 +73,18 @@ type AuthConfig struct {
 }
 
 // User is a user name, its password (in the file, in a file, or in an
-// environment variable: exactly one of the three) and its role.
+// environment variable: exactly one of the three) or instead its NKey,
+// and its role.
 type User struct {
 	User         string `yaml:"user"`
 	Password     string `yaml:"password"`
 	PasswordFile string `yaml:"password_file"`
 	PasswordEnv  string `yaml:"password_env"`
+	// NKey is the user's NKey public key ("U..."), instead of a password:
+	// the client signs the server's challenge with the seed, which never
+	// leaves it (natsengine.Options.NKeySeedFile). User then only names
+	// the entry.
+	NKey string `yaml:"nkey"`
 	// Role is RoleNode, RoleAdmin or RoleViewer. Required with more than
 	// one user; a single user without one is the legacy form and has
 	// every permission, as RoleAdmin.

@@ -137,6 +137,8 @@ func TestConfig_Errors(t *testing.T) {
 		{"TwoPasswordSources", "auth:\n  users:\n  - {user: a, password: b, password_env: X}\n", "auth.users[0].password: set one of auth.users[0].password, auth.users[0].password_file and auth.users[0].password_env"},
 		{"PasswordFileMissing", "auth:\n  users:\n  - {user: a, password_file: /nonexistent/pw}\n", "auth.users[0].password_file: open /nonexistent/pw"},
 		{"PasswordEnvUnset", "auth:\n  users:\n  - {user: a, password_env: KILN_TEST_UNSET_PASSWORD}\n", "auth.users[0].password_env: environment variable KILN_TEST_UNSET_PASSWORD is empty or unset"},
+		{"BadNKey", "auth:\n  users:\n  - {user: a, nkey: SUAB, role: node}\n", "auth.users[0].nkey: not an NKey user public key"},
+		{"NKeyAndPassword", "auth:\n  users:\n  - {user: a, nkey: UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4, password: p}\n", "auth.users[0].nkey: set a password or an nkey, not both"},
 		{"RoutePasswordWithoutUser", "server: {name: a}\ncluster:\n  name: c\n  routes: [nats://127.0.0.1:6223]\n  password: p\n", "cluster.user: required with cluster.password"},
 		{"RouteUserWithoutPassword", "server: {name: a}\ncluster:\n  name: c\n  routes: [nats://127.0.0.1:6223]\n  user: r\n", "cluster.password: required"},
 		{"UserWithoutPassword", "auth:\n  users:\n  - user: a\n", "line 3: auth.users[0].password: required"},

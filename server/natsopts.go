@@ -77,6 +77,10 @@ func (c *Config) serverUsers() ([]natsengine.ServerUser, error) {
 	}
 	users := []natsengine.ServerUser{{User: internalUser, Password: string(hash)}}
 	for i, u := range c.Auth.Users {
+		if u.NKey != "" {
+			users = append(users, natsengine.ServerUser{User: u.User, NKey: u.NKey, Permissions: permissions(u.Role, c.Sessions.Bucket)})
+			continue
+		}
 		pw, err := c.resolve(c.userSecret(i))
 		if err != nil {
 			return nil, err

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/nats-io/nkeys"
 )
 
 // Limits of the sessions settings.
@@ -77,9 +79,26 @@ func (c *Config) validateAuth() error {
 			return c.fieldErr(f+".role", "required with more than one user: %q, %q or %q", RoleNode, RoleAdmin, RoleViewer)
 		}
 		seen[u.User] = true
-		if _, err := c.resolve(c.userSecret(i)); err != nil {
+		if err := c.checkCredential(i); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkCredential checks auth.users[i]'s password, or its NKey.
+func (c *Config) checkCredential(i int) error {
+	u := c.Auth.Users[i]
+	if u.NKey == "" {
+		_, err := c.resolve(c.userSecret(i))
+		return err
+	}
+	f := fmt.Sprintf("auth.users[%d].nkey", i)
+	switch {
+	case u.Password != "" || u.PasswordFile != "" || u.PasswordEnv != "":
+		return c.fieldErr(f, "set a password or an nkey, not both")
+	case !nkeys.IsValidPublicUserKey(u.NKey):
+		return c.fieldErr(f, "not an NKey user public key (U...); the seed (SU...) stays with the client")
 	}
 	return nil
 }

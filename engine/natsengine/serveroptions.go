@@ -64,10 +64,12 @@ type ServerOptions struct {
 	ReadyTimeout time.Duration
 }
 
-// ServerUser is a user clients log in as, with a password.
+// ServerUser is a user clients log in as, with a password, or an NKey:
+// the user's public key ("U..."), whose seed the client holds.
 type ServerUser struct {
 	User     string
 	Password string
+	NKey     string
 	// Permissions limit what the user may publish and subscribe to
 	// (JetStream API calls are publishes on $JS.API.>); nil: everything.
 	Permissions *server.Permissions
@@ -269,6 +271,10 @@ func setCluster(sopts *server.Options, c *ClusterOptions) {
 // setUsers gives the server its users, each with its permissions.
 func setUsers(sopts *server.Options, users []ServerUser) {
 	for _, u := range users {
+		if u.NKey != "" {
+			sopts.Nkeys = append(sopts.Nkeys, &server.NkeyUser{Nkey: u.NKey, Permissions: u.Permissions})
+			continue
+		}
 		sopts.Users = append(sopts.Users, &server.User{Username: u.User, Password: u.Password, Permissions: u.Permissions})
 	}
 }
