@@ -123,27 +123,50 @@ func (m *Manager) info(ctx context.Context, k string) (SessionInfo, bool, error)
 // Called from a handler with the request's context, it ends the request's
 // own session too, like Invalidate: when the response starts.
 func (m *Manager) InvalidatePrincipal(ctx context.Context, principal string) (int, error) {
-	keys, err := m.principalKeys(ctx, principal)
-	if err != nil {
-		return 0, err
-	}
+	done := map[string]bool{}
 	n := 0
-	own := FromContext(ctx)
-	for _, k := range keys {
-		if own != nil && own.m == m && own.endsAtSave(k) && own.Principal() == principal {
-			own.end(ReasonLoggedOutEverywhere) // its request holds its lease: end it at save
-			n++
-			continue
-		}
-		ended, err := m.endKey(ctx, k, principal, ReasonLoggedOutEverywhere)
+	for pass := 0; ; pass++ {
+		keys, err := m.principalKeys(ctx, principal)
 		if err != nil {
-			return n, fmt.Errorf("invalidate sessions of a principal: %w", err)
+			return n, err
 		}
-		if ended {
-			n++
+		fresh := 0
+		for _, k := range keys {
+			if done[k] {
+				continue
+			}
+			done[k], fresh = true, fresh+1
+			ended, err := m.endPrincipalKey(ctx, k, principal)
+			if err != nil {
+				return n, fmt.Errorf("invalidate sessions of a principal: %w", err)
+			}
+			if ended {
+				n++
+			}
+		}
+		// A session renewed while this ran is skipped under its old key
+		// (ended: renewed) and has a new key, indexed before its renewal
+		// committed: list again until a pass finds no key it has not seen.
+		if fresh == 0 || pass == maxLogoutPasses {
+			return n, nil
 		}
 	}
-	return n, nil
+}
+
+// maxLogoutPasses bounds InvalidatePrincipal's listings; each pass after
+// the first only finds sessions renewed while the previous one ran.
+const maxLogoutPasses = 8
+
+// endPrincipalKey ends session k of principal for InvalidatePrincipal; the
+// calling request's own session is ended at its save instead, because the
+// request holds its lease.
+func (m *Manager) endPrincipalKey(ctx context.Context, k, principal string) (bool, error) {
+	own := FromContext(ctx)
+	if own != nil && own.m == m && own.endsAtSave(k) && own.Principal() == principal {
+		own.end(ReasonLoggedOutEverywhere)
+		return true, nil
+	}
+	return m.endKey(ctx, k, principal, ReasonLoggedOutEverywhere)
 }
 
 // endKey ends live session k if it is still bound to principal, holding
