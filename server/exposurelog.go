@@ -13,9 +13,13 @@ func (c *Config) exposure(clientAddr string) []string {
 	var out []string
 	switch c.authMode() {
 	case "none":
-		out = append(out, fmt.Sprintf("no authentication: any process that can reach %s can read, write and delete "+
-			"every session and the session streams (the default, for development on one machine); "+
-			"give web nodes users with role: node (see docs/security.md)", clientAddr))
+		where := "loopback only, so any process on this machine (the default, for development)"
+		if !isLoopback(c.Server.Listen) {
+			where = "beyond loopback (auth.allow_unauthenticated), so anything on the network"
+		}
+		out = append(out, fmt.Sprintf("no authentication: %s that can reach %s can read, write and delete "+
+			"every session and the session streams; give web nodes users with role: node (see docs/security.md)",
+			where, clientAddr))
 	case "token":
 		out = append(out, "auth.token has every permission, including deleting the session streams (legacy form); "+
 			"give web nodes users with role: node (see docs/security.md)")

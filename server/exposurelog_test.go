@@ -14,7 +14,11 @@ func TestExposure_StartUpWarnings(t *testing.T) {
 		edit func(c *Config)
 		want []string // one line each, in order
 	}{
-		{"Default", func(c *Config) {}, []string{"no authentication: any process that can reach nats://127.0.0.1:4222"}},
+		{"Default", func(c *Config) {}, []string{"no authentication: loopback only, so any process on this machine (the default, for development) that can reach nats://127.0.0.1:4222"}},
+		{"OpenExplicitly", func(c *Config) {
+			c.Server.Listen = "0.0.0.0:4222"
+			c.Auth.AllowUnauthenticated = true
+		}, []string{"no authentication: beyond loopback (auth.allow_unauthenticated), so anything on the network"}},
 		{"Token", func(c *Config) { c.Auth.Token = "t" }, []string{"auth.token has every permission"}},
 		{"MTLS", func(c *Config) { c.TLS.VerifyClients = true }, []string{"a client certificate signed by tls.ca has every permission"}},
 		{"LegacyUser", func(c *Config) { c.Auth.Users = []User{{User: "app", Password: "p"}} }, []string{`auth.users[0] ("app") has no role`}},
