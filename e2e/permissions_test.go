@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	"github.com/kilnhq/kiln/internal/testutil"
 )
@@ -23,13 +24,15 @@ const (
 
 // TestNodeRoleCart: a real `kiln server` with a node user (password from a
 // file) and an admin user (password from the environment) serves two cart
-// processes that log in as the node user; a session moves between them.
+// processes that log in as the node user, and a third that logs in as a
+// node user with an NKey (-nkey-seed); a session moves between them.
 // The node credential cannot delete the session stream nor subscribe
 // outside kiln's subjects; the admin can. The server logs no permission
 // violation from the carts, and no process logs a password.
 func TestNodeRoleCart(t *testing.T) {
 	needBinaries(t)
-	srv := startRoleKiln(t, newServerSpec(t, "kiln-1"), nodePasswordFile(t))
+	creds := newNodeCreds(t)
+	srv := startRoleKiln(t, newServerSpec(t, "kiln-1"), creds)
 	a := startCart(t, "a", srv.url, "-user", "web", "-password", e2eNodePassword)
 	b := startCart(t, "b", srv.url, "-user", "web", "-password", e2eNodePassword)
 	hc := newClient(t)
@@ -44,6 +47,12 @@ func TestNodeRoleCart(t *testing.T) {
 	if err != nil || got.Session != added.Session || got.Items["apple"] != 2 || got.Items["pear"] != 1 {
 		t.Fatalf("a sees %v in %q (%v), want 2 apples and 1 pear in %q", got.Items, got.Session, err, added.Session)
 	}
+	// A third cart logs in with the node user's NKey: the config holds only its public key.
+	c := startCart(t, "c", srv.url, "-nkey-seed", creds.seedFile)
+	if got, _, err := getCart(hc, c.url); err != nil || got.Session != added.Session || got.Items["apple"] != 2 {
+		t.Fatalf("c (nkey) sees %v in %q (%v), want 2 apples in %q", got.Items, got.Session, err, added.Session)
+	}
+	c.stop(t)
 	checkNoViolation(t, srv)
 
 	nodeMayNot(t, srv.url)
@@ -62,10 +71,10 @@ func TestNodeRoleCart(t *testing.T) {
 	b.stop(t)
 	a.stop(t)
 	srv.stop(t)
-	for _, p := range []*proc{srv.proc, a.proc, b.proc} {
+	for _, p := range []*proc{srv.proc, a.proc, b.proc, c.proc} {
 		out := p.stdout.String() + p.stderrText()
-		if strings.Contains(out, e2eNodePassword) || strings.Contains(out, e2eAdminPassword) {
-			t.Errorf("%s logged a password", p.name)
+		if strings.Contains(out, e2eNodePassword) || strings.Contains(out, e2eAdminPassword) || strings.Contains(out, creds.seed) {
+			t.Errorf("%s logged a secret", p.name)
 		}
 	}
 }
@@ -79,7 +88,7 @@ const e2eRoutePassword = "e2e-route-pw-51d0"
 // server logs a violation from the carts or a password.
 func TestNodeRoleCartThreeServers(t *testing.T) {
 	needBinaries(t)
-	pw := nodePasswordFile(t)
+	creds := newNodeCreds(t)
 	ports := testutil.FreePorts(t, 9)
 	specs := make([]serverSpec, 3)
 	for i := range specs {
@@ -95,7 +104,7 @@ func TestNodeRoleCartThreeServers(t *testing.T) {
 	}
 	servers := make([]*kilnServer, 3)
 	for i, spec := range specs {
-		servers[i] = launchRoleKiln(t, spec, pw)
+		servers[i] = launchRoleKiln(t, spec, creds)
 	}
 	for _, s := range servers {
 		s.waitReady(t)
@@ -135,30 +144,51 @@ func TestNodeRoleCartThreeServers(t *testing.T) {
 	}
 }
 
-// nodePasswordFile is a file holding the node user's password.
-func nodePasswordFile(t *testing.T) string {
-	pwFile := filepath.Join(t.TempDir(), "node.pw")
-	if err := os.WriteFile(pwFile, []byte(e2eNodePassword+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return pwFile
+// nodeCreds are the node users' credentials: a file holding the
+// password of "web", and the NKey of "web-nkey".
+type nodeCreds struct {
+	pwFile   string
+	nkey     string // public key, in the config
+	seed     string // secret, in seedFile: for the cart
+	seedFile string
 }
 
-// startRoleKiln starts a kiln server with spec, a node user "web" whose
-// password is in pwFile and an admin "ops" whose password is in the
-// environment; in a cluster, routes log in as "route".
-func startRoleKiln(t *testing.T, spec serverSpec, pwFile string) *kilnServer {
+func newNodeCreds(t *testing.T) nodeCreds {
 	t.Helper()
-	s := launchRoleKiln(t, spec, pwFile)
+	dir := t.TempDir()
+	c := nodeCreds{pwFile: filepath.Join(dir, "node.pw"), seedFile: filepath.Join(dir, "node.nk")}
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.nkey, _ = kp.PublicKey()
+	seed, _ := kp.Seed()
+	c.seed = string(seed)
+	if err := os.WriteFile(c.pwFile, []byte(e2eNodePassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(c.seedFile, seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// startRoleKiln starts a kiln server with spec, the node users of creds
+// and an admin "ops" whose password is in the environment; in a
+// cluster, routes log in as "route".
+func startRoleKiln(t *testing.T, spec serverSpec, creds nodeCreds) *kilnServer {
+	t.Helper()
+	s := launchRoleKiln(t, spec, creds)
 	s.waitReady(t)
 	return s
 }
 
-func launchRoleKiln(t *testing.T, spec serverSpec, pwFile string) *kilnServer {
+func launchRoleKiln(t *testing.T, spec serverSpec, creds nodeCreds) *kilnServer {
 	t.Helper()
 	yaml := spec.yaml() + fmt.Sprintf("auth:\n  users:\n"+
 		"  - {user: web, password_file: %s, role: node}\n"+
-		"  - {user: ops, password_env: KILN_E2E_ADMIN_PASSWORD, role: admin}\n", pwFile)
+		"  - {user: web-nkey, nkey: %s, role: node}\n"+
+		"  - {user: ops, password_env: KILN_E2E_ADMIN_PASSWORD, role: admin}\n", creds.pwFile, creds.nkey)
 	yaml = strings.Replace(yaml, "cluster:\n  name: kiln-e2e\n",
 		"cluster:\n  name: kiln-e2e\n  user: route\n  password_env: KILN_E2E_ROUTE_PASSWORD\n", 1)
 	cfg := filepath.Join(t.TempDir(), spec.name+".yaml")

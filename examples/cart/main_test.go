@@ -65,6 +65,7 @@ func TestParseFlags(t *testing.T) {
 				o.tlsCA, o.tlsCert, o.tlsKey, o.connectTimeout = "ca.pem", "c.pem", "k.pem", 5*time.Second
 			})},
 		{"TokenFlag", []string{"-token", "flagtok"}, env, with(func(o *options) { o.token = "flagtok" })},
+		{"NKeySeed", []string{"-nkey-seed", "node.nk"}, noEnv, with(func(o *options) { o.nkeySeed = "node.nk" })},
 		{"TokenFromEnv", nil, env, with(func(o *options) { o.token = "envtok" })},
 		{"PasswordFromEnv", []string{"-user", "app"}, env,
 			with(func(o *options) { o.token, o.user, o.password = "envtok", "app", "envpw" })},
