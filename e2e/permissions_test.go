@@ -250,3 +250,23 @@ func waitDenied(t *testing.T, denied chan string, subject string) {
 		}
 	}
 }
+
+// TestDefaultServerSaysWhatItExposes: a `kiln server` with no auth says
+// in its start-up output that it is unauthenticated, on loopback only;
+// one whose web nodes have roles and no legacy credential warns of
+// nothing.
+func TestDefaultServerSaysWhatItExposes(t *testing.T) {
+	needBinaries(t)
+	open := startKiln(t, newServerSpec(t, "kiln-open"))
+	if log := open.stderrText(); !strings.Contains(log, "no authentication: loopback only") {
+		t.Errorf("no warning that the server is unauthenticated:\n%s", log)
+	}
+	open.stop(t)
+	roles := startRoleKiln(t, newServerSpec(t, "kiln-roles"), newNodeCreds(t))
+	for _, l := range strings.Split(roles.stderrText(), "\n") {
+		if strings.Contains(l, "WARN") && strings.Contains(l, "kiln server:") {
+			t.Errorf("a warning with roles configured: %s", l)
+		}
+	}
+	roles.stop(t)
+}
