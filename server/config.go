@@ -11,6 +11,10 @@ type Config struct {
 	Cluster  *ClusterConfig `yaml:"cluster"` // nil: a single server
 	Sessions SessionsConfig `yaml:"sessions"`
 
+	// internalPassword is the random password of the server's own
+	// client when clients log in as users: set when the server starts.
+	internalPassword string
+
 	// origin says where each field's value came from (file and line,
 	// flag or environment variable), for error messages.
 	origin origin
@@ -53,22 +57,38 @@ type HTTPConfig struct {
 	Listen string `yaml:"listen"`
 }
 
-// AuthConfig says how clients authenticate: a token, or one user with a
-// password, or (see TLSConfig.VerifyClients) a client certificate.
+// AuthConfig says how clients authenticate: users with passwords and
+// roles, or (the legacy, full-permission forms) a token or a client
+// certificate (see TLSConfig.VerifyClients). docs/security.md has the
+// threat model.
 type AuthConfig struct {
-	// Token is a shared secret clients present.
+	// Token is a shared secret clients present; whoever holds it may do
+	// everything (legacy: prefer users with roles).
 	Token string `yaml:"token"`
-	// Users are the users clients log in as; at most one for now.
+	// Users are the users clients log in as, each with a role.
 	Users []User `yaml:"users"`
 	// AllowUnauthenticated lets the client port (and the cluster port)
 	// listen beyond loopback without authentication.
 	AllowUnauthenticated bool `yaml:"allow_unauthenticated"`
 }
 
-// User is a user name and password.
+// User is a user name, its password (in the file, in a file, or in an
+// environment variable: exactly one of the three) or instead its NKey,
+// and its role.
 type User struct {
-	User     string `yaml:"user"`
-	Password string `yaml:"password"`
+	User         string `yaml:"user"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	PasswordEnv  string `yaml:"password_env"`
+	// NKey is the user's NKey public key ("U..."), instead of a password:
+	// the client signs the server's challenge with the seed, which never
+	// leaves it (natsengine.Options.NKeySeedFile). User then only names
+	// the entry.
+	NKey string `yaml:"nkey"`
+	// Role is RoleNode, RoleAdmin or RoleViewer. Required with more than
+	// one user; a single user without one is the legacy form and has
+	// every permission, as RoleAdmin.
+	Role string `yaml:"role"`
 }
 
 // TLSConfig is TLS on the client port.
@@ -101,6 +121,14 @@ type ClusterConfig struct {
 	// encrypted nor authenticated, so the cluster belongs on a private
 	// network.
 	AllowUnauthenticated bool `yaml:"allow_unauthenticated"`
+	// User and a password (Password, PasswordFile or PasswordEnv: one of
+	// them) authenticate routes: every server of the cluster has the same,
+	// presents them to the others and refuses a route without them, so
+	// that no client credential or certificate can open a route.
+	User         string `yaml:"user"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	PasswordEnv  string `yaml:"password_env"`
 }
 
 // SessionsConfig is the store of the sessions.

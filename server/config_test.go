@@ -130,7 +130,17 @@ func TestConfig_Errors(t *testing.T) {
 		{"AllInterfacesWithoutAuth", "server:\n  listen: :4222\n", "line 2: server.listen: \":4222\" listens beyond loopback"},
 		{"HostNameWithoutAuth", "server:\n  listen: kiln.internal:4222\n", "line 2: server.listen: \"kiln.internal:4222\" listens beyond loopback"},
 		{"TokenAndUsers", "auth:\n  token: t\n  users: [{user: a, password: b}]\n", "line 3: auth.users: set auth.token or auth.users, not both"},
-		{"TwoUsers", "auth:\n  users:\n  - {user: a, password: b}\n  - {user: c, password: d}\n", "line 2: auth.users: 2 users: more than one user is not supported yet"},
+		{"TwoUsersWithoutRole", "auth:\n  users:\n  - {user: a, password: b}\n  - {user: c, password: d, role: node}\n", `line 3: auth.users[0].role: required with more than one user`},
+		{"BadRole", "auth:\n  users:\n  - {user: a, password: b, role: root}\n", `line 3: auth.users[0].role: "root": want "node", "admin" or "viewer"`},
+		{"SameUserTwice", "auth:\n  users:\n  - {user: a, password: b, role: node}\n  - {user: a, password: c, role: admin}\n", `line 4: auth.users[1].user: "a": listed twice`},
+		{"ReservedUser", "auth:\n  users:\n  - {user: _kiln_server, password: b}\n", `auth.users[0].user: "_kiln_server": names starting with "_kiln" are kiln's own`},
+		{"TwoPasswordSources", "auth:\n  users:\n  - {user: a, password: b, password_env: X}\n", "auth.users[0].password: set one of auth.users[0].password, auth.users[0].password_file and auth.users[0].password_env"},
+		{"PasswordFileMissing", "auth:\n  users:\n  - {user: a, password_file: /nonexistent/pw}\n", "auth.users[0].password_file: open /nonexistent/pw"},
+		{"PasswordEnvUnset", "auth:\n  users:\n  - {user: a, password_env: KILN_TEST_UNSET_PASSWORD}\n", "auth.users[0].password_env: environment variable KILN_TEST_UNSET_PASSWORD is empty or unset"},
+		{"BadNKey", "auth:\n  users:\n  - {user: a, nkey: SUAB, role: node}\n", "auth.users[0].nkey: not an NKey user public key"},
+		{"NKeyAndPassword", "auth:\n  users:\n  - {user: a, nkey: UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4, password: p}\n", "auth.users[0].nkey: set a password or an nkey, not both"},
+		{"RoutePasswordWithoutUser", "server: {name: a}\ncluster:\n  name: c\n  routes: [nats://127.0.0.1:6223]\n  password: p\n", "cluster.user: required with cluster.password"},
+		{"RouteUserWithoutPassword", "server: {name: a}\ncluster:\n  name: c\n  routes: [nats://127.0.0.1:6223]\n  user: r\n", "cluster.password: required"},
 		{"UserWithoutPassword", "auth:\n  users:\n  - user: a\n", "line 3: auth.users[0].password: required"},
 		{"UserWithoutName", "auth:\n  users:\n  - password: a\n", "line 3: auth.users[0].user: required"},
 		{"ClusterWithoutName", "server: {name: a}\ncluster:\n  routes: [nats://127.0.0.1:6223]\n", "line 2: cluster.name: required"},
@@ -162,6 +172,11 @@ func TestConfig_Errors(t *testing.T) {
 
 func TestConfig_Allowed(t *testing.T) {
 	cert, key, ca := touch(t, "cert.pem"), touch(t, "key.pem"), touch(t, "ca.pem")
+	pwFile := filepath.Join(t.TempDir(), "ops.pw")
+	if err := os.WriteFile(pwFile, []byte("from-a-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KILN_TEST_VIEWER_PASSWORD", "from-the-env")
 	tests := []struct{ name, yaml string }{
 		{"OpenWithToken", "server:\n  listen: 0.0.0.0:4222\nauth:\n  token: s3cret\n"},
 		{"OpenWithUser", "server:\n  listen: 0.0.0.0:4222\nauth:\n  users: [{user: a, password: b}]\n"},
@@ -172,6 +187,8 @@ func TestConfig_Allowed(t *testing.T) {
 		{"HTTPBeyondLoopback", "http:\n  listen: 0.0.0.0:8222\n"},
 		{"ClusterBeyondLoopbackExplicitly", "server: {name: a}\ncluster: {name: c, listen: 0.0.0.0:6222, routes: [nats://10.0.0.2:6222], allow_unauthenticated: true}\n"},
 		{"ClusterBeyondLoopbackWithRouteTLS", "server: {name: a}\ncluster: {name: c, listen: 0.0.0.0:6222, routes: [nats://10.0.0.2:6222]}\ntls: {cert: " + cert + ", key: " + key + ", ca: " + ca + "}\n"},
+		{"ClusterBeyondLoopbackWithRouteUser", "server: {name: a}\ncluster: {name: c, listen: 0.0.0.0:6222, routes: [nats://10.0.0.2:6222], user: route, password: p}\n"},
+		{"Roles", "server:\n  listen: 0.0.0.0:4222\nauth:\n  users:\n  - {user: web, password: a, role: node}\n  - {user: ops, password_file: " + pwFile + ", role: admin}\n  - {user: ro, password_env: KILN_TEST_VIEWER_PASSWORD, role: viewer}\n"},
 		{"Replicas3InCluster", "server: {name: a}\ncluster: {name: c, routes: [nats://127.0.0.1:6223]}\nsessions: {replicas: 3}\n"},
 		{"Empty", ""},
 	}

@@ -8,7 +8,8 @@ import "net"
 // The client port needs auth.token, auth.users or tls.verify_clients, or
 // auth.allow_unauthenticated. The cluster port needs tls.ca (routes then
 // use mutual TLS: each server presents tls.cert, which the CA must have
-// signed) or cluster.allow_unauthenticated, for a private network. The
+// signed), cluster.user and a password (routes log in), or
+// cluster.allow_unauthenticated, for a private network. The
 // HTTP port may listen anywhere: /healthz and /readyz reveal nothing but
 // "ok" or why the server is not ready.
 func (c *Config) validateExposure() error {
@@ -16,9 +17,10 @@ func (c *Config) validateExposure() error {
 		return c.fieldErr("server.listen", "%q listens beyond loopback without authentication: "+
 			"set auth.token, auth.users or tls.verify_clients (or auth.allow_unauthenticated: true)", c.Server.Listen)
 	}
-	if cl := c.Cluster; cl != nil && !isLoopback(c.clusterListen()) && !c.routeTLS() && !cl.AllowUnauthenticated {
+	if cl := c.Cluster; cl != nil && !isLoopback(c.clusterListen()) && !c.routeTLS() && cl.User == "" && !cl.AllowUnauthenticated {
 		return c.fieldErr("cluster.listen", "%q listens beyond loopback without route authentication: "+
-			"set tls.cert, tls.key and tls.ca (routes then use mutual TLS), "+
+			"set cluster.user and cluster.password (the same on every server), "+
+			"or tls.cert, tls.key and tls.ca (routes then use mutual TLS), "+
 			"or on a private network cluster.allow_unauthenticated: true", c.clusterListen())
 	}
 	return nil

@@ -17,7 +17,7 @@ func (r *running) logStart() {
 		"data", absPath(c.Server.Data),
 		"http", orOff(r.http.addr()),
 		"name", r.srv.NATS().Name(),
-		"auth", c.authMode(),
+		"auth", c.authSummary(),
 		"tls", onOff(c.tlsOn()),
 		"sync", c.Server.Sync,
 		"bucket", c.Sessions.Bucket,
@@ -29,6 +29,9 @@ func (r *running) logStart() {
 			"routes", redactURLs(cl.Routes), "route_tls", onOff(c.routeTLS()))
 	}
 	r.log.Info("kiln server: started", attrs...)
+	for _, w := range c.exposure("nats://" + r.clientAddr()) {
+		r.log.Warn("kiln server: " + w)
+	}
 }
 
 func absPath(p string) string {

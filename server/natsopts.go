@@ -7,12 +7,15 @@ import (
 	"strconv"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/kilnhq/kiln/engine/natsengine"
 )
 
 // serverOptions maps a valid c onto the embedded NATS server's options;
-// log receives the server's own log.
-func (c *Config) serverOptions(log *slog.Logger) natsengine.ServerOptions {
+// log receives the server's own log. With users, it also makes the
+// server's own client user (see internalUser).
+func (c *Config) serverOptions(log *slog.Logger) (natsengine.ServerOptions, error) {
 	host, port := splitAddr(c.Server.Listen)
 	o := natsengine.ServerOptions{
 		Host:       host,
@@ -30,14 +33,61 @@ func (c *Config) serverOptions(log *slog.Logger) natsengine.ServerOptions {
 		// The server recovers its store before it listens: give a big one time.
 		ReadyTimeout: 5 * time.Minute,
 	}
-	if u := c.user(); u != nil {
-		o.User, o.Password = u.User, u.Password
+	users, err := c.serverUsers()
+	if err != nil {
+		return o, err
 	}
+	o.Users = users
 	if cl := c.Cluster; cl != nil {
 		chost, cport := splitAddr(c.clusterListen())
 		o.Cluster = &natsengine.ClusterOptions{Name: cl.Name, Host: chost, Port: cport, Routes: cl.Routes}
+		if cl.User != "" {
+			if o.Cluster.Password, err = c.resolve(c.routeSecret()); err != nil {
+				return o, err
+			}
+			o.Cluster.User = cl.User
+		}
 	}
-	return o
+	return o, nil
+}
+
+// internalUserPrefix starts the names of kiln's own users, which
+// auth.users may not take.
+const internalUserPrefix = "_kiln"
+
+// internalUser is the server's own client, which creates and repairs the
+// buckets: every permission, and a password generated at each start and
+// kept in memory only.
+const internalUser = internalUserPrefix + "_server"
+
+// serverUsers are auth.users with their roles' permissions, plus the
+// server's own user; none without auth.users.
+func (c *Config) serverUsers() ([]natsengine.ServerUser, error) {
+	if len(c.Auth.Users) == 0 {
+		return nil, nil
+	}
+	if c.internalPassword == "" {
+		c.internalPassword = randomPassword()
+	}
+	// The server holds only a hash of its own client's password, so that
+	// NATS's warning about plaintext passwords is about the config's.
+	hash, err := bcrypt.GenerateFromPassword([]byte(c.internalPassword), bcrypt.MinCost)
+	if err != nil {
+		return nil, fmt.Errorf("hash the internal password: %w", err)
+	}
+	users := []natsengine.ServerUser{{User: internalUser, Password: string(hash)}}
+	for i, u := range c.Auth.Users {
+		if u.NKey != "" {
+			users = append(users, natsengine.ServerUser{User: u.User, NKey: u.NKey, Permissions: permissions(u.Role, c.Sessions.Bucket)})
+			continue
+		}
+		pw, err := c.resolve(c.userSecret(i))
+		if err != nil {
+			return nil, err
+		}
+		users = append(users, natsengine.ServerUser{User: u.User, Password: pw, Permissions: permissions(u.Role, c.Sessions.Bucket)})
+	}
+	return users, nil
 }
 
 // clientOptions are the options of the server's own in-process client,
@@ -54,8 +104,8 @@ func (c *Config) clientOptions(srv *natsengine.Server, log *slog.Logger) natseng
 		Name:           "kiln-server",
 		Logger:         log,
 	}
-	if u := c.user(); u != nil {
-		o.User, o.Password = u.User, u.Password
+	if len(c.Auth.Users) > 0 {
+		o.User, o.Password = internalUser, c.internalPassword
 	}
 	return o
 }
@@ -75,14 +125,6 @@ func bucketMaxBytes(srv *natsengine.Server) int64 {
 		return int64(float64(jc.MaxStore) * bucketShare)
 	}
 	return 0
-}
-
-// user is the single user, nil if none.
-func (c *Config) user() *User {
-	if len(c.Auth.Users) == 0 {
-		return nil
-	}
-	return &c.Auth.Users[0]
 }
 
 // splitAddr splits a valid host:port in natsengine's spelling: an empty

@@ -67,7 +67,11 @@ func startNATS(cfg *Config, log *slog.Logger) (*natsengine.Server, error) {
 			return nil, err
 		}
 	}
-	srv, err := natsengine.StartServer(cfg.serverOptions(natsLogger(log)))
+	sopts, err := cfg.serverOptions(natsLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	srv, err := natsengine.StartServer(sopts)
 	if errors.Is(err, natsengine.ErrStoreDir) {
 		return nil, fmt.Errorf("server.data %s: %w", absPath(cfg.Server.Data), err)
 	}

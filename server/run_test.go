@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/kilnhq/kiln/engine"
 	"github.com/kilnhq/kiln/engine/natsengine"
 	"github.com/kilnhq/kiln/internal/testutil"
@@ -231,7 +233,15 @@ func TestRun_User(t *testing.T) {
 		t.Fatalf("Open as app: %v", err)
 	}
 	eng.Close()
-	if s.log.startAttr(t, "auth") != "users" || strings.Contains(s.log.String(), "pw-secret") {
+	// The legacy single user without a role keeps every permission.
+	legacy := connectAs(t, s.url, "app", "pw-secret")
+	if _, err := legacy.js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "OPS", Subjects: []string{"ops.>"}}); err != nil {
+		t.Errorf("legacy user: create a stream: %v", err)
+	}
+	if !s.log.Contains("has no role, so every permission") {
+		t.Errorf("no warning about the legacy user's permissions:\n%s", s.log)
+	}
+	if s.log.startAttr(t, "auth") != "users (legacy-admin 1)" || strings.Contains(s.log.String(), "pw-secret") {
 		t.Errorf("start line auth %q, or the password in the log:\n%s", s.log.startAttr(t, "auth"), s.log)
 	}
 }

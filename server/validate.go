@@ -8,6 +8,9 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
+
+	"github.com/nats-io/nkeys"
 )
 
 // Limits of the sessions settings.
@@ -57,15 +60,45 @@ func (c *Config) checkAddr(field, addr string) error {
 
 func (c *Config) validateAuth() error {
 	a := c.Auth
-	switch {
-	case a.Token != "" && len(a.Users) > 0:
+	if a.Token != "" && len(a.Users) > 0 {
 		return c.fieldErr("auth.users", "set auth.token or auth.users, not both")
-	case len(a.Users) > 1:
-		return c.fieldErr("auth.users", "%d users: more than one user is not supported yet; use one user or a token", len(a.Users))
-	case len(a.Users) == 1 && a.Users[0].User == "":
-		return c.fieldErr("auth.users[0].user", "required")
-	case len(a.Users) == 1 && a.Users[0].Password == "":
-		return c.fieldErr("auth.users[0].password", "required")
+	}
+	seen := make(map[string]bool)
+	for i, u := range a.Users {
+		f := fmt.Sprintf("auth.users[%d]", i)
+		switch {
+		case u.User == "":
+			return c.fieldErr(f+".user", "required")
+		case strings.HasPrefix(u.User, internalUserPrefix):
+			return c.fieldErr(f+".user", "%q: names starting with %q are kiln's own", u.User, internalUserPrefix)
+		case seen[u.User]:
+			return c.fieldErr(f+".user", "%q: listed twice", u.User)
+		case !validRole(u.Role):
+			return c.fieldErr(f+".role", "%q: want %q, %q or %q", u.Role, RoleNode, RoleAdmin, RoleViewer)
+		case u.Role == "" && len(a.Users) > 1:
+			return c.fieldErr(f+".role", "required with more than one user: %q, %q or %q", RoleNode, RoleAdmin, RoleViewer)
+		}
+		seen[u.User] = true
+		if err := c.checkCredential(i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkCredential checks auth.users[i]'s password, or its NKey.
+func (c *Config) checkCredential(i int) error {
+	u := c.Auth.Users[i]
+	if u.NKey == "" {
+		_, err := c.resolve(c.userSecret(i))
+		return err
+	}
+	f := fmt.Sprintf("auth.users[%d].nkey", i)
+	switch {
+	case u.Password != "" || u.PasswordFile != "" || u.PasswordEnv != "":
+		return c.fieldErr(f, "set a password or an nkey, not both")
+	case !nkeys.IsValidPublicUserKey(u.NKey):
+		return c.fieldErr(f, "not an NKey user public key (U...); the seed (SU...) stays with the client")
 	}
 	return nil
 }
@@ -117,6 +150,14 @@ func (c *Config) validateCluster() error {
 		return c.fieldErr("cluster.routes", "required: the other servers' cluster URLs, nats://host:port")
 	case c.Server.Name == "":
 		return c.fieldErr("server.name", "required in a cluster, and unique per server")
+	}
+	if cl.User != "" || cl.Password != "" || cl.PasswordFile != "" || cl.PasswordEnv != "" {
+		if cl.User == "" {
+			return c.fieldErr("cluster.user", "required with cluster.password: routes log in as this user")
+		}
+		if _, err := c.resolve(c.routeSecret()); err != nil {
+			return err
+		}
 	}
 	if cl.Listen != "" {
 		if err := c.checkAddr("cluster.listen", cl.Listen); err != nil {

@@ -188,7 +188,8 @@
 // # Security
 //
 // ServerOptions.Token, or User and Password, make clients authenticate;
-// Options.Token, User and Password, or CredsFile, authenticate a client.
+// Options.Token, User and Password, NKeySeedFile, or CredsFile,
+// authenticate a client.
 // ServerOptions.TLS makes client connections use TLS, and with
 // VerifyClients requires mutual TLS: a client certificate signed by
 // CAFile (Options.CertFile, KeyFile, and RootCAs or TLS on the client).

@@ -69,11 +69,15 @@ type Options struct {
 	// 0 means that recorded count, or 1 if Open creates them. A count that
 	// contradicts the recorded one is an error.
 	Shards int
-	// Token, User and Password, or CredsFile authenticate the client.
-	Token     string
-	User      string
-	Password  string
-	CredsFile string
+	// Token, User and Password, NKeySeedFile, or CredsFile authenticate
+	// the client. NKeySeedFile is a file holding an NKey user seed
+	// ("SU..."), whose public key the server lists (kiln server's
+	// auth.users[].nkey).
+	Token        string
+	User         string
+	Password     string
+	NKeySeedFile string
+	CredsFile    string
 	// TLS configures TLS; RootCAs, CertFile and KeyFile name PEM files
 	// as an alternative.
 	TLS      *tls.Config
@@ -155,6 +159,11 @@ func (o Options) validate() error {
 	if (o.CertFile == "") != (o.KeyFile == "") {
 		return fmt.Errorf("natsengine: Options.CertFile and Options.KeyFile go together")
 	}
+	if o.NKeySeedFile != "" {
+		if _, err := nats.NkeyOptionFromSeed(o.NKeySeedFile); err != nil {
+			return fmt.Errorf("natsengine: Options.NKeySeedFile %s: %w", o.NKeySeedFile, err)
+		}
+	}
 	return nil
 }
 
@@ -208,6 +217,11 @@ func (o Options) authOptions() []nats.Option {
 	}
 	if o.User != "" {
 		opts = append(opts, nats.UserInfo(o.User, o.Password))
+	}
+	if o.NKeySeedFile != "" {
+		if opt, err := nats.NkeyOptionFromSeed(o.NKeySeedFile); err == nil { // validate checked it
+			opts = append(opts, opt)
+		}
 	}
 	if o.CredsFile != "" {
 		opts = append(opts, nats.UserCredentials(o.CredsFile))

@@ -39,6 +39,9 @@ type ServerOptions struct {
 	Token    string
 	User     string
 	Password string
+	// Users, if set, are the users clients log in as, each with its own
+	// permissions; not with Token, User or Password.
+	Users []ServerUser
 	// TLS, if CertFile is set, makes clients connect with TLS.
 	TLS ServerTLS
 	// Cluster, if set, joins this server to a cluster of servers that
@@ -59,6 +62,17 @@ type ServerOptions struct {
 	// ReadyTimeout bounds the wait for the server to accept connections.
 	// Default 10s.
 	ReadyTimeout time.Duration
+}
+
+// ServerUser is a user clients log in as, with a password, or an NKey:
+// the user's public key ("U..."), whose seed the client holds.
+type ServerUser struct {
+	User     string
+	Password string
+	NKey     string
+	// Permissions limit what the user may publish and subscribe to
+	// (JetStream API calls are publishes on $JS.API.>); nil: everything.
+	Permissions *server.Permissions
 }
 
 // ServerTLS configures TLS for client connections. In-process
@@ -93,6 +107,12 @@ type ClusterOptions struct {
 	// Routes are the other servers, as nats://host:port of their route
 	// ports. Listing this server itself does no harm.
 	Routes []string
+	// User and Password, if set, authenticate routes: this server
+	// presents them to the servers in Routes, and refuses a route that
+	// does not present them. The same on every server; a client's
+	// credentials (or certificate) then cannot open a route.
+	User     string
+	Password string
 }
 
 // defaultReadyTimeout bounds StartServer's wait for connections.
@@ -119,6 +139,7 @@ func serverOptions(opts ServerOptions) (sopts *server.Options, tempDir string, e
 		NoSigs:             true,
 		NoLog:              opts.Logger == nil,
 	}
+	setUsers(sopts, opts.Users)
 	if sopts.Host == "" {
 		sopts.Host = "127.0.0.1"
 	}
@@ -147,6 +168,9 @@ func (o ServerOptions) validate() error {
 		return fmt.Errorf("natsengine: ServerOptions.MaxPayload %d: want 0 or more", o.MaxPayload)
 	case o.MaxStore < 0 || o.MaxMemory < 0:
 		return errors.New("natsengine: ServerOptions.MaxStore and MaxMemory: want 0 or more")
+	}
+	if len(o.Users) > 0 && (o.Token != "" || o.User != "" || o.Password != "") {
+		return errors.New("natsengine: ServerOptions.Users rules out Token, User and Password")
 	}
 	if err := o.TLS.validate(); err != nil {
 		return err
@@ -233,6 +257,25 @@ func setCluster(sopts *server.Options, c *ClusterOptions) {
 	}
 	if len(c.Routes) > 0 {
 		sopts.Routes = server.RoutesFromStr(strings.Join(c.Routes, ","))
+	}
+	if c.User != "" {
+		sopts.Cluster.Username, sopts.Cluster.Password = c.User, c.Password
+		for _, r := range sopts.Routes {
+			if r.User == nil {
+				r.User = url.UserPassword(c.User, c.Password)
+			}
+		}
+	}
+}
+
+// setUsers gives the server its users, each with its permissions.
+func setUsers(sopts *server.Options, users []ServerUser) {
+	for _, u := range users {
+		if u.NKey != "" {
+			sopts.Nkeys = append(sopts.Nkeys, &server.NkeyUser{Nkey: u.NKey, Permissions: u.Permissions})
+			continue
+		}
+		sopts.Users = append(sopts.Users, &server.User{Username: u.User, Password: u.Password, Permissions: u.Permissions})
 	}
 }
 

@@ -11,7 +11,9 @@
 // With -engine it waits for the server (a `kiln server` or any NATS server
 // with JetStream) to come up, retrying with backoff and logging each retry,
 // for up to -connect-timeout. Credentials come from -token, or -user and
-// -password; KILN_TOKEN and KILN_PASSWORD keep them off the command line.
+// -password, or -nkey-seed (a file holding an NKey user seed, for a
+// kiln server user with an nkey); KILN_TOKEN and KILN_PASSWORD keep them
+// off the command line.
 // It never logs them.
 //
 // It prints the URL it listens on to stdout, logs to stderr, and stops
@@ -44,6 +46,7 @@ type options struct {
 	token          string        // secret: never logged
 	user           string
 	password       string // secret: never logged
+	nkeySeed       string // file holding an NKey user seed
 	tlsCA          string // PEM file of the CAs that sign the server's certificate
 	tlsCert        string // PEM file of the client certificate (mutual TLS)
 	tlsKey         string // PEM file of its key
@@ -102,6 +105,7 @@ func parseFlags(args []string, getenv func(string) string) (options, error) {
 	fs.StringVar(&o.token, "token", "", "auth token (default $"+envToken+")")
 	fs.StringVar(&o.user, "user", "", "user name")
 	fs.StringVar(&o.password, "password", "", "password of -user (default $"+envPassword+")")
+	fs.StringVar(&o.nkeySeed, "nkey-seed", "", "file holding an NKey user seed (SU...), instead of a password")
 	fs.StringVar(&o.tlsCA, "tls-ca", "", "PEM file of the CAs that sign the server's certificate")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM file of the client certificate, for mutual TLS")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM file of the client certificate's key")

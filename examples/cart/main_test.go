@@ -66,6 +66,7 @@ func TestParseFlags(t *testing.T) {
 			})},
 		{"IDHeader", []string{"-id-header", "X-Session-Token"}, noEnv, with(func(o *options) { o.idHeader = "X-Session-Token" })},
 		{"TokenFlag", []string{"-token", "flagtok"}, env, with(func(o *options) { o.token = "flagtok" })},
+		{"NKeySeed", []string{"-nkey-seed", "node.nk"}, noEnv, with(func(o *options) { o.nkeySeed = "node.nk" })},
 		{"TokenFromEnv", nil, env, with(func(o *options) { o.token = "envtok" })},
 		{"PasswordFromEnv", []string{"-user", "app"}, env,
 			with(func(o *options) { o.token, o.user, o.password = "envtok", "app", "envpw" })},

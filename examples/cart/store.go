@@ -58,9 +58,11 @@ func engineOptions(opts options, log *slog.Logger) natsengine.Options {
 		Token:    opts.token,
 		User:     opts.user,
 		Password: opts.password,
-		RootCAs:  opts.tlsCA,
-		CertFile: opts.tlsCert,
-		KeyFile:  opts.tlsKey,
+		// The seed file's path only: natsengine reads it.
+		NKeySeedFile: opts.nkeySeed,
+		RootCAs:      opts.tlsCA,
+		CertFile:     opts.tlsCert,
+		KeyFile:      opts.tlsKey,
 	}
 }
 

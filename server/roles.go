@@ -1,0 +1,118 @@
+package server
+
+import (
+	"fmt"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+)
+
+// Roles of auth.users. docs/security.md says what each may and may not do.
+const (
+	// RoleNode is a web node: it reads and writes the session bucket's
+	// keys, runs the JetStream calls the engine needs on the bucket's
+	// streams (stream info, gets, consumers for listing and expiry) and
+	// kiln's messaging subjects; it cannot create, update, purge or delete
+	// a stream, nor publish or subscribe anywhere else.
+	RoleNode = "node"
+	// RoleAdmin may do everything: operators, their tools, the console.
+	RoleAdmin = "admin"
+	// RoleViewer reads: stream info, gets and read-only consumers on the
+	// session bucket's streams; it cannot write a key or send on kiln's
+	// messaging subjects.
+	RoleViewer = "viewer"
+)
+
+// validRole reports whether r names a role ("" is the legacy full form).
+func validRole(r string) bool { return r == RoleNode || r == RoleAdmin || r == RoleViewer || r == "" }
+
+// permissions are role's NATS permissions on the session bucket; nil
+// (everything) for RoleAdmin and the legacy "".
+func permissions(role, bucket string) *natsserver.Permissions {
+	switch role {
+	case RoleNode:
+		return nodePermissions(bucket)
+	case RoleViewer:
+		return viewerPermissions(bucket)
+	}
+	return nil
+}
+
+// streamBuckets are the buckets a session bucket may be stored in: the
+// bucket itself (one shard) or "<bucket>-0".."<bucket>-<MaxShards-1>".
+// NATS wildcards match whole tokens, so each is listed.
+func streamBuckets(bucket string) []string {
+	bs := []string{bucket}
+	for i := range MaxShards {
+		bs = append(bs, fmt.Sprintf("%s-%d", bucket, i))
+	}
+	return bs
+}
+
+// nodeAPI are the JetStream API calls of a web node on a stream s, as
+// subject suffixes after "$JS.API.".
+var nodeAPI = []string{
+	"STREAM.INFO.%s",
+	"STREAM.MSG.GET.%s",
+	"DIRECT.GET.%s", "DIRECT.GET.%s.>",
+	"CONSUMER.CREATE.%s", "CONSUMER.CREATE.%s.>",
+	"CONSUMER.DURABLE.CREATE.%s.>",
+	"CONSUMER.INFO.%s.>",
+	"CONSUMER.MSG.NEXT.%s.>",
+	"CONSUMER.DELETE.%s.>",
+}
+
+// viewerAPI are the calls of a viewer: reads, and the consumers that
+// list and watch keys; not deleting a consumer (the expiry consumers are
+// the nodes').
+var viewerAPI = []string{
+	"STREAM.INFO.%s",
+	"STREAM.MSG.GET.%s",
+	"DIRECT.GET.%s", "DIRECT.GET.%s.>",
+	"CONSUMER.CREATE.%s", "CONSUMER.CREATE.%s.>",
+	"CONSUMER.INFO.%s.>",
+	"CONSUMER.MSG.NEXT.%s.>",
+}
+
+func nodePermissions(bucket string) *natsserver.Permissions {
+	pub := []string{"$JS.API.INFO", msgSubjects(bucket), "_INBOX.>"}
+	for _, b := range streamBuckets(bucket) {
+		s := "KV_" + b
+		pub = append(pub, "$KV."+b+".>", "$JS.ACK."+s+".>", "$JS.FC."+s+".>")
+		pub = append(pub, apiSubjects(nodeAPI, s)...)
+	}
+	return &natsserver.Permissions{
+		Publish:   &natsserver.SubjectPermission{Allow: pub},
+		Subscribe: &natsserver.SubjectPermission{Allow: []string{msgSubjects(bucket), watchSubjects(bucket), "_INBOX.>"}},
+	}
+}
+
+func viewerPermissions(bucket string) *natsserver.Permissions {
+	pub := []string{"$JS.API.INFO"}
+	sub := []string{watchSubjects(bucket), "_INBOX.>"}
+	for _, b := range streamBuckets(bucket) {
+		s := "KV_" + b
+		pub = append(pub, "$JS.FC."+s+".>")
+		pub = append(pub, apiSubjects(viewerAPI, s)...)
+		sub = append(sub, "$KV."+b+".>")
+	}
+	return &natsserver.Permissions{
+		Publish:   &natsserver.SubjectPermission{Allow: pub},
+		Subscribe: &natsserver.SubjectPermission{Allow: sub},
+	}
+}
+
+// msgSubjects are kiln's messaging subjects of bucket (see natsengine's
+// Publish): leases and hand-overs.
+func msgSubjects(bucket string) string { return "kiln." + bucket + ".>" }
+
+// watchSubjects are where the bucket's streams republish every change,
+// for Watch: subscribe only (a publish there would forge an event).
+func watchSubjects(bucket string) string { return "kilnwatch." + bucket + ".>" }
+
+func apiSubjects(api []string, stream string) []string {
+	out := make([]string, 0, len(api))
+	for _, a := range api {
+		out = append(out, "$JS.API."+fmt.Sprintf(a, stream))
+	}
+	return out
+}
