@@ -116,3 +116,8 @@ func apiSubjects(api []string, stream string) []string {
 	}
 	return out
 }
+
+// NodePermissions are the node role's NATS permissions on bucket: what a
+// web node needs and nothing more. For servers started outside kiln server
+// (kiln demo) that give their web nodes the same role.
+func NodePermissions(bucket string) *natsserver.Permissions { return nodePermissions(bucket) }

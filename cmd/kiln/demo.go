@@ -58,6 +58,8 @@ func printDemo(w io.Writer, d *demo.Demo, sticky bool) {
 		fmt.Fprintf(w, "  node %-3s %s\n", n.Name, n.URL)
 	}
 	fmt.Fprintf(w, "  nats     %s\n", d.NATSURL())
+	user, file := d.NodeLogin()
+	fmt.Fprintf(w, "  login    %s (the node role); password in %s\n", user, file)
 	if sticky {
 		fmt.Fprintf(w, "Open %s and click: each session stays on the node its ID names, and moves only if that node dies.\n", d.ProxyURL())
 	} else {

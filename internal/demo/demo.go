@@ -54,11 +54,13 @@ func (o Options) withDefaults() (Options, error) {
 
 // Demo is a running cluster: NATS server, cart nodes and proxy.
 type Demo struct {
-	log   *slog.Logger
-	dir   string // the NATS server's store, removed by Close
-	nats  *natsengine.Server
-	nodes []*node
-	proxy *proxy
+	log       *slog.Logger
+	dir       string // the NATS server's store, removed by Close
+	nats      *natsengine.Server
+	nodeLogin login  // what the cart nodes log in as (the node role)
+	pass      string // the file holding nodeLogin's password
+	nodes     []*node
+	proxy     *proxy
 
 	closeOnce sync.Once
 	closeErr  error
@@ -84,11 +86,16 @@ func Start(ctx context.Context, opts Options) (*Demo, error) {
 }
 
 func (d *Demo) start(ctx context.Context, opts Options) error {
-	if err := d.startNATS(); err != nil {
+	admin := newLogin(adminUser)
+	d.nodeLogin = newLogin(nodeUser)
+	if err := d.startNATS(serverUsers(admin, d.nodeLogin, opts.Bucket)); err != nil {
+		return err
+	}
+	if err := createBucket(ctx, d.nats.ClientURL(), opts.Bucket, admin); err != nil {
 		return err
 	}
 	for i := 1; i <= opts.Nodes; i++ {
-		n, err := startNode(ctx, fmt.Sprintf("n%d", i), d.nats.ClientURL(), opts.Bucket, d.log)
+		n, err := startNode(ctx, fmt.Sprintf("n%d", i), d.nats.ClientURL(), opts.Bucket, d.nodeLogin, d.log)
 		if err != nil {
 			return err
 		}
@@ -100,20 +107,28 @@ func (d *Demo) start(ctx context.Context, opts Options) error {
 }
 
 // startNATS starts the embedded JetStream server on a random loopback
-// port, with its file store in a fresh temporary directory.
-func (d *Demo) startNATS() error {
+// port, with its file store in a fresh temporary directory and users
+// (auth.go).
+func (d *Demo) startNATS(users []natsengine.ServerUser) error {
 	dir, err := os.MkdirTemp("", "kiln-demo-")
 	if err != nil {
 		return fmt.Errorf("demo: NATS store: %w", err)
 	}
 	d.dir = dir
-	d.nats, err = natsengine.StartServer(natsengine.ServerOptions{Port: -1, StoreDir: dir})
+	if d.pass, err = writePassword(dir, d.nodeLogin); err != nil {
+		return err
+	}
+	d.nats, err = natsengine.StartServer(natsengine.ServerOptions{Port: -1, StoreDir: dir, Users: users})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	d.log.Info("demo: NATS server started", "url", d.nats.ClientURL(), "store", dir)
+	d.log.Info("demo: NATS server started", "url", d.nats.ClientURL(), "store", dir, "node_user", d.nodeLogin.user)
 	return nil
 }
+
+// NodeLogin is the user name cart nodes log in as (the node role) and the
+// file that holds its password.
+func (d *Demo) NodeLogin() (user, passwordFile string) { return d.nodeLogin.user, d.pass }
 
 // ProxyURL is the URL of the load-balancing proxy: what a browser opens.
 func (d *Demo) ProxyURL() string { return d.proxy.url }

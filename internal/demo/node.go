@@ -41,11 +41,11 @@ const (
 
 // startNode starts the cart app of node name with an engine connection of
 // its own to the NATS server at natsURL, on a random loopback port.
-func startNode(ctx context.Context, name, natsURL, bucket string, log *slog.Logger) (*node, error) {
+func startNode(ctx context.Context, name, natsURL, bucket string, as login, log *slog.Logger) (*node, error) {
 	log = log.With("node", name)
 	n := &node{name: name}
 	var err error
-	if n.eng, err = openEngine(ctx, name, natsURL, bucket, log); err != nil {
+	if n.eng, err = openEngine(ctx, name, natsURL, bucket, as, log); err != nil {
 		return nil, err
 	}
 	n.m, err = newManager(n.eng, name, log)
@@ -61,11 +61,12 @@ func startNode(ctx context.Context, name, natsURL, bucket string, log *slog.Logg
 	return n, nil
 }
 
-func openEngine(ctx context.Context, name, natsURL, bucket string, log *slog.Logger) (*natsengine.Engine, error) {
+func openEngine(ctx context.Context, name, natsURL, bucket string, as login, log *slog.Logger) (*natsengine.Engine, error) {
 	ctx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
 	eng, err := natsengine.Open(ctx, natsengine.Options{
 		URL: natsURL, Bucket: bucket, Name: "kiln-demo-" + name, Logger: log,
+		User: as.user, Password: as.password,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("demo: node %s: %w", name, err)
