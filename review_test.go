@@ -1,0 +1,119 @@
+package kiln_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kilnhq/kiln"
+	"github.com/kilnhq/kiln/clock"
+	"github.com/kilnhq/kiln/engine/memengine"
+)
+
+// listSignal is an engine that reports its first List call of a principal
+// index pattern: the moment InvalidatePrincipal has read the index.
+type listSignal struct {
+	*memengine.Engine
+	once   sync.Once
+	listed chan struct{}
+}
+
+func (e *listSignal) List(ctx context.Context, pattern, after string, limit int) ([]string, error) {
+	keys, err := e.Engine.List(ctx, pattern, after, limit)
+	if strings.HasPrefix(pattern, "p.") {
+		e.once.Do(func() { close(e.listed) })
+	}
+	return keys, err
+}
+
+// TestReview_InvalidatePrincipalDuringRenewal: a log out everywhere that
+// lists the principal's sessions while one of them is being renewed (a
+// second login: RenewID on a session already bound to the principal) must
+// end the session under its new ID too. It finds the old ID tombstoned by
+// the renewal (ended: renewed) and, listing only once, never saw the new
+// one: the session survived a log out everywhere that returned (the
+// simulation's "a log out everywhere overlapped a renewal").
+func TestReview_InvalidatePrincipalDuringRenewal(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	mem := memengine.New(memengine.Options{Clock: clk})
+	t.Cleanup(func() { mem.Close() })
+	eng := &listSignal{Engine: mem.Peer(), listed: make(chan struct{})}
+	cfg := kiln.DefaultConfig()
+	cfg.Node, cfg.Clock, cfg.Logger = "n1", clk, quietLogger
+	cfg.IdleTimeout, cfg.TouchInterval = 10*time.Minute, time.Minute
+	m, err := kiln.New(eng, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	app := httptest.NewServer(m.Handler(testApp("n1")))
+	t.Cleanup(app.Close)
+	node := &testNode{name: "n1", m: m, srv: app}
+
+	// The session, bound to alice.
+	u := newUser(t)
+	u.must(node, "POST", "/login", kv("user", "alice"))
+	cookie := u.cookie(node)
+	if cookie == "" {
+		t.Fatal("no session cookie after login")
+	}
+
+	// A second login on it, held after RenewID until the index was listed.
+	loaded, gate := make(chan struct{}), make(chan struct{})
+	url := httptestServer(t, m, func(w http.ResponseWriter, r *http.Request) {
+		s := kiln.FromContext(r.Context())
+		err := s.RenewID()
+		close(loaded)
+		<-gate
+		reply(w, err, nil)
+	})
+	newCookie := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", url, nil)
+		req.AddCookie(&http.Cookie{Name: "kiln_session", Value: cookie})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			newCookie <- ""
+			return
+		}
+		resp.Body.Close()
+		v := ""
+		for _, c := range resp.Cookies() {
+			if c.Name == "kiln_session" {
+				v = c.Value
+			}
+		}
+		newCookie <- v
+	}()
+	<-loaded
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.InvalidatePrincipal(context.Background(), "alice")
+		done <- err
+	}()
+	select {
+	case <-eng.listed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("InvalidatePrincipal did not list the index")
+	}
+	close(gate)
+	renewed := <-newCookie
+	if renewed == "" || renewed == cookie {
+		t.Fatalf("the renewal set cookie %q (old %q)", renewed, cookie)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("InvalidatePrincipal: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("InvalidatePrincipal did not return")
+	}
+	if infos, err := m.Sessions(context.Background(), "alice"); err != nil || len(infos) != 0 {
+		t.Fatalf("after the log out everywhere returned, alice has %d live sessions (err %v), want 0", len(infos), err)
+	}
+}
