@@ -122,50 +122,90 @@ func (m *Manager) info(ctx context.Context, k string) (SessionInfo, bool, error)
 //
 // Called from a handler with the request's context, it ends the request's
 // own session too, like Invalidate: when the response starts.
+//
+// A session renewed (RenewID) while this runs is found under its old key
+// ended, and its new key may not have been listed: the index is listed
+// again after a pass that met such a key (its new entry was written before
+// the renewal's commit), at most maxPrincipalPasses times.
 func (m *Manager) InvalidatePrincipal(ctx context.Context, principal string) (int, error) {
-	keys, err := m.principalKeys(ctx, principal)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	own := FromContext(ctx)
-	for _, k := range keys {
-		if own != nil && own.m == m && own.endsAtSave(k) && own.Principal() == principal {
-			own.end(ReasonLoggedOutEverywhere) // its request holds its lease: end it at save
-			n++
-			continue
-		}
-		ended, err := m.endKey(ctx, k, principal, ReasonLoggedOutEverywhere)
+	n, seen := 0, make(map[string]bool)
+	for pass := 0; pass < maxPrincipalPasses; pass++ {
+		keys, err := m.principalKeys(ctx, principal)
 		if err != nil {
-			return n, fmt.Errorf("invalidate sessions of a principal: %w", err)
+			return n, err
 		}
-		if ended {
-			n++
+		ended, renewed, err := m.endPass(ctx, principal, keys, seen)
+		n += ended
+		if err != nil || !renewed {
+			return n, err
 		}
 	}
 	return n, nil
 }
 
+// maxPrincipalPasses bounds the listings of one InvalidatePrincipal.
+const maxPrincipalPasses = 4
+
+// endPass ends the sessions of keys not seen yet; renewed reports whether
+// one of them had been renewed (its new key may be missing from keys).
+func (m *Manager) endPass(ctx context.Context, principal string, keys []string, seen map[string]bool) (n int, renewed bool, err error) {
+	own := FromContext(ctx)
+	for _, k := range keys {
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if own != nil && own.m == m && own.endsAtSave(k) && own.Principal() == principal {
+			own.end(ReasonLoggedOutEverywhere) // its request holds its lease: end it at save
+			n++
+			continue
+		}
+		ended, why, err := m.endKey(ctx, k, principal, ReasonLoggedOutEverywhere)
+		if err != nil {
+			return n, renewed, fmt.Errorf("invalidate sessions of a principal: %w", err)
+		}
+		if ended {
+			n++
+		}
+		renewed = renewed || why == ReasonRenewed
+	}
+	return n, renewed, nil
+}
+
 // endKey ends live session k if it is still bound to principal, holding
-// its lease (and so its request slot) while it does.
-func (m *Manager) endKey(ctx context.Context, k, principal string, why DestroyReason) (bool, error) {
+// its lease (and so its request slot) while it does. If k had ended
+// already, and its meta record says so, ended says why.
+func (m *Manager) endKey(ctx context.Context, k, principal string, why DestroyReason) (done bool, ended DestroyReason, err error) {
 	if m.leases != nil {
 		e, err := m.acquireLease(ctx, k)
-		if err != nil || e == nil {
-			return false, err
+		if err != nil {
+			return false, "", err
+		}
+		if e == nil {
+			return false, m.endedWhy(ctx, k), nil
 		}
 		defer m.leases.Forget(e)
 	}
 	st, ok, err := m.loadRecord(ctx, k)
 	if err != nil || !ok || st.meta.Ended != "" || st.meta.Principal != principal {
-		return false, err
+		return false, st.meta.Ended, err
 	}
 	p, err := m.planEnd(k, st, why)
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
 	_, err = m.run(ctx, "end session", p)
-	return err == nil, err
+	return err == nil, "", err
+}
+
+// endedWhy returns why session k ended, as its tombstone says ("" if it
+// cannot be read).
+func (m *Manager) endedWhy(ctx context.Context, k string) DestroyReason {
+	st, ok, err := m.loadRecord(ctx, k)
+	if err != nil || !ok {
+		return ""
+	}
+	return st.meta.Ended
 }
 
 // loadRecord reads what the engine holds of session k; ok is false if it
