@@ -133,9 +133,15 @@ func (v *liveness) refresh(ctx context.Context) error {
 }
 
 // reviveLocked starts a new incarnation and records it, compare-and-set
-// on the record's current revision. v.writing is held.
+// on the record's current revision. v.writing is held. A stopped node
+// never revives (engine.ErrClosed): its record would never be refreshed,
+// and the leases taken under it never handed over.
 func (v *liveness) reviveLocked(ctx context.Context) error {
 	v.mu.Lock()
+	if v.closed {
+		v.mu.Unlock()
+		return fmt.Errorf("revive node %s: %w", v.cfg.Node, engine.ErrClosed)
+	}
 	v.inc, v.rev, v.until = randomToken(), 0, time.Time{}
 	inc := v.inc
 	v.mu.Unlock()
