@@ -117,3 +117,52 @@ func TestReview_InvalidatePrincipalDuringRenewal(t *testing.T) {
 		t.Fatalf("after the log out everywhere returned, alice has %d live sessions (err %v), want 0", len(infos), err)
 	}
 }
+
+// TestReview_LogoutThenInvalidatePrincipal: a handler that clears its
+// session's principal, then logs the user out everywhere (a common logout
+// handler) must end its own session at save like any other of the user's.
+// Its stored binding is still the user's, so the call lists it; it is not
+// the request's current principal, so the call waited for the session's
+// lease, which the request itself holds, and failed after LeaseWait.
+func TestReview_LogoutThenInvalidatePrincipal(t *testing.T) {
+	mem := memengine.New(memengine.Options{})
+	t.Cleanup(func() { mem.Close() })
+	cfg := kiln.DefaultConfig()
+	cfg.Node, cfg.Logger = "n1", quietLogger
+	cfg.LeaseWait = 300 * time.Millisecond // the self-wait's bound, on the real clock
+	m, err := kiln.New(mem.Peer(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	app := httptest.NewServer(m.Handler(testApp("n1")))
+	t.Cleanup(app.Close)
+	node := &testNode{name: "n1", m: m, srv: app}
+	u := newUser(t)
+	u.must(node, "POST", "/login", kv("user", "alice"))
+	url := httptestServer(t, m, func(w http.ResponseWriter, r *http.Request) {
+		s := kiln.FromContext(r.Context())
+		err := s.SetPrincipal("")
+		var n int
+		if err == nil {
+			n, err = m.InvalidatePrincipal(r.Context(), "alice")
+		}
+		reply(w, err, map[string]any{"n": n})
+	})
+	req, _ := http.NewRequest("POST", url, nil)
+	req.AddCookie(&http.Cookie{Name: "kiln_session", Value: u.cookie(node)})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("logout, then log out everywhere: status %d, want 200", resp.StatusCode)
+	}
+	if infos, err := m.Sessions(context.Background(), "alice"); err != nil || len(infos) != 0 {
+		t.Fatalf("after the log out everywhere, alice has %d live sessions (err %v), want 0", len(infos), err)
+	}
+	if body := u.must(node, "GET", "/info", nil); body["new"] != true {
+		t.Fatalf("the session survived: %v", body)
+	}
+}
