@@ -121,7 +121,10 @@ func (m *Manager) info(ctx context.Context, k string) (SessionInfo, bool, error)
 // events (ReasonLoggedOutEverywhere) follow within seconds.
 //
 // Called from a handler with the request's context, it ends the request's
-// own session too, like Invalidate: when the response starts.
+// own session too, like Invalidate: when the response starts. That session
+// counts as the principal's if it is bound to it as stored or as the
+// request set it (SetPrincipal("") and then InvalidatePrincipal, a logout,
+// ends it).
 //
 // A session renewed (RenewID) while this runs is found under its old key
 // ended, and its new key may not have been listed: the index is listed
@@ -155,9 +158,13 @@ func (m *Manager) endPass(ctx context.Context, principal string, keys []string, 
 			continue
 		}
 		seen[k] = true
-		if own != nil && own.m == m && own.endsAtSave(k) && own.Principal() == principal {
-			own.end(ReasonLoggedOutEverywhere) // its request holds its lease: end it at save
-			n++
+		if own != nil && own.m == m && own.endsAtSave(k) {
+			// Its request holds its lease: end it at save, if it is bound
+			// to principal as stored or as this request left it.
+			if own.boundTo(principal) {
+				own.end(ReasonLoggedOutEverywhere)
+				n++
+			}
 			continue
 		}
 		ended, why, err := m.endKey(ctx, k, principal, ReasonLoggedOutEverywhere)

@@ -54,6 +54,14 @@ func (s *Session) endsAtSave(k string) bool {
 	return s.stored && s.key == k && !s.responded
 }
 
+// boundTo reports whether s is bound to principal, as stored or as this
+// request changed it.
+func (s *Session) boundTo(principal string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.loadedPrincipal == principal || s.meta.Principal == principal
+}
+
 // changedAfterSave returns the names of the attributes whose values, as
 // this request holds them, no longer encode to what was saved: mutated in
 // place after the save.
