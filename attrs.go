@@ -45,7 +45,9 @@ func (s *Session) Get(name string) (any, bool, error) {
 }
 
 // Put stores v under name. v must be encodable (exported struct fields,
-// maps, slices, strings, numbers, times, ...). It fails with ErrTooLarge if
+// maps, slices, strings, numbers, times, ...); a value that would not come
+// back whole (a struct with an unexported field) fails with ErrEncode
+// naming the field. It fails with ErrTooLarge if
 // v encodes to more than Config.MaxAttributeSize or the session would hold
 // more than Config.MaxAttributes attributes.
 func (s *Session) Put(name string, v any) error {

@@ -23,7 +23,8 @@ type Config struct {
 	// NoIDSuffix keeps Node out of session IDs.
 	NoIDSuffix bool
 
-	// IdleTimeout ends a session not used for this long. Default 30m.
+	// IdleTimeout ends a session not used for this long. Default 30m; at
+	// most Lifetime, which ends the session anyway.
 	IdleTimeout time.Duration
 	// Lifetime ends a session this long after it was created, however
 	// active it is. Default 24h.
@@ -35,9 +36,16 @@ type Config struct {
 	TouchInterval time.Duration
 
 	// Cookie is the template of the session cookie; Name, Path, Domain,
-	// HttpOnly, SameSite and Secure are used. Default: "kiln_session", "/",
-	// HttpOnly, SameSite=Lax; Secure is set automatically on TLS requests
-	// and always if Cookie.Secure is true.
+	// SameSite, Secure and Partitioned are used. Default: "kiln_session",
+	// Path "/", SameSite=Lax. A template's zero fields get those defaults,
+	// so cfg.Cookie = http.Cookie{Name: "myapp_session"} stays as safe:
+	// Path "" means "/", SameSite 0 means Lax (http.SameSiteDefaultMode,
+	// set explicitly, sends no SameSite attribute), Domain "" a host-only
+	// cookie. HttpOnly is always set, whatever the template says: a session
+	// cookie scripts can read is what a cross-site script steals; serve
+	// what a script needs from an endpoint instead. Secure is set on TLS
+	// requests, and always if Cookie.Secure is true; Validate refuses
+	// SameSite=None without Secure, which browsers drop.
 	//
 	// An app served only over TLS should prefer Name "__Host-kiln_session"
 	// with Secure true: browsers then accept that cookie only from this
@@ -46,9 +54,18 @@ type Config struct {
 	// every user out); Validate refuses a __Host- or __Secure- name whose
 	// template browsers would drop.
 	Cookie http.Cookie
-	// PersistentCookie gives the cookie a Max-Age (the session's remaining
-	// lifetime) instead of making it a browser-session cookie.
+	// PersistentCookie gives every session's cookie, anonymous visitors'
+	// included, a Max-Age (the session's remaining lifetime) instead of
+	// making it a browser-session cookie. For "remember me" at login use
+	// Session.SetRememberMe, which does it for that session alone.
 	PersistentCookie bool
+	// RememberIdleTimeout and RememberLifetime are the idle timeout and the
+	// lifetime of a session remembered with Session.SetRememberMe, whose
+	// cookie is persistent. Defaults 7 days and 30 days; RememberIdleTimeout
+	// at most RememberLifetime. Remembering never shortens a session: below
+	// IdleTimeout or Lifetime, those apply.
+	RememberIdleTimeout time.Duration
+	RememberLifetime    time.Duration
 
 	// MaxAttributeSize bounds one encoded attribute value. Default 64 KiB.
 	MaxAttributeSize int
@@ -119,26 +136,29 @@ type Config struct {
 // DefaultConfig returns the defaults documented on Config's fields.
 func DefaultConfig() Config {
 	return Config{
-		IdleTimeout:        30 * time.Minute,
-		Lifetime:           24 * time.Hour,
-		Cookie:             http.Cookie{Name: "kiln_session", Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode},
-		MaxAttributeSize:   64 << 10,
-		MaxSessionSize:     1 << 20,
-		MaxAttributes:      256,
-		EngineTimeout:      3 * time.Second,
-		LeaseWait:          10 * time.Second,
-		LeaseRevokeTimeout: time.Second,
-		LivenessTTL:        5 * time.Second,
-		CacheSessions:      10000,
-		CacheBytes:         64 << 20,
-		Clock:              clock.Real,
-		Logger:             slog.Default(),
-		ErrorHandler:       defaultErrorHandler,
+		IdleTimeout:         30 * time.Minute,
+		Lifetime:            24 * time.Hour,
+		RememberIdleTimeout: 7 * 24 * time.Hour,
+		RememberLifetime:    30 * 24 * time.Hour,
+		Cookie:              http.Cookie{Name: "kiln_session", Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode},
+		MaxAttributeSize:    64 << 10,
+		MaxSessionSize:      1 << 20,
+		MaxAttributes:       256,
+		EngineTimeout:       3 * time.Second,
+		LeaseWait:           10 * time.Second,
+		LeaseRevokeTimeout:  time.Second,
+		LivenessTTL:         5 * time.Second,
+		CacheSessions:       10000,
+		CacheBytes:          64 << 20,
+		Clock:               clock.Real,
+		Logger:              slog.Default(),
+		ErrorHandler:        defaultErrorHandler,
 	}
 }
 
 // Validate returns an error naming the first bad field, or nil.
 func (c *Config) Validate() error {
+	cookieField, cookieWhy := cookieTemplateError(cookieTemplate(c.Cookie))
 	checks := []struct {
 		bad   bool
 		field string
@@ -147,9 +167,10 @@ func (c *Config) Validate() error {
 		{c.Node != "" && !validNode(c.Node), "Node", "must be 1..64 of A-Z a-z 0-9 - _"},
 		{c.IdleTimeout <= 0, "IdleTimeout", "must be positive"},
 		{c.Lifetime <= 0, "Lifetime", "must be positive"},
+		{c.IdleTimeout > c.Lifetime, "IdleTimeout", "must not exceed Lifetime (which ends the session first)"},
+		{c.RememberIdleTimeout > c.RememberLifetime, "RememberIdleTimeout", "must not exceed RememberLifetime"},
 		{c.TouchInterval < 0 || c.TouchInterval > c.IdleTimeout, "TouchInterval", "must be in 0..IdleTimeout"},
-		{c.Cookie.Name == "" || !validCookieName(c.Cookie.Name), "Cookie.Name", "must be a valid cookie name"},
-		{cookiePrefixError(c.Cookie) != "", "Cookie.Name", cookiePrefixError(c.Cookie)},
+		{cookieField != "", cookieField, cookieWhy},
 		{c.MaxAttributeSize <= 0, "MaxAttributeSize", "must be positive"},
 		{c.MaxSessionSize < c.MaxAttributeSize, "MaxSessionSize", "must be at least MaxAttributeSize"},
 		{c.MaxAttributes <= 0 || c.MaxAttributes > 400, "MaxAttributes", "must be in 1..400"},

@@ -77,7 +77,7 @@ func (q *request) setCookie(w http.ResponseWriter, res saveResult) {
 		}
 	case res == savedCreated || (stored && q.incoming != id):
 		maxAge := 0
-		if q.m.cfg.PersistentCookie {
+		if q.m.cfg.PersistentCookie || q.s.RememberMe() {
 			maxAge = max(int(deadline.Sub(q.m.now())/time.Second), 1)
 		}
 		http.SetCookie(w, q.cookie(id, maxAge))
@@ -85,7 +85,7 @@ func (q *request) setCookie(w http.ResponseWriter, res saveResult) {
 }
 
 func (q *request) cookie(value string, maxAge int) *http.Cookie {
-	c := q.m.cfg.Cookie // a copy of the template
+	c := cookieTemplate(q.m.cfg.Cookie) // a copy of the template, with the defaults
 	c.Value, c.MaxAge = value, maxAge
 	c.Secure = c.Secure || q.r.TLS != nil
 	return &c

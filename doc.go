@@ -7,17 +7,30 @@
 // Every instance creates a Manager on the same engine (NATS JetStream in
 // production, see engine/natsengine) and wraps its handler:
 //
-//	eng, _ := natsengine.Open(ctx, natsengine.Options{URL: "nats://127.0.0.1:4222"})
+//	eng, err := natsengine.Open(ctx, natsengine.Options{URL: "nats://127.0.0.1:4222"})
+//	...
 //	cfg := kiln.DefaultConfig()
 //	cfg.Node = "web1"
-//	m, _ := kiln.New(eng, cfg)
-//	http.ListenAndServe(":8080", m.Handler(mux))
+//	sessions, err := kiln.New(eng, cfg)
+//	...
+//	defer sessions.Close() // before eng.Close
+//	http.ListenAndServe(":8080", sessions.Handler(mux))
 //
-// and handlers use the request's session:
+// (the whole program, with an embedded server and the Close calls in
+// order, is Example_program) and handlers use the request's session:
 //
 //	s := kiln.FromContext(r.Context())
 //	cart, ok, err := kiln.Get[map[string]int](s, "cart")
 //	cart["apple"]++ // saved without Put: kiln detects the change
+//	theme := kiln.GetOr(s, "theme", "light")
+//	flash, _, err := kiln.Pop[string](s, "flash")
+//
+// # Recipes
+//
+// The package examples are runnable recipes: Example_login (log in with
+// ID renewal, log out), Example_flash (flash messages), Example_csrf (a
+// CSRF token in the session), Example_rememberMe (a persistent cookie for
+// one session) and Example_preferences (a value edited in place).
 //
 // # Consistency
 //

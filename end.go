@@ -120,12 +120,15 @@ func (s *Session) record() stored {
 	return stored{meta: s.meta, metaRev: s.metaRev, lastAccess: s.lastAccess}
 }
 
-// planEnd plans ending session k for why: its meta record becomes a pending
-// tombstone that still points at the final attributes (the commit point,
-// compare-and-set on the loaded revision); then its touch record is set to
-// expire in endingDelay, which hands the destroy event to one node, and
-// its lease record is deleted. The touch write is unconditional: the
-// tombstone's timer wins over any other (a save's touch is conditional).
+// planEnd plans ending session k for why: in one atomic commit (the
+// commit point, compare-and-set on the loaded revision), its meta record
+// becomes a pending tombstone that still points at the final attributes
+// and its touch record is set to expire in endingDelay, which hands the
+// destroy event to one node; then its lease record is deleted. Both keys
+// share their second token, so a sharded engine stores them together. The
+// touch write is unconditional: the tombstone's timer wins over any other
+// (a save's touch is conditional). Written apart, a lost touch write left
+// the destroy event an idle timeout late.
 func (m *Manager) planEnd(k string, st stored, why DestroyReason) (savePlan, error) {
 	now := m.now()
 	tomb := st.meta
@@ -140,8 +143,10 @@ func (m *Manager) planEnd(k string, st stored, why DestroyReason) (savePlan, err
 		return savePlan{}, err
 	}
 	p := savePlan{
-		commit:  []engine.Op{{Key: metaKey(k), Value: meta, TTL: max(st.meta.Deadline.Sub(now), 0) + dataGrace, IfRevision: st.metaRev}},
-		cleanup: []engine.Op{{Key: touchKey(k), Value: touch, TTL: endingDelay}},
+		commit: []engine.Op{ // the meta record last: the commit point's revision
+			{Key: touchKey(k), Value: touch, TTL: endingDelay},
+			{Key: metaKey(k), Value: meta, TTL: max(st.meta.Deadline.Sub(now), 0) + dataGrace, IfRevision: st.metaRev},
+		},
 		touchAt: -1, tag: tomb.Tag, version: tomb.Version,
 	}
 	if m.leases != nil {

@@ -24,7 +24,10 @@ var (
 	ErrTooLarge = errors.New("kiln: session limit exceeded")
 	// ErrBadName: an attribute name is empty or longer than MaxNameLen.
 	ErrBadName = errors.New("kiln: bad attribute name")
-	// ErrEncode: a value could not be encoded.
+	// ErrEncode: a value could not be encoded, or would not come back
+	// whole: its type has an unexported field, which the codec would skip
+	// (the error names the type and the field). Put refuses such a value,
+	// Get[T] such a T, and a save one that a value changed in place holds.
 	ErrEncode = errors.New("kiln: cannot encode value")
 	// ErrDecode: a stored value could not be decoded into the requested type.
 	ErrDecode = errors.New("kiln: cannot decode value")
@@ -38,7 +41,7 @@ var (
 )
 
 // statusTable maps kiln's errors to the HTTP status a client gets when a
-// request fails because of them. Anything else is a 500.
+// request fails because of them. Any other error is a 500; nil is a 200.
 var statusTable = []struct {
 	err    error
 	status int
@@ -51,8 +54,12 @@ var statusTable = []struct {
 	{ErrTooManySessions, http.StatusForbidden},
 }
 
-// StatusFor returns the HTTP status for a request that failed with err.
+// StatusFor returns the HTTP status for a request that failed with err:
+// the table above, 500 for any other error, and 200 for nil (no failure).
 func StatusFor(err error) int {
+	if err == nil {
+		return http.StatusOK
+	}
 	for _, e := range statusTable {
 		if errors.Is(err, e.err) {
 			return e.status

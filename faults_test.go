@@ -403,3 +403,31 @@ func replaceAttr(t *testing.T, c *cluster, name, value string) {
 		}
 	}
 }
+
+// TestEnd_TouchWriteLost: an Invalidate whose re-arming of the touch
+// record (expire in 1 s: that hands out the destroy event) fails. The
+// destroy event must still come within ~2 s, not an idle timeout later:
+// the touch write is part of the tombstone's commit.
+func TestEnd_TouchWriteLost(t *testing.T) {
+	d := newDestroyLog()
+	c := mustCluster(t, 0, nil)
+	n, eng := mustFaultNode(t, c, "n1", nil, withDestroyLog(d))
+	u := newUser(t)
+	u.must(n, "POST", "/put", kv("k", "x", "v", "1"))
+	fp := kiln.Fingerprint(u.cookie(n))
+	eng.arm(faultRule{match: func(ops []engine.Op) bool {
+		return len(ops) == 1 && strings.HasPrefix(ops[0].Key, "t.") && ops[0].TTL == time.Second
+	}})
+	u.must(n, "POST", "/invalidate", nil)
+	c.clock.Advance(2500 * time.Millisecond)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, calls := d.event(fp); calls == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no destroy event 2.5 s after the invalidation: the lost touch write left the idle timer")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -69,7 +69,7 @@ func (m *Manager) startLeases(eng engine.Store) error {
 	t, err := lease.Start(lease.Config{
 		Node: node, Store: m.eng, Messenger: msg, Clock: m.cfg.Clock, Logger: m.cfg.Logger,
 		Wait: m.cfg.LeaseWait, RevokeTimeout: m.cfg.LeaseRevokeTimeout, EngineTimeout: m.cfg.EngineTimeout,
-		LivenessTTL: m.cfg.LivenessTTL, RecordTTL: keys.LeaseTTL(m.cfg.Lifetime),
+		LivenessTTL: m.cfg.LivenessTTL, RecordTTL: keys.LeaseTTL(m.maxLifetime()),
 		CacheSessions: m.cfg.CacheSessions, CacheBytes: m.cfg.CacheBytes,
 		Counters: &m.stats.lease, SessionLive: sessionLive,
 	})

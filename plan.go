@@ -15,7 +15,8 @@ import (
 // single-server JetStream file store, a single write ~70 µs):
 //
 //  1. prepare: new attribute records under fresh versioned keys (IfNew) and
-//     the touch record (compare-and-set on its revision), concurrently.
+//     the touch record (compare-and-set on its revision; a conflict there
+//     only skips it), concurrently.
 //     Nothing reads a versioned key before a meta record points at it, so
 //     they are invisible until phase 2.
 //  2. commit: the meta record, compare-and-set on the revision the request

@@ -29,6 +29,7 @@ type metaRecord struct {
 	Deadline  time.Time           `cbor:"d"`
 	Principal string              `cbor:"p,omitempty"`
 	MaxIdle   time.Duration       `cbor:"i,omitempty"`
+	Remember  bool                `cbor:"r,omitempty"` // Session.SetRememberMe: persistent cookie, RememberLifetime
 	Attrs     map[string]attrInfo `cbor:"a,omitempty"`
 	Ended     DestroyReason       `cbor:"x,omitempty"`
 	// Pending, with Ended: the session has ended but its destroy event has

@@ -114,7 +114,7 @@ func (s *Session) checkSessionSize(changes []change) error {
 func (s *Session) saveNew(ctx context.Context, changes []change) (saveResult, error) {
 	now := s.m.now()
 	in := s.input(storeKey(s.base), changes, now)
-	in.meta.Created, in.meta.Deadline = now, now.Add(s.m.cfg.Lifetime)
+	in.meta.Created, in.meta.Deadline = now, now.Add(s.m.lifetimeOf(in.meta))
 	in.meta.Version = 1
 	p, meta, err := s.m.planSave(in)
 	if err != nil {

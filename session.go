@@ -124,11 +124,16 @@ func (s *Session) MaxInactive() time.Duration {
 }
 
 // SetMaxInactive overrides the idle timeout for this session; zero restores
-// the Manager's. It is capped by nothing but the session's Lifetime.
+// the Manager's. The session still ends at its deadline (Config.Lifetime,
+// or RememberLifetime if remembered, after its creation), so a d beyond
+// that lifetime, which could never hold, fails with ErrTooLarge.
 func (s *Session) SetMaxInactive(d time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.changeable(); err != nil {
+		return err
+	}
+	if err := s.m.checkMaxInactive(s.meta, d); err != nil {
 		return err
 	}
 	if d < 0 {

@@ -32,9 +32,8 @@ func (a *app) sendCart(w http.ResponseWriter, r *http.Request, s *kiln.Session, 
 	writeCart(w, s, v)
 }
 
-// writeCart sends the cart as JSON. The session label is read after the
-// status is written, because that is when kiln saves the session, and a
-// renewed ID is known only then.
+// writeCart sends the cart as JSON. The session label is the ID as it is
+// now: RenewID changes it at once, before the save.
 func writeCart(w http.ResponseWriter, s *kiln.Session, v cartView) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)

@@ -136,6 +136,9 @@ func notApplied(o Op) bool {
 	if o.Err == "node died" || o.Err == "response aborted" {
 		return false
 	}
+	if strings.Contains(o.Err, "too many sessions") {
+		return true // the limit is checked before anything is written
+	}
 	for _, p := range beforeHandler {
 		if strings.HasPrefix(o.Err, p) {
 			return true

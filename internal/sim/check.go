@@ -32,6 +32,9 @@ func Check(res *Result, vizDir string) Verdict {
 	v.checkBroken(res)
 	v.checkEvents(res)
 	v.checkEnds(res)
+	if limited(res.Cfg.Seed) {
+		v.checkLimit(res)
+	}
 	return v
 }
 
@@ -309,4 +312,37 @@ func WriteTrace(res *Result, dir string) (string, error) {
 		fmt.Fprintln(f, line)
 	}
 	return path, nil
+}
+
+// checkLimit: with one session per principal, no two logical sessions of a
+// user are seen bound to it at one time. A session is certainly live from
+// the end of its first such observation to the start of its last (no
+// session comes back once ended).
+func (v *Verdict) checkLimit(res *Result) {
+	type span struct{ from, to int64 }
+	spans := map[string]map[string]span{} // user -> lsid -> live span
+	var obs []Op
+	for _, o := range res.Ops {
+		if !o.Known || o.Princ == "" || o.Saw == "" || (o.Saw != o.Part && o.Saw != o.Propose) {
+			continue
+		}
+		obs = append(obs, o)
+		if spans[o.Princ] == nil {
+			spans[o.Princ] = map[string]span{}
+		}
+		sp, ok := spans[o.Princ][o.Saw]
+		if !ok {
+			sp = span{from: o.Return, to: o.Call}
+		}
+		sp.from, sp.to = min(sp.from, o.Return), max(sp.to, o.Call)
+		spans[o.Princ][o.Saw] = sp
+	}
+	for _, o := range obs {
+		for lsid, sp := range spans[o.Princ] {
+			if lsid != o.Saw && o.Call > sp.from && o.Return < sp.to {
+				v.fail("per-principal limit 1 broken: %s while session %s of %s was live", o, lsid, o.Princ)
+				return
+			}
+		}
+	}
 }

@@ -7,9 +7,11 @@ import (
 	"github.com/kilnhq/kiln/clock"
 )
 
-// nodeClock is one node's view of the bubble's clock: it may be offset, it
-// stalls while its node is paused (timers due meanwhile fire on resume),
-// and it never fires again once its node is killed.
+// nodeClock is one node's view of the bubble's clock: it may be offset, and
+// it stalls while its node is paused (timers due meanwhile fire on resume).
+// A killed node's timers still fire, so that its abandoned goroutines (a
+// request asleep in a back-off, say) run out instead of hanging the bubble;
+// everything they try then fails.
 type nodeClock struct {
 	n *nodeRun
 }
@@ -27,9 +29,8 @@ func (c nodeClock) Now() time.Time {
 
 func (c nodeClock) AfterFunc(d time.Duration, f func()) clock.Timer {
 	return time.AfterFunc(d, func() {
-		if c.n.hold() {
-			f()
-		}
+		c.n.hold()
+		f()
 	})
 }
 

@@ -126,12 +126,16 @@ func (w *world) pickKind(b *browser) opKind {
 		return opRead
 	}
 	r := w.rng.IntN(100)
+	incr, login := 70, 12
+	if limited(w.cfg.Seed) {
+		incr, login = 50, 32 // the per-principal limit is checked at login
+	}
 	switch {
-	case r < 70:
+	case r < incr:
 		return opIncr
-	case r < 82:
+	case r < incr+login:
 		return opLogin
-	case r < 91:
+	case r < incr+login+9:
 		return opLogout
 	}
 	return opLogoutAll

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"regexp"
 	"runtime"
@@ -9,29 +10,30 @@ import (
 	"testing"
 	"testing/cryptotest"
 	"testing/synctest"
+	"time"
 )
 
 var (
-	flagSeeds  = flag.Int("sim.seeds", 100, "number of seeds to run (seeds 1..N)")
-	flagSeed   = flag.Uint64("sim.seed", 0, "run only this seed (replay)")
-	flagSteps  = flag.Int("sim.steps", 300, "scheduler steps per seed before the faults stop")
-	flagFaults = flag.String("sim.faults", "all", "fault kinds to inject: all, none, or a list like acklost,pause or all,-kill")
-	flagV      = flag.Bool("sim.v", false, "log every line of each run's trace")
-	flagStrict = flag.Bool("sim.strict", false, "fail on the known, not yet fixed faults too (see knownUnfixed)")
+	flagSeeds    = flag.Int("sim.seeds", 100, "number of seeds to run (seeds 1..N)")
+	flagSeed     = flag.Uint64("sim.seed", 0, "run only this seed (replay)")
+	flagSteps    = flag.Int("sim.steps", 300, "scheduler steps per seed before the faults stop")
+	flagFaults   = flag.String("sim.faults", "all", "fault kinds to inject: all, none, or a list like acklost,pause or all,-kill")
+	flagV        = flag.Bool("sim.v", false, "log every line of each run's trace")
+	flagWatchdog = flag.Duration("sim.watchdog", time.Minute, "wall time after which a seed that has not finished is reported as hung")
+	flagStrict   = flag.Bool("sim.strict", false, "fail on the known, not yet fixed faults too (see knownUnfixed)")
 )
 
 // knownUnfixed lists the failures the simulation finds on the current code
 // whose fixes are not merged yet (issue 9): a seed whose every failure
 // matches one of these is skipped, with the reason, unless -sim.strict.
 // Remove an entry when its fix lands, so that the seed fails if it comes back
-// (faults 9, 5 and 13 were removed when the save-pipeline fixes merged).
+// (faults 9, 5 and 13 left when the save-pipeline fixes merged; fault 14 and
+// the "not held" lease when the lease package merged).
 var knownUnfixed = []struct{ sig, why string }{
-	{"stale read|acknowledged change lost|served after it was ended", "issue 9 fault 2 (kin: 3, 4): a node cut off past its liveness TTL (here mostly: paused) takes its old leases as its own again after its next refresh and serves its cached copy: stale reads of acknowledged increments, or a session served after a log out everywhere returned"},
+	{"stale read|acknowledged change lost|served after it was ended", "issue 9 fault 2 (kin: 3, 4): a node cut off past its liveness TTL (here: paused) serves its cached copy after it resumes: stale reads of acknowledged increments, or a session served after a log out everywhere returned. Still seen in 1 seed of 2000 (1125) after the lease package's fixes"},
 	{"ended on one node, live on another", "found by the simulation (not among the fifteen): expiry is judged by the serving node's clock against a last access stamped by another node's clock; with clock offsets of a second or two, one node serves a fresh session (and deletes the cookie) while the others still serve the live one"},
-	{`on A#\d+ .*revoke lease from A: lease busy: holder did not answer|on B#\d+ .*revoke lease from B: lease busy: holder did not answer|on C#\d+ .*revoke lease from C: lease busy: holder did not answer`, "issue 9 fault 14: after a revive a node asks its own old incarnation for the lease and waits for its own slot; here the session stays unreachable on that node"},
 	{"a log out everywhere overlapped a renewal", "found by the simulation (not among the fifteen; kin of 10): InvalidatePrincipal lists the principal's index, and a session renewed meanwhile is skipped under its old key (ended: renewed) and missed under its new one: it survives a log out everywhere that answered 200"},
 	{"destroy event of .* came at", "found by the simulation (kin of fault 13, still there after its fix): ending a session (Invalidate, RenewID) re-arms its touch record to expire in 1 s as best-effort clean-up; when that write fails, the destroy event waits for the old idle timer and comes an idle timeout late"},
-	{"busy=false not held", "found by the simulation (not among the fifteen; kin of 2 and 14): a lease record naming a lapsed node's old incarnation is never taken by other nodes: the node answers \"not held\", nobody steals, requests get 503 until that node serves the session itself"},
 }
 
 // knownFault returns why failure is a known unfixed fault, or "".
@@ -75,6 +77,12 @@ func runSeed(t *testing.T, cfg Config) {
 	// repeatable (see docs/simulation.md for what still varies).
 	cryptotest.SetGlobalRandom(t, cfg.Seed)
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	// A goroutine that spins, or waits on a sync.Mutex held across a wait,
+	// stops the bubble's clock and the run never ends: say so, by wall time.
+	watchdog := time.AfterFunc(*flagWatchdog, func() {
+		panic(fmt.Sprintf("sim: seed %d still running after %v of wall time: a goroutine spins or waits on a mutex held across a wait, so the bubble's clock cannot move (the goroutine dump follows); replay: go test ./internal/sim -sim.seed=%d -sim.v", cfg.Seed, *flagWatchdog, cfg.Seed))
+	})
+	defer watchdog.Stop()
 	synctest.Test(t, func(t *testing.T) { res = Run(cfg) })
 	runtime.GOMAXPROCS(2)
 	v := Check(res, os.TempDir())

@@ -67,7 +67,6 @@ type world struct {
 	hist   *history
 	slots  []*nodeSlot
 	brs    []*browser
-	kLog   *slog.Logger
 	reqs   sync.WaitGroup
 	events []timed // pending scheduled actions, unsorted
 
@@ -88,7 +87,6 @@ func newWorld(cfg Config) *world {
 	w := &world{cfg: cfg, start: time.Now(), hist: &history{start: time.Now()}, lErr: map[string]int{}}
 	w.rng = rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
 	w.base = memengine.New(memengine.Options{})
-	w.kLog = slog.New(slog.NewTextHandler(logWriter{w}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	for i := range numNodes {
 		s := &nodeSlot{name: string(rune('A' + i))}
 		w.slots = append(w.slots, s)
@@ -126,11 +124,17 @@ func (w *world) fault(format string, args ...any) {
 	w.logf("FAULT "+format, args...)
 }
 
-// logWriter sends kiln's log lines to the trace.
-type logWriter struct{ w *world }
+// logWriter sends kiln's log lines to the trace, but those of a node
+// incarnation that was killed (a dead process logs nothing).
+type logWriter struct {
+	w *world
+	n *nodeRun // nil for the shared logger
+}
 
 func (l logWriter) Write(p []byte) (int, error) {
-	l.w.logf("kiln: %s", string(p[:max(len(p)-1, 0)]))
+	if l.n == nil || !l.n.isDead() {
+		l.w.logf("kiln: %s", string(p[:max(len(p)-1, 0)]))
+	}
 	return len(p), nil
 }
 
@@ -149,7 +153,11 @@ func (w *world) startNode(s *nodeSlot) {
 	cfg.LivenessTTL, cfg.EngineTimeout = livenessTTL, engineTimeout
 	cfg.LeaseWait, cfg.LeaseRevokeTimeout = leaseWait, revokeTimeout
 	cfg.CacheSessions = 2 + int(w.cfg.Seed%2)
-	cfg.Logger = w.kLog.With("node", fmt.Sprintf("%s#%d", s.name, n.inc))
+	if limited(w.cfg.Seed) {
+		cfg.MaxSessionsPerPrincipal, cfg.RefuseOverLimit = 1, true
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(logWriter{w, n}, &slog.HandlerOptions{Level: slog.LevelWarn})).
+		With("node", fmt.Sprintf("%s#%d", s.name, n.inc))
 	cfg.OnDestroyed = w.onDestroyed(n)
 	cfg.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, err error) {
 		http.Error(w, err.Error(), kiln.StatusFor(err)) // the client's record keeps the cause
@@ -164,6 +172,10 @@ func (w *world) startNode(s *nodeSlot) {
 	s.mu.Unlock()
 	w.logf("node %s#%d started", s.name, n.inc)
 }
+
+// limited reports whether a seed runs with one session per principal
+// (Config.MaxSessionsPerPrincipal 1, RefuseOverLimit): every fourth seed.
+func limited(seed uint64) bool { return seed%4 == 0 }
 
 var errDead = errors.New("sim: listener's node is dead")
 
