@@ -2,6 +2,7 @@ package kiln_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -164,5 +165,53 @@ func TestReview_LogoutThenInvalidatePrincipal(t *testing.T) {
 	}
 	if body := u.must(node, "GET", "/info", nil); body["new"] != true {
 		t.Fatalf("the session survived: %v", body)
+	}
+}
+
+// TestReview_FailedSaveKeepsNoUnsavedPrincipal: a save refused before it
+// wrote anything (an attribute over MaxAttributeSize) must not leave the
+// request's unsaved changes in the near cache. The principal the request
+// set lives in its meta record, which the holder kept as the cached copy:
+// the next request on that node was served as logged in, although the
+// login failed and the engine holds no binding.
+func TestReview_FailedSaveKeepsNoUnsavedPrincipal(t *testing.T) {
+	c := mustCluster(t, 1, func(cfg *kiln.Config) { cfg.MaxAttributeSize = 1 << 10 })
+	n := c.nodes[0]
+	u := newUser(t)
+	u.must(n, "POST", "/put", kv("k", "cart", "v", "1"))
+	url := httptestServer(t, n.m, func(w http.ResponseWriter, r *http.Request) {
+		s := kiln.FromContext(r.Context())
+		switch r.URL.Path {
+		case "/login":
+			err := s.SetPrincipal("mallory")
+			if err == nil {
+				err = s.Put("avatar", strings.Repeat("x", 4<<10)) // refused at save
+			}
+			reply(w, err, nil)
+		default:
+			reply(w, nil, map[string]any{"principal": s.Principal()})
+		}
+	})
+	send := func(path string) (int, string) {
+		req, _ := http.NewRequest("POST", url+path, nil)
+		req.AddCookie(&http.Cookie{Name: "kiln_session", Value: u.cookie(n)})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		p, _ := body["principal"].(string)
+		return resp.StatusCode, p
+	}
+	if status, _ := send("/login"); status == http.StatusOK {
+		t.Fatal("the oversized save succeeded")
+	}
+	if _, p := send("/whoami"); p != "" {
+		t.Fatalf("after a failed login the session is served with principal %q, want none", p)
+	}
+	if infos, err := n.m.Sessions(context.Background(), "mallory"); err != nil || len(infos) != 0 {
+		t.Fatalf("mallory has %d sessions (err %v), want 0", len(infos), err)
 	}
 }
