@@ -3,6 +3,7 @@ package kiln_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -169,13 +170,13 @@ func TestReview_LogoutThenInvalidatePrincipal(t *testing.T) {
 }
 
 // TestReview_FailedSaveKeepsNoUnsavedPrincipal: a save refused before it
-// wrote anything (an attribute over MaxAttributeSize) must not leave the
+// wrote anything (the session over MaxSessionSize) must not leave the
 // request's unsaved changes in the near cache. The principal the request
 // set lives in its meta record, which the holder kept as the cached copy:
 // the next request on that node was served as logged in, although the
 // login failed and the engine holds no binding.
 func TestReview_FailedSaveKeepsNoUnsavedPrincipal(t *testing.T) {
-	c := mustCluster(t, 1, func(cfg *kiln.Config) { cfg.MaxAttributeSize = 1 << 10 })
+	c := mustCluster(t, 1, func(cfg *kiln.Config) { cfg.MaxAttributeSize, cfg.MaxSessionSize = 1<<10, 2<<10 })
 	n := c.nodes[0]
 	u := newUser(t)
 	u.must(n, "POST", "/put", kv("k", "cart", "v", "1"))
@@ -184,8 +185,11 @@ func TestReview_FailedSaveKeepsNoUnsavedPrincipal(t *testing.T) {
 		switch r.URL.Path {
 		case "/login":
 			err := s.SetPrincipal("mallory")
-			if err == nil {
-				err = s.Put("avatar", strings.Repeat("x", 4<<10)) // refused at save
+			for i := 0; err == nil && i < 3; i++ { // each within MaxAttributeSize; together past MaxSessionSize: refused at save
+				err = s.Put(fmt.Sprintf("part%d", i), strings.Repeat("x", 900))
+			}
+			if err != nil {
+				t.Errorf("the handler's changes: %v", err)
 			}
 			reply(w, err, nil)
 		default:
