@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -217,5 +219,47 @@ func TestReview_FailedSaveKeepsNoUnsavedPrincipal(t *testing.T) {
 	}
 	if infos, err := n.m.Sessions(context.Background(), "mallory"); err != nil || len(infos) != 0 {
 		t.Fatalf("mallory has %d sessions (err %v), want 0", len(infos), err)
+	}
+}
+
+// TestReview_AbortedHandlerKeepsNoUnsavedPrincipal: a handler that ends
+// without the save (it panics, e.g. with http.ErrAbortHandler) leaves its
+// changes unsaved; the lease's cached copy must not keep them. The
+// principal it set was kept in the cached meta record and the next
+// request on the node was served as logged in.
+func TestReview_AbortedHandlerKeepsNoUnsavedPrincipal(t *testing.T) {
+	c := mustCluster(t, 1, nil)
+	n := c.nodes[0]
+	u := newUser(t)
+	u.must(n, "POST", "/put", kv("k", "cart", "v", "1"))
+	srv := httptest.NewUnstartedServer(n.m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := kiln.FromContext(r.Context())
+		if r.URL.Path == "/login" {
+			if err := s.SetPrincipal("mallory"); err != nil {
+				t.Error(err)
+			}
+			panic(http.ErrAbortHandler)
+		}
+		reply(w, nil, map[string]any{"principal": s.Principal()})
+	})))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	send := func(path string) string {
+		req, _ := http.NewRequest("POST", srv.URL+path, nil)
+		req.AddCookie(&http.Cookie{Name: "kiln_session", Value: u.cookie(n)})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return "" // the aborted request
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		p, _ := body["principal"].(string)
+		return p
+	}
+	send("/login")
+	if p := send("/whoami"); p != "" {
+		t.Fatalf("after an aborted login the session is served with principal %q, want none", p)
 	}
 }
