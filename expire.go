@@ -51,7 +51,7 @@ func (m *Manager) onExpire(ctx context.Context, key string) error {
 	}
 	rev := meta.Revision
 	if rec.Ended == "" {
-		if rec, rev, err = m.claim(ctx, k, rec, rev); err != nil {
+		if rec, rev, err = m.claimLeased(ctx, k); err != nil || rev == 0 {
 			return err
 		}
 	}
@@ -65,6 +65,37 @@ func (m *Manager) onExpire(ctx context.Context, key string) error {
 	fctx, cancel := context.WithTimeout(context.Background(), m.cfg.EngineTimeout)
 	defer cancel()
 	return m.finish(fctx, k, rec, rev)
+}
+
+// claimLeased claims live session k under its lease, so that the node
+// holding it in memory (whose clock may be behind, and which may judge it
+// live still) lets its copy go first: after the claim no node serves it.
+// It re-reads the records under the lease; rev 0 means there is nothing to
+// claim (touched again, or gone). A session a request ended meanwhile is
+// returned as the pending tombstone it is. The lease is let go before the
+// listener runs.
+func (m *Manager) claimLeased(ctx context.Context, k string) (metaRecord, uint64, error) {
+	if m.leases != nil {
+		e, err := m.acquireLease(ctx, k) // nil: a tombstone or nothing: read below
+		if err != nil {
+			return metaRecord{}, 0, err
+		}
+		if e != nil {
+			defer m.leases.Forget(e)
+		}
+	}
+	meta, touch, err := m.getBoth(ctx, metaKey(k), touchKey(k))
+	if err != nil || meta == nil || touch != nil {
+		return metaRecord{}, 0, err
+	}
+	var rec metaRecord
+	switch {
+	case decode(meta.Value, &rec) != nil || (rec.Ended != "" && !rec.Pending):
+		return metaRecord{}, 0, nil
+	case rec.Ended != "":
+		return rec, meta.Revision, nil
+	}
+	return m.claim(ctx, k, rec, meta.Revision)
 }
 
 // claim turns a live session whose idle timer ran out into a pending

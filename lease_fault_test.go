@@ -299,7 +299,10 @@ func TestLease_StealLeavesTombstone(t *testing.T) {
 	u := newUser(t)
 	u.must(a, "POST", "/incr", nil) // held by a
 	a.eng.dead.Store(true)          // a lapses, and fails every expiry it is handed
-	for len(inside) == 0 {          // the idle timer runs out; b gets the event
+	// The idle timer runs out; b gets the event and, to claim the session,
+	// takes its lease from a once a's liveness has lapsed (each request to
+	// the dead a waits out a real LeaseRevokeTimeout, hence the poll).
+	for !pollFor(20*time.Millisecond, func() bool { return len(inside) > 0 }) {
 		c.clock.Advance(time.Second)
 		if c.clock.Now().After(time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC)) {
 			t.Fatal("no destroy event within an hour")

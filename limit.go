@@ -146,7 +146,7 @@ func (s *Session) endEvicted(ctx context.Context) {
 	evicted := s.evicted
 	s.evicted = nil
 	for _, k := range evicted {
-		if _, _, err := s.m.endKey(ctx, k, s.meta.Principal, ReasonLoggedOutEverywhere); err != nil {
+		if _, err := s.m.endKey(ctx, k, s.meta.Principal, ReasonLoggedOutEverywhere); err != nil {
 			s.m.cfg.Logger.Warn("kiln: ending a session over the principal limit failed; the next login retries",
 				"session", k[:8], "err", err)
 		}

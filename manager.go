@@ -162,7 +162,7 @@ func (m *Manager) loadLeased(ctx context.Context, s *Session, base string) error
 	m.stats.fromMemory.Add(1)
 	s.restore(base, e.Key(), snap)
 	if m.expired(s) {
-		s.reset()
+		return m.endExpired(ctx, s)
 	}
 	return nil
 }
@@ -199,12 +199,35 @@ func (m *Manager) loadStored(ctx context.Context, s *Session, base string) error
 	}
 	s.base, s.key, s.meta, s.metaRev, s.loadedPrincipal = base, k, rec, meta.Revision, rec.Principal
 	s.touchRev, s.lastAccess = touch.Revision, tr.LastAccess
-	if rec.Ended != "" || m.expired(s) {
+	switch {
+	case rec.Ended != "":
 		s.reset()
 		return nil
+	case m.expired(s):
+		return m.endExpired(ctx, s)
 	}
 	s.stored = true
 	m.stats.loaded.Add(1)
+	return nil
+}
+
+// endExpired ends stored session s, which this node found past a deadline
+// by its own clock, and leaves s a new session: the meta record becomes a
+// pending tombstone (ReasonExpired, compare-and-set, under the lease the
+// request holds), so that no node whose clock is behind serves it after
+// this one judged it over; its destroy event follows through the expiry
+// path. A conflict means it changed or ended meanwhile, and it is not
+// served either way; any other failure fails the request (503), for the
+// same reason.
+func (m *Manager) endExpired(ctx context.Context, s *Session) error {
+	p, err := m.planEnd(s.key, s.record(), endedExpired)
+	if err == nil {
+		_, err = m.run(ctx, "end expired session", p)
+	}
+	s.reset()
+	if err != nil && !errors.Is(err, ErrConcurrentUpdate) {
+		return err
+	}
 	return nil
 }
 

@@ -125,94 +125,79 @@ func (m *Manager) info(ctx context.Context, k string) (SessionInfo, bool, error)
 // counts as the principal's if it is bound to it as stored or as the
 // request set it (SetPrincipal("") and then InvalidatePrincipal, a logout,
 // ends it).
-//
-// A session renewed (RenewID) while this runs is found under its old key
-// ended, and its new key may not have been listed: the index is listed
-// again after a pass that met such a key (its new entry was written before
-// the renewal's commit), at most maxPrincipalPasses times.
 func (m *Manager) InvalidatePrincipal(ctx context.Context, principal string) (int, error) {
-	n, seen := 0, make(map[string]bool)
-	for pass := 0; pass < maxPrincipalPasses; pass++ {
+	done := map[string]bool{}
+	n := 0
+	for pass := 0; ; pass++ {
 		keys, err := m.principalKeys(ctx, principal)
 		if err != nil {
 			return n, err
 		}
-		ended, renewed, err := m.endPass(ctx, principal, keys, seen)
-		n += ended
-		if err != nil || !renewed {
-			return n, err
-		}
-	}
-	return n, nil
-}
-
-// maxPrincipalPasses bounds the listings of one InvalidatePrincipal.
-const maxPrincipalPasses = 4
-
-// endPass ends the sessions of keys not seen yet; renewed reports whether
-// one of them had been renewed (its new key may be missing from keys).
-func (m *Manager) endPass(ctx context.Context, principal string, keys []string, seen map[string]bool) (n int, renewed bool, err error) {
-	own := FromContext(ctx)
-	for _, k := range keys {
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		if own != nil && own.m == m && own.endsAtSave(k) {
-			// Its request holds its lease: end it at save, if it is bound
-			// to principal as stored or as this request left it.
-			if own.boundTo(principal) {
-				own.end(ReasonLoggedOutEverywhere)
+		fresh := 0
+		for _, k := range keys {
+			if done[k] {
+				continue
+			}
+			done[k], fresh = true, fresh+1
+			ended, err := m.endPrincipalKey(ctx, k, principal)
+			if err != nil {
+				return n, fmt.Errorf("invalidate sessions of a principal: %w", err)
+			}
+			if ended {
 				n++
 			}
-			continue
 		}
-		ended, why, err := m.endKey(ctx, k, principal, ReasonLoggedOutEverywhere)
-		if err != nil {
-			return n, renewed, fmt.Errorf("invalidate sessions of a principal: %w", err)
+		// A session renewed while this ran is skipped under its old key
+		// (ended: renewed) and has a new key, indexed before its renewal
+		// committed: list again until a pass finds no key it has not seen.
+		if fresh == 0 || pass == maxLogoutPasses {
+			return n, nil
 		}
-		if ended {
-			n++
-		}
-		renewed = renewed || why == ReasonRenewed
 	}
-	return n, renewed, nil
+}
+
+// maxLogoutPasses bounds InvalidatePrincipal's listings; each pass after
+// the first only finds sessions renewed while the previous one ran.
+const maxLogoutPasses = 8
+
+// endPrincipalKey ends session k of principal for InvalidatePrincipal; the
+// calling request's own session is ended at its save instead, because the
+// request holds its lease.
+func (m *Manager) endPrincipalKey(ctx context.Context, k, principal string) (bool, error) {
+	own := FromContext(ctx)
+	if own != nil && own.m == m && own.endsAtSave(k) {
+		// Bound to principal as stored or as this request left it (a
+		// logout clears it first): end it at save. Never wait for its
+		// lease: this request holds it.
+		if !own.boundTo(principal) {
+			return false, nil
+		}
+		own.end(ReasonLoggedOutEverywhere)
+		return true, nil
+	}
+	return m.endKey(ctx, k, principal, ReasonLoggedOutEverywhere)
 }
 
 // endKey ends live session k if it is still bound to principal, holding
-// its lease (and so its request slot) while it does. If k had ended
-// already, and its meta record says so, ended says why.
-func (m *Manager) endKey(ctx context.Context, k, principal string, why DestroyReason) (done bool, ended DestroyReason, err error) {
+// its lease (and so its request slot) while it does.
+func (m *Manager) endKey(ctx context.Context, k, principal string, why DestroyReason) (bool, error) {
 	if m.leases != nil {
 		e, err := m.acquireLease(ctx, k)
-		if err != nil {
-			return false, "", err
-		}
-		if e == nil {
-			return false, m.endedWhy(ctx, k), nil
+		if err != nil || e == nil {
+			return false, err
 		}
 		defer m.leases.Forget(e)
 	}
 	st, ok, err := m.loadRecord(ctx, k)
 	if err != nil || !ok || st.meta.Ended != "" || st.meta.Principal != principal {
-		return false, st.meta.Ended, err
+		return false, err
 	}
 	p, err := m.planEnd(k, st, why)
 	if err != nil {
-		return false, "", err
+		return false, err
 	}
 	_, err = m.run(ctx, "end session", p)
-	return err == nil, "", err
-}
-
-// endedWhy returns why session k ended, as its tombstone says ("" if it
-// cannot be read).
-func (m *Manager) endedWhy(ctx context.Context, k string) DestroyReason {
-	st, ok, err := m.loadRecord(ctx, k)
-	if err != nil || !ok {
-		return ""
-	}
-	return st.meta.Ended
+	return err == nil, err
 }
 
 // loadRecord reads what the engine holds of session k; ok is false if it

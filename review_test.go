@@ -18,15 +18,15 @@ import (
 	"github.com/kilnhq/kiln/engine/memengine"
 )
 
-// listSignal is an engine that reports its first List call of a principal
+// reviewListSignal is an engine that reports its first List call of a principal
 // index pattern: the moment InvalidatePrincipal has read the index.
-type listSignal struct {
+type reviewListSignal struct {
 	*memengine.Engine
 	once   sync.Once
 	listed chan struct{}
 }
 
-func (e *listSignal) List(ctx context.Context, pattern, after string, limit int) ([]string, error) {
+func (e *reviewListSignal) List(ctx context.Context, pattern, after string, limit int) ([]string, error) {
 	keys, err := e.Engine.List(ctx, pattern, after, limit)
 	if strings.HasPrefix(pattern, "p.") {
 		e.once.Do(func() { close(e.listed) })
@@ -45,7 +45,7 @@ func TestReview_InvalidatePrincipalDuringRenewal(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	mem := memengine.New(memengine.Options{Clock: clk})
 	t.Cleanup(func() { mem.Close() })
-	eng := &listSignal{Engine: mem.Peer(), listed: make(chan struct{})}
+	eng := &reviewListSignal{Engine: mem.Peer(), listed: make(chan struct{})}
 	cfg := kiln.DefaultConfig()
 	cfg.Node, cfg.Clock, cfg.Logger = "n1", clk, quietLogger
 	cfg.IdleTimeout, cfg.TouchInterval = 10*time.Minute, time.Minute
