@@ -9,6 +9,12 @@ import (
 
 // nodeClock is one node's view of the bubble's clock: it may be offset, and
 // it stalls while its node is paused (timers due meanwhile fire on resume).
+// The offset is the host's, read when the incarnation starts, and fixed for
+// its life: a running process measures durations on a monotonic clock
+// (Go's time.Now carries one), which no wall-clock step moves backwards, so
+// an offset that changed under a running node would model a clock no
+// machine has (it let a node that slept past its liveness TTL believe it
+// was live: seed 1125).
 // A killed node's timers still fire, so that its abandoned goroutines (a
 // request asleep in a back-off, say) run out instead of hanging the bubble;
 // everything they try then fails.
@@ -24,7 +30,7 @@ func (c nodeClock) Now() time.Time {
 	if c.n.paused {
 		return c.n.pausedAt
 	}
-	return time.Now().Add(c.n.slot.clk.offset())
+	return time.Now().Add(c.n.offset)
 }
 
 func (c nodeClock) AfterFunc(d time.Duration, f func()) clock.Timer {

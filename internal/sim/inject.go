@@ -47,13 +47,18 @@ func (w *world) injectFault() {
 		w.fault("%s#%d: killed; restarts in %v", name, n.inc, d)
 		w.at(d, func() { w.startNode(s) })
 	case Offset:
-		d := time.Duration((w.rng.Float64()*2 - 1) * float64(maxOffset))
+		d := w.randomOffset()
 		s.clk.set(d)
-		w.fault("%s: clock offset %v", name, d)
+		w.fault("%s: clock offset %v from its next start", name, d)
 	case ListenerErr:
 		w.mu.Lock()
 		w.lErr[name]++
 		w.mu.Unlock()
 		w.fault("%s: next OnDestroyed fails", name)
 	}
+}
+
+// randomOffset returns a host clock offset in (-maxOffset, maxOffset).
+func (w *world) randomOffset() time.Duration {
+	return time.Duration((w.rng.Float64()*2 - 1) * float64(maxOffset))
 }

@@ -37,6 +37,7 @@ type nodeRun struct {
 	mgr     *kiln.Manager
 	handler http.Handler
 	dead    chan struct{} // closed by kill
+	offset  time.Duration // the host's clock offset when this incarnation started
 
 	mu         sync.Mutex // guards the fields below
 	paused     bool
@@ -78,7 +79,7 @@ func (n *nodeRun) pause() {
 	if n.paused || n.killed {
 		return
 	}
-	n.pausedAt = time.Now().Add(n.slot.clk.offset())
+	n.pausedAt = time.Now().Add(n.offset)
 	n.paused, n.resumed = true, make(chan struct{})
 }
 

@@ -89,6 +89,9 @@ func newWorld(cfg Config) *world {
 	w.base = memengine.New(memengine.Options{})
 	for i := range numNodes {
 		s := &nodeSlot{name: string(rune('A' + i))}
+		if cfg.Faults[Offset] && w.rng.IntN(2) == 0 {
+			s.clk.set(w.randomOffset()) // this host's clock from the start
+		}
 		w.slots = append(w.slots, s)
 		w.startNode(s)
 	}
@@ -143,7 +146,8 @@ var _ io.Writer = logWriter{}
 // startNode starts the next incarnation of a node on a fresh engine client.
 func (w *world) startNode(s *nodeSlot) {
 	s.mu.Lock()
-	n := &nodeRun{slot: s, inc: len(s.all), w: w, dead: make(chan struct{}), unavailable: map[string]int64{}}
+	n := &nodeRun{slot: s, inc: len(s.all), w: w, dead: make(chan struct{}), unavailable: map[string]int64{},
+		offset: s.clk.offset()}
 	s.mu.Unlock()
 	n.eng = &faultEngine{n: n, inner: w.base.Peer()}
 	cfg := kiln.DefaultConfig()
