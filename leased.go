@@ -98,9 +98,11 @@ func (s *Session) release() {
 	s.m.leases.Done(e, nil)
 }
 
-// snapshot returns what the holder should keep of s, or nil.
+// snapshot returns what the holder should keep of s, or nil. Only a
+// session saved for its response is kept: one whose handler ended without
+// the save (it panicked) may hold changes the engine does not.
 func (s *Session) snapshot(k string) *snapshot {
-	if !s.stored || s.broken || s.key != k {
+	if !s.stored || s.broken || s.key != k || !s.responded {
 		return nil
 	}
 	attrs := make(map[string][]byte, len(s.attrs))

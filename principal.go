@@ -121,7 +121,10 @@ func (m *Manager) info(ctx context.Context, k string) (SessionInfo, bool, error)
 // events (ReasonLoggedOutEverywhere) follow within seconds.
 //
 // Called from a handler with the request's context, it ends the request's
-// own session too, like Invalidate: when the response starts.
+// own session too, like Invalidate: when the response starts. That session
+// counts as the principal's if it is bound to it as stored or as the
+// request set it (SetPrincipal("") and then InvalidatePrincipal, a logout,
+// ends it).
 func (m *Manager) InvalidatePrincipal(ctx context.Context, principal string) (int, error) {
 	done := map[string]bool{}
 	n := 0
@@ -162,7 +165,13 @@ const maxLogoutPasses = 8
 // request holds its lease.
 func (m *Manager) endPrincipalKey(ctx context.Context, k, principal string) (bool, error) {
 	own := FromContext(ctx)
-	if own != nil && own.m == m && own.endsAtSave(k) && own.Principal() == principal {
+	if own != nil && own.m == m && own.endsAtSave(k) {
+		// Bound to principal as stored or as this request left it (a
+		// logout clears it first): end it at save. Never wait for its
+		// lease: this request holds it.
+		if !own.boundTo(principal) {
+			return false, nil
+		}
 		own.end(ReasonLoggedOutEverywhere)
 		return true, nil
 	}

@@ -14,12 +14,21 @@ import (
 var errChangeAfterStart = fmt.Errorf("change session: %w; it was saved then, this change is refused", ErrResponseStarted)
 
 // saveForResponse saves the session for the response about to start;
-// from now on every change fails with ErrResponseStarted.
+// from now on every change fails with ErrResponseStarted. A save that
+// failed, even one refused before it wrote anything (ErrTooLarge), leaves
+// the request's view holding changes the engine does not: the holder must
+// not keep it as its cached copy.
 func (s *Session) saveForResponse(ctx context.Context) (saveResult, error) {
 	s.mu.Lock()
 	s.responded = true
 	s.mu.Unlock()
-	return s.save(ctx)
+	res, err := s.save(ctx)
+	if err != nil {
+		s.mu.Lock()
+		s.broken = true
+		s.mu.Unlock()
+	}
+	return res, err
 }
 
 // changeable returns an error if the session may not be changed: it ended,
@@ -52,6 +61,14 @@ func (s *Session) endsAtSave(k string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.stored && s.key == k && !s.responded
+}
+
+// boundTo reports whether s is bound to principal, as stored or as this
+// request changed it.
+func (s *Session) boundTo(principal string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.loadedPrincipal == principal || s.meta.Principal == principal
 }
 
 // changedAfterSave returns the names of the attributes whose values, as

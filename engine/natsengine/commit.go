@@ -63,7 +63,7 @@ func (e *Engine) Commit(ctx context.Context, ops ...engine.Op) ([]uint64, error)
 	}
 	ctx, cancel := e.opCtx(ctx)
 	defer cancel()
-	ack, err := e.publishRetry(ctx, msgs)
+	ack, err := e.publishRetry(ctx, msgs, func() error { return sh.checkDeadlines(ops) })
 	if err != nil {
 		return nil, fmt.Errorf("commit %d ops: %w", len(ops), mapErr(err))
 	}
@@ -197,8 +197,10 @@ func (e *Engine) publish(ctx context.Context, msgs []*nats.Msg) (*pubAck, error)
 // leader being elected), and a batch the server refused as incomplete,
 // which it does when it refused a message of the batch, typically the
 // first because 50 batches are already in flight on the stream (that
-// refusal goes unanswered). A retried batch gets a new ID.
-func (e *Engine) publishRetry(ctx context.Context, msgs []*nats.Msg) (*pubAck, error) {
+// refusal goes unanswered). A retried batch gets a new ID. Before each
+// retry check runs again (the conditions' deadlines, which pass while
+// this retries): nothing was written yet, so its error ends the commit.
+func (e *Engine) publishRetry(ctx context.Context, msgs []*nats.Msg, check func() error) (*pubAck, error) {
 	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
 		ack, err := e.publish(ctx, msgs)
 		if !retryable(err) {
@@ -208,6 +210,9 @@ func (e *Engine) publishRetry(ctx context.Context, msgs []*nats.Msg) (*pubAck, e
 		case <-ctx.Done():
 			return nil, errors.Join(err, ctx.Err())
 		case <-time.After(delay + rand.N(delay)):
+		}
+		if err := check(); err != nil {
+			return nil, err
 		}
 	}
 }

@@ -21,7 +21,8 @@ import (
 // revision whose logical TTL has run out must never reach the server:
 // each shard remembers the deadline of the revisions this client wrote or
 // read (deadlines), and Commit refuses such a condition as a conflict,
-// as it would be once the server has removed the value.
+// as it would be once the server has removed the value: before its first
+// publish and before each retry of a publish the server did not take.
 
 // expiryMargin is how much longer than the logical TTL the server keeps
 // a value: far more than a write takes from the client's check to the

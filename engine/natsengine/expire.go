@@ -99,7 +99,8 @@ func (p *expiryPuller) run(ctx context.Context) {
 			continue
 		case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded), ctx.Err() != nil:
 			continue
-		case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound):
+		case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound),
+			errors.Is(err, nats.ErrNoResponders): // a pull sent after the deletion: nobody serves its subject
 			if cons, cerr := p.e.expiryConsumer(ctx, p.sh, p.group, p.pattern); cerr == nil {
 				p.cons = cons
 			}

@@ -60,6 +60,8 @@
 // A node is live until the start of its last acknowledged liveness write +
 // LivenessTTL − margin. Past that it revives before it serves anything: a
 // new incarnation, so every lease of the old one stops being held at once.
+// A stopped node never revives: an Acquire after Stop fails with
+// engine.ErrClosed.
 // A steal always fences: it rewrites the meta record unchanged, so a save
 // the old holder still has in flight fails its compare-and-set. A
 // tombstone is not rewritten (it fences by itself, and its destroy event

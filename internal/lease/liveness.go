@@ -133,9 +133,15 @@ func (v *liveness) refresh(ctx context.Context) error {
 }
 
 // reviveLocked starts a new incarnation and records it, compare-and-set
-// on the record's current revision. v.writing is held.
+// on the record's current revision. v.writing is held. A stopped node
+// never revives (engine.ErrClosed): its record would never be refreshed,
+// and the leases taken under it never handed over.
 func (v *liveness) reviveLocked(ctx context.Context) error {
 	v.mu.Lock()
+	if v.closed {
+		v.mu.Unlock()
+		return fmt.Errorf("revive node %s: %w", v.cfg.Node, engine.ErrClosed)
+	}
 	v.inc, v.rev, v.until = randomToken(), 0, time.Time{}
 	inc := v.inc
 	v.mu.Unlock()
@@ -202,7 +208,7 @@ func (v *liveness) stop(ctx context.Context) error {
 	}
 	defer v.unlockWrite()
 	v.mu.Lock()
-	rev := v.rev
+	inc, rev := v.inc, v.rev
 	v.inc, v.rev, v.until = randomToken(), 0, time.Time{}
 	v.mu.Unlock()
 	if rev == 0 {
@@ -210,11 +216,37 @@ func (v *liveness) stop(ctx context.Context) error {
 	}
 	dctx, cancel := context.WithTimeout(ctx, v.cfg.EngineTimeout)
 	defer cancel()
-	_, err := v.cfg.Store.Commit(dctx, engine.Op{Key: livenessKey(v.cfg.Node), Delete: true, IfRevision: rev, TTL: v.cfg.LivenessTTL})
+	err := v.deleteRecord(dctx, rev)
+	if errors.Is(err, engine.ErrConflict) {
+		// A write of ours whose acknowledgement was lost moved the record
+		// on: delete it if it still names our last incarnation.
+		err = v.deleteOwn(dctx, inc)
+	}
 	if err != nil && !errors.Is(err, engine.ErrConflict) {
 		return engineErr("delete liveness", err)
 	}
 	return nil
+}
+
+func (v *liveness) deleteRecord(ctx context.Context, rev uint64) error {
+	_, err := v.cfg.Store.Commit(ctx, engine.Op{Key: livenessKey(v.cfg.Node), Delete: true, IfRevision: rev, TTL: v.cfg.LivenessTTL})
+	return err
+}
+
+// deleteOwn deletes the record if it names incarnation inc.
+func (v *liveness) deleteOwn(ctx context.Context, inc string) error {
+	cur, err := v.cfg.Store.Get(ctx, livenessKey(v.cfg.Node))
+	if errors.Is(err, engine.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var rec livenessRecord
+	if decode(cur.Value, &rec) != nil || rec.Inc != inc {
+		return nil // another process under this name: not ours to delete
+	}
+	return v.deleteRecord(ctx, cur.Revision)
 }
 
 // alive reports whether the holder a lease record names is live. When the
