@@ -36,8 +36,10 @@ func (m *Manager) startExpiry(eng engine.Store) error {
 //  3. finish: the tombstone stops pending (compare-and-set), and the
 //     attributes, principal index entry and lease record are deleted.
 //
-// A session touched again meanwhile (a request in flight at its deadline
-// saved it) is left alone. An error makes the engine deliver the expiry
+// A session whose touch record exists again is left alone: a request
+// ended it meanwhile, and its end's own timer hands the event out (a save
+// cannot re-arm the timer: its touch write is conditional). An error
+// makes the engine deliver the expiry
 // again, to some node, after a delay.
 func (m *Manager) onExpire(ctx context.Context, key string) error {
 	k := sessionOfTouch(key)
