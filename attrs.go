@@ -1,7 +1,6 @@
 package kiln
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 
@@ -35,20 +34,10 @@ func Get[T any](s *Session, name string) (T, bool, error) {
 		return onDecodeError[T](s, name, a, raw, err) // Config.OnDecodeError
 	}
 	if !a.has {
-		a.asRead = reencoded(v, raw)
+		a.read = true
 	}
 	a.val, a.has = v, true
 	return v, true, nil
-}
-
-// reencoded returns v encoded, if that differs from raw, the bytes it was
-// decoded from (else nil).
-func reencoded(v any, raw []byte) []byte {
-	b, err := encode(v)
-	if err != nil || bytes.Equal(b, raw) {
-		return nil
-	}
-	return b
 }
 
 // Get returns the attribute under name as the generic Go value its stored
@@ -84,7 +73,7 @@ func (s *Session) Put(name string, v any) error {
 		return fmt.Errorf("put %q: %w: more than %d attributes", name, ErrTooLarge, s.m.cfg.MaxAttributes)
 	}
 	a := s.attrEntry(name)
-	a.val, a.has, a.deleted, a.asRead = v, true, false, nil
+	a.val, a.has, a.deleted, a.read = v, true, false, false
 	s.ensureID()
 	return nil
 }

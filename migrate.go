@@ -72,6 +72,6 @@ func (s *Session) keepMigrated(name string, a *attr, v any) error {
 	if err := s.m.checkAttrSize(name, len(b)); err != nil {
 		return err
 	}
-	a.val, a.has = v, true
+	a.val, a.has, a.read = v, true, false // saved like a Put
 	return nil
 }

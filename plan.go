@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/kilnhq/kiln/engine"
@@ -192,7 +191,7 @@ func (m *Manager) each(ctx context.Context, ops []engine.Op) ([]uint64, []error)
 func undo(prepared []engine.Op, revs []uint64) []engine.Op {
 	var ops []engine.Op
 	for i, op := range prepared {
-		if revs[i] != 0 && (isAttrKey(op.Key) || strings.HasPrefix(op.Key, "p.")) {
+		if revs[i] != 0 && (isAttrKey(op.Key) || isPrincipalKey(op.Key)) {
 			ops = append(ops, engine.Op{Key: op.Key, Delete: true, TTL: dataGrace, IfRevision: revs[i]})
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/kilnhq/kiln/engine"
@@ -89,11 +90,15 @@ func (s *Session) changes() ([]change, error) {
 }
 
 // unchanged reports whether b is what the engine holds for the attribute:
-// compared byte for byte if the request loaded it (or with the value as it
-// was read, if its type re-encodes it differently), else by digest.
+// compared byte for byte if the request loaded it, else by digest. A value
+// the request only read, with a type that does not reproduce the stored
+// bytes (it lacks or adds fields), is unchanged if b is what the stored
+// bytes decode to in that type: a read never rewrites what its type lacks.
+// That second decode runs only when the bytes differ, never on the common
+// path.
 func (s *Session) unchanged(name string, a *attr, b []byte) bool {
 	if a.loaded {
-		return bytes.Equal(b, a.raw) || (a.asRead != nil && bytes.Equal(b, a.asRead))
+		return bytes.Equal(b, a.raw) || (a.read && bytes.Equal(b, asRead(a)))
 	}
 	info, ok := s.meta.Attrs[name]
 	return ok && bytes.Equal(info.Sum, digest(b))
@@ -247,4 +252,22 @@ func (s *Session) saved(meta metaRecord, changes []change, revs planRevs, now ti
 		s.broken = true // the touch record was left alone: its revision is unknown, reload it
 	}
 	s.evicted, s.boundEntry = revs.evicted, revs.bound
+}
+
+// asRead returns the stored bytes of a decoded into the type of the value
+// the request holds, encoded again; nil if that fails.
+func asRead(a *attr) []byte {
+	t := reflect.TypeOf(a.val)
+	if t == nil {
+		return nil
+	}
+	v := reflect.New(t)
+	if decode(a.raw, v.Interface()) != nil {
+		return nil
+	}
+	b, err := encode(v.Elem().Interface())
+	if err != nil {
+		return nil
+	}
+	return b
 }

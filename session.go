@@ -55,12 +55,9 @@ type Session struct {
 type attr struct {
 	raw    []byte // encoded value as loaded from the engine
 	loaded bool   // raw was loaded
-	// asRead is the value as first decoded from raw, encoded again, when
-	// that differs from raw (a type lacking stored fields, or with new
-	// ones): re-encoding to it is no change, so a request that only read
-	// the value never rewrites it without what its type lacks. nil after a
-	// Put.
-	asRead  []byte
+	// read: val was decoded from raw (Get), not put, so re-encoding it to
+	// what raw decodes to is no change (see Session.unchanged).
+	read    bool
 	val     any  // the value last handed out or put
 	has     bool // val is set
 	deleted bool // Delete was called
@@ -164,16 +161,6 @@ func (s *Session) end(why DestroyReason) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.invalidate, s.endReason = true, why
-}
-
-// storedKey returns the engine key of the stored session, or "".
-func (s *Session) storedKey() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.stored {
-		return ""
-	}
-	return s.key
 }
 
 // RenewID gives the session a new ID, keeping its data: ID returns the new

@@ -43,7 +43,6 @@ var (
 	}
 	renew = http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { kiln.FromContext(r.Context()).RenewID() })
 	end   = http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { kiln.FromContext(r.Context()).Invalidate() })
-	noop  = http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
 )
 
 // readA returns a handler that records the session's attribute "a" (0 if

@@ -70,10 +70,9 @@ type world struct {
 	reqs   sync.WaitGroup
 	events []timed // pending scheduled actions, unsorted
 
-	mu       sync.Mutex // guards trace, schedule, inFlight, listenerErr
+	mu       sync.Mutex // guards trace, schedule, lErr
 	trace    []string
 	schedule []string
-	inFlight int
 	lErr     map[string]int // node name -> OnDestroyed calls to fail
 }
 
