@@ -1,11 +1,8 @@
 package gorillastore_test
 
 import (
-	"bufio"
 	"context"
-	"io"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -68,61 +65,6 @@ const testToken = "adapter-test-token"
 
 // mustRunServer runs a kiln server (the code behind `kiln server`) on
 // random loopback ports until the test ends and returns its client URL.
-func mustRunServer(t *testing.T) string {
-	t.Helper()
-	cfg := server.DefaultConfig()
-	cfg.Server.Listen = "127.0.0.1:0"
-	cfg.Server.Data = t.TempDir()
-	cfg.HTTP.Listen = ""
-	cfg.Auth.Token = testToken
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		err := server.Run(ctx, cfg, quiet(), pw)
-		pw.Close()
-		done <- err
-	}()
-	t.Cleanup(func() { cancel(); waitStopped(t, done) })
-	return readyURL(t, pr)
-}
-
-func waitStopped(t *testing.T, done <-chan error) {
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("kiln server: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Error("kiln server did not stop within 30s")
-	}
-}
-
-// readyURL reads the server's stdout up to its ready line.
-func readyURL(t *testing.T, r io.Reader) string {
-	t.Helper()
-	line := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), server.ReadyPrefix); ok {
-				line <- u
-				io.Copy(io.Discard, r)
-				return
-			}
-		}
-		close(line)
-	}()
-	select {
-	case u, ok := <-line:
-		if !ok {
-			t.Fatal("kiln server's stdout ended without the ready line")
-		}
-		return u
-	case <-time.After(30 * time.Second):
-		t.Fatal("kiln server: no ready line within 30s")
-		return ""
-	}
-}
+func mustRunServer(t *testing.T) string { return server.StartTestServer(t, testToken) }
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
