@@ -26,6 +26,9 @@ type Manager struct {
 	touchInterval time.Duration
 	expirySub     engine.Subscription // nil if the engine reports no expiries
 	stats         stats
+	name          string    // Config.Node, or a random name if that is empty
+	started       time.Time // when New returned
+	reports       *reporter // nil: no reports (report.go)
 }
 
 // New returns a Manager storing sessions in eng. It validates cfg.
@@ -36,7 +39,10 @@ func New(eng engine.Store, cfg Config) (*Manager, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, touchInterval: cfg.touchInterval()}
+	m := &Manager{cfg: cfg, touchInterval: cfg.touchInterval(), name: cfg.Node, started: cfg.Clock.Now()}
+	if m.name == "" {
+		m.name = "anon-" + randomToken()
+	}
 	m.eng = countingStore{Store: eng, ops: &m.stats.engineOps}
 	m.lister, _ = eng.(engine.Lister)
 	if cfg.MaxSessionsPerPrincipal > 0 && m.lister == nil {
@@ -49,6 +55,7 @@ func New(eng engine.Store, cfg Config) (*Manager, error) {
 		m.Close()
 		return nil, err
 	}
+	m.startReports(eng)
 	return m, nil
 }
 
@@ -61,13 +68,9 @@ func (m *Manager) startLeases(eng engine.Store) error {
 	if !ok {
 		return errors.New("kiln: New: session leases need an engine with messaging (engine.Messenger); set Config.NoLeases to run without")
 	}
-	node := m.cfg.Node
-	if node == "" {
-		node = "anon-" + randomToken()
-	}
 	m.msg = msg
 	t, err := lease.Start(lease.Config{
-		Node: node, Store: m.eng, Messenger: msg, Clock: m.cfg.Clock, Logger: m.cfg.Logger,
+		Node: m.name, Store: m.eng, Messenger: msg, Clock: m.cfg.Clock, Logger: m.cfg.Logger,
 		Wait: m.cfg.LeaseWait, RevokeTimeout: m.cfg.LeaseRevokeTimeout, EngineTimeout: m.cfg.EngineTimeout,
 		LivenessTTL: m.cfg.LivenessTTL, RecordTTL: keys.LeaseTTL(m.maxLifetime()),
 		CacheSessions: m.cfg.CacheSessions, CacheBytes: m.cfg.CacheBytes,
@@ -85,6 +88,9 @@ func (m *Manager) startLeases(eng engine.Store) error {
 // for requests in flight) and deletes its liveness record, so other nodes
 // serve its sessions at once instead of after LivenessTTL. It does not
 // close the engine.
+//
+// It publishes the node's last report (Leaving) once its leases are
+// free (report.go).
 func (m *Manager) Close() error {
 	var errs []error
 	if m.expirySub != nil {
@@ -93,6 +99,7 @@ func (m *Manager) Close() error {
 	if m.leases != nil {
 		errs = append(errs, m.leases.Stop())
 	}
+	m.reports.leave()
 	return errors.Join(errs...)
 }
 
@@ -134,6 +141,7 @@ func FromContext(ctx context.Context) *Session {
 // ErrResponseStarted (docs/http.md).
 func (m *Manager) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.stats.handled.Add(1)
 		s, in, err := m.load(r)
 		defer s.release()
 		if err != nil {
@@ -272,8 +280,10 @@ func (m *Manager) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, ErrConcurrentUpdate) {
 		w.Header().Set("Retry-After", "0")
 	}
+	status := StatusFor(err)
+	m.stats.countFailure(status)
 	m.cfg.Logger.Error("kiln: session request failed", "method", r.Method, "path", r.URL.Path,
-		"status", StatusFor(err), "err", err)
+		"status", status, "err", err)
 	m.cfg.ErrorHandler(w, r, err)
 }
 

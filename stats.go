@@ -1,6 +1,7 @@
 package kiln
 
 import (
+	"net/http"
 	"sync/atomic"
 
 	"github.com/kilnhq/kiln/internal/lease"
@@ -23,11 +24,17 @@ type Stats struct {
 	EngineOps      int64 // engine calls made on behalf of requests
 	Cached         int64 // sessions in the near cache now
 	CachedBytes    int64 // their size now, as Config.CacheBytes counts it
+
+	Handled     int64 // requests through Handler, with a session cookie or not
+	Failed      int64 // of those, answered by the ErrorHandler (Manager.fail)
+	Unavailable int64 // of the failed, with 503 (the engine down, slow, or a lease not obtained)
+	Conflicted  int64 // of the failed, with 409 (a concurrent update or an invalidated session)
 }
 
 type stats struct {
 	requests, fromMemory, loaded, conflicts, engineOps atomic.Int64
 	lease                                              lease.Counters
+	handled, failed, unavailable, conflicted           atomic.Int64
 }
 
 // Stats returns the Manager's counters.
@@ -38,10 +45,22 @@ func (m *Manager) Stats() Stats {
 		Acquisitions: l.Acquisitions.Load(), Handovers: l.Handovers.Load(), Revocations: l.Revocations.Load(),
 		Steals: l.Steals.Load(), Evictions: l.Evictions.Load(), Conflicts: s.conflicts.Load(),
 		LeaseWaitNanos: l.WaitNanos.Load(), EngineOps: s.engineOps.Load(),
+		Handled: s.handled.Load(), Failed: s.failed.Load(), Unavailable: s.unavailable.Load(), Conflicted: s.conflicted.Load(),
 	}
 	if m.leases != nil {
 		n, b := m.leases.Cached()
 		st.Cached, st.CachedBytes = int64(n), int64(b)
 	}
 	return st
+}
+
+// countFailure counts a request answered with status by the ErrorHandler.
+func (s *stats) countFailure(status int) {
+	s.failed.Add(1)
+	switch status {
+	case http.StatusServiceUnavailable:
+		s.unavailable.Add(1)
+	case http.StatusConflict:
+		s.conflicted.Add(1)
+	}
 }
