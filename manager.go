@@ -19,7 +19,7 @@ import (
 // its own Node name); then any process serves any session.
 type Manager struct {
 	cfg           Config
-	eng           engine.Store     // counts its calls in stats.engineOps
+	eng           engine.Store     // a countingStore: counts and times its calls
 	msg           engine.Messenger // nil without leases
 	lister        engine.Lister    // nil if the engine cannot enumerate keys
 	leases        *lease.Table     // nil with Config.NoLeases
@@ -43,7 +43,7 @@ func New(eng engine.Store, cfg Config) (*Manager, error) {
 	if m.name == "" {
 		m.name = "anon-" + randomToken()
 	}
-	m.eng = countingStore{Store: eng, ops: &m.stats.engineOps}
+	m.eng = countingStore{Store: eng, ops: &m.stats.engineOps, obs: &m.stats.obs}
 	m.lister, _ = eng.(engine.Lister)
 	if cfg.MaxSessionsPerPrincipal > 0 && m.lister == nil {
 		return nil, errors.New("kiln: New: MaxSessionsPerPrincipal needs an engine that lists keys (engine.Lister)")
@@ -103,20 +103,28 @@ func (m *Manager) Close() error {
 	return errors.Join(errs...)
 }
 
-// countingStore counts the engine calls a Manager makes.
+// countingStore counts and times the engine calls a Manager makes:
+// Stats.EngineOps, and Observations' EngineGet and EngineCommit (observe.go).
 type countingStore struct {
 	engine.Store
 	ops *atomic.Int64
+	obs *observations
 }
 
 func (c countingStore) Get(ctx context.Context, key string) (engine.Entry, error) {
 	c.ops.Add(1)
-	return c.Store.Get(ctx, key)
+	start := time.Now()
+	e, err := c.Store.Get(ctx, key)
+	c.obs.get.observe(start, err)
+	return e, err
 }
 
 func (c countingStore) Commit(ctx context.Context, ops ...engine.Op) ([]uint64, error) {
 	c.ops.Add(1)
-	return c.Store.Commit(ctx, ops...)
+	start := time.Now()
+	revs, err := c.Store.Commit(ctx, ops...)
+	c.obs.commit.observe(start, err)
+	return revs, err
 }
 
 // Config returns the Manager's configuration.

@@ -29,12 +29,32 @@ type Stats struct {
 	Failed      int64 // of those, answered by the ErrorHandler (Manager.fail)
 	Unavailable int64 // of the failed, with 503 (the engine down, slow, or a lease not obtained)
 	Conflicted  int64 // of the failed, with 409 (a concurrent update or an invalidated session)
+
+	Saves   int64 // saves requests committed: creations, changes, ends (Invalidate, RenewID)
+	Created int64 // sessions this node stored for the first time
+	// Destroy events this node handed out (OnDestroyed ran, or there is
+	// none), by DestroyReason; each happens once in the cluster.
+	DestroyedExpired, DestroyedInvalidated, DestroyedRenewed, DestroyedLoggedOut int64
 }
 
 type stats struct {
 	requests, fromMemory, loaded, conflicts, engineOps atomic.Int64
 	lease                                              lease.Counters
 	handled, failed, unavailable, conflicted           atomic.Int64
+	saves, created                                     atomic.Int64
+	destroyed                                          [4]atomic.Int64 // by destroyReasons
+	obs                                                observations
+}
+
+// destroyReasons index stats.destroyed.
+var destroyReasons = [4]DestroyReason{ReasonExpired, ReasonInvalidated, ReasonRenewed, ReasonLoggedOutEverywhere}
+
+func (s *stats) countDestroyed(why DestroyReason) {
+	for i, r := range destroyReasons {
+		if r == why {
+			s.destroyed[i].Add(1)
+		}
+	}
 }
 
 // Stats returns the Manager's counters.
@@ -46,6 +66,9 @@ func (m *Manager) Stats() Stats {
 		Steals: l.Steals.Load(), Evictions: l.Evictions.Load(), Conflicts: s.conflicts.Load(),
 		LeaseWaitNanos: l.WaitNanos.Load(), EngineOps: s.engineOps.Load(),
 		Handled: s.handled.Load(), Failed: s.failed.Load(), Unavailable: s.unavailable.Load(), Conflicted: s.conflicted.Load(),
+		Saves: s.saves.Load(), Created: s.created.Load(),
+		DestroyedExpired: s.destroyed[0].Load(), DestroyedInvalidated: s.destroyed[1].Load(),
+		DestroyedRenewed: s.destroyed[2].Load(), DestroyedLoggedOut: s.destroyed[3].Load(),
 	}
 	if m.leases != nil {
 		n, b := m.leases.Cached()
