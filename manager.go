@@ -153,7 +153,7 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 		s, in, err := m.load(r)
 		defer s.release()
 		if err != nil {
-			m.fail(w, r, err)
+			m.fail(w, r, failedSession(s, in), err)
 			return
 		}
 		q := &request{m: m, r: r, s: s, in: in}
@@ -282,17 +282,32 @@ func (m *Manager) getOpt(ctx context.Context, key string) (*engine.Entry, error)
 	return &e, nil
 }
 
-// fail logs a request that failed because of its session and lets the
+// fail logs a request that failed because of its session, fingerprint
+// fp ("" if none: never the ID), with its cause, and lets the
 // ErrorHandler answer it. A conflict is marked retryable at once.
-func (m *Manager) fail(w http.ResponseWriter, r *http.Request, err error) {
+func (m *Manager) fail(w http.ResponseWriter, r *http.Request, fp string, err error) {
 	if errors.Is(err, ErrConcurrentUpdate) {
 		w.Header().Set("Retry-After", "0")
 	}
 	status := StatusFor(err)
 	m.stats.countFailure(status)
 	m.cfg.Logger.Error("kiln: session request failed", "method", r.Method, "path", r.URL.Path,
-		"status", status, "err", err)
+		"status", status, "session", fp, "err", err)
 	m.cfg.ErrorHandler(w, r, err)
+}
+
+// failedSession is the fingerprint of the session a request failed on:
+// the loaded one's, or that of the ID the request sent.
+func failedSession(s *Session, in incoming) string {
+	if fp := s.fingerprint(); fp != "" {
+		return fp
+	}
+	for _, v := range []string{in.header.value, in.cookie.value} {
+		if fp := Fingerprint(v); fp != "" {
+			return fp
+		}
+	}
+	return ""
 }
 
 func (m *Manager) now() time.Time { return m.cfg.Clock.Now() }
