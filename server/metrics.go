@@ -137,7 +137,10 @@ var (
 // sessionsCollector exports the last count, and starts the next if due.
 type sessionsCollector struct{ m *serverMetrics }
 
-func (c sessionsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descSessions; ch <- descSessionsCounted }
+func (c sessionsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descSessions
+	ch <- descSessionsCounted
+}
 
 func (c sessionsCollector) Collect(ch chan<- prometheus.Metric) {
 	c.m.maybeCount()
