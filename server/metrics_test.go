@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kilnhq/kiln"
 	"github.com/kilnhq/kiln/internal/testutil"
 )
@@ -93,4 +96,37 @@ func TestMetrics_Scrape(t *testing.T) {
 		_, listed := m.Value("kiln_cluster_node_live", "node", "web1")
 		return listed && value(m, "kiln_cluster_node_live", "node", "web1") == 0 && value(m, "kiln_cluster_nodes", "state", "live") == 0
 	})
+}
+
+// TestMetrics_StreamReplicas: how a stream's cluster info becomes the
+// replica gauges: the leader and caught-up followers current, a follower
+// behind lagging, one not seen offline; no leader known.
+func TestMetrics_StreamReplicas(t *testing.T) {
+	for _, tc := range []struct {
+		name                              string
+		ci                                *natsserver.ClusterInfo
+		leader, current, lagging, offline float64
+	}{
+		{"no cluster", nil, 1, 1, 0, 0},
+		{"three, all current", &natsserver.ClusterInfo{Leader: "n1", Replicas: []*natsserver.PeerInfo{{Name: "n2", Current: true}, {Name: "n3", Current: true}}}, 1, 3, 0, 0},
+		{"one lagging, one offline", &natsserver.ClusterInfo{Leader: "n1", Replicas: []*natsserver.PeerInfo{{Name: "n2", Lag: 40}, {Name: "n3", Offline: true}}}, 1, 1, 1, 1},
+		{"no leader", &natsserver.ClusterInfo{Replicas: []*natsserver.PeerInfo{{Name: "n2", Current: true}, {Name: "n3", Offline: true}}}, 0, 1, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := map[string]float64{}
+			gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+				switch {
+				case d == descStreamLeader:
+					got["leader"] = v
+				case d == descReplicas:
+					got[labels[1]] = v
+				}
+			}
+			collectStream(gauge, natsserver.StreamDetail{Name: "KV_kiln", Cluster: tc.ci})
+			if got["leader"] != tc.leader || got["current"] != tc.current || got["lagging"] != tc.lagging || got["offline"] != tc.offline {
+				t.Errorf("leader %v current %v lagging %v offline %v; want %v %v %v %v", got["leader"], got["current"],
+					got["lagging"], got["offline"], tc.leader, tc.current, tc.lagging, tc.offline)
+			}
+		})
+	}
 }
