@@ -18,6 +18,9 @@ type fanout struct {
 	h    *Hub
 	mu   sync.RWMutex           // guards pats
 	pats map[string]*patternSub // out subject pattern → its subscription
+	// drop, if set (tests), loses a republished publication here, as a
+	// Hub that fell behind its NATS subscription does.
+	drop func(Publication) bool
 }
 
 type patternSub struct {
@@ -78,6 +81,9 @@ func (f *fanout) dispatch(ps *patternSub, m *nats.Msg) {
 	p, err := f.h.decodeRepublished(m)
 	if err != nil {
 		f.h.log.Warn("channel: undecodable publication", "subject", m.Subject, "err", err)
+		return
+	}
+	if f.drop != nil && f.drop(p) {
 		return
 	}
 	f.mu.RLock()

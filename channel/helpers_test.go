@@ -139,3 +139,5 @@ func waitEnd(t testing.TB, s *channel.Subscription) error {
 		}
 	}
 }
+
+func newServer(t testing.TB) *natsengine.Server { return natsengine.StartTestServer(t) }

@@ -191,7 +191,9 @@ func (h *Hub) Close() error {
 	}
 	h.mu.Unlock()
 	for _, s := range subs {
-		s.end(ErrClosed)
+		if s.endLocal(ErrClosed) && s.presence != "" {
+			h.pres.leave(s)
+		}
 	}
 	h.pres.stop()
 	return h.ctl.Unsubscribe()

@@ -48,6 +48,8 @@ func checkSegment(name, s string, wild, last bool) error {
 		return nil
 	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
 		return fmt.Errorf("%w: %q: control character", ErrBadChannel, name)
+	case strings.Contains(s, "*"):
+		return fmt.Errorf("%w: %q: '*' only as a whole segment (a wildcard)", ErrBadChannel, name)
 	}
 	return nil
 }

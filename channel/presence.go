@@ -24,6 +24,8 @@ type presence struct {
 
 	mu    sync.Mutex        // guards local
 	local map[string][]byte // key → encoded Member, this Hub's entries
+
+	leaving sync.WaitGroup // leaves in flight; stop waits for them
 }
 
 func presenceBucket(bucket string) string { return "KILNCH_PRESENCE_" + bucket }
@@ -46,7 +48,10 @@ func newPresence(ctx context.Context, h *Hub, replicas int) (*presence, error) {
 	ticker := time.NewTicker(h.opts.PresenceTTL / 3)
 	quit := make(chan struct{})
 	var once sync.Once
-	pr.stop = func() { once.Do(func() { ticker.Stop(); close(quit) }) }
+	pr.stop = func() {
+		once.Do(func() { ticker.Stop(); close(quit) })
+		pr.leaving.Wait()
+	}
 	go pr.refreshLoop(ticker.C, quit)
 	return pr, nil
 }
@@ -67,6 +72,16 @@ func (pr *presence) join(ctx context.Context, s *Subscription) error {
 	pr.mu.Unlock()
 	s.presence, s.presenceKey, s.member = s.pattern, key, m
 	return pr.announce(ctx, "join", s.pattern, m)
+}
+
+// leaveAsync runs leave in the background (the caller may be a NATS
+// callback).
+func (pr *presence) leaveAsync(s *Subscription) {
+	pr.leaving.Add(1)
+	go func() {
+		defer pr.leaving.Done()
+		pr.leave(s)
+	}()
 }
 
 // leave removes s's entry and announces it; failures are logged (the

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,7 +26,7 @@ const (
 
 // maxCASRetries bounds how often one publish re-reads the channel's last
 // offset after losing the compare-and-set to another publisher.
-const maxCASRetries = 32
+const maxCASRetries = 200
 
 // publisher stores publications with a compare-and-set on the channel's
 // last offset, so every stored publication names its predecessor.
@@ -33,6 +35,9 @@ type publisher struct {
 	mu   sync.Mutex              // guards last and locks
 	last map[string]uint64       // subject → last offset this Hub saw stored
 	lock map[string]*channelLock // subject → lock serialising this Hub's publishes
+	// send stores one message: JetStream's PublishMsg; tests wrap it to
+	// inject faults (ack lost, answer delayed past the timeout).
+	send func(ctx context.Context, m *nats.Msg) (*jetstream.PubAck, error)
 }
 
 type channelLock struct {
@@ -41,7 +46,8 @@ type channelLock struct {
 }
 
 func newPublisher(h *Hub) *publisher {
-	return &publisher{h: h, last: make(map[string]uint64), lock: make(map[string]*channelLock)}
+	return &publisher{h: h, last: make(map[string]uint64), lock: make(map[string]*channelLock),
+		send: func(ctx context.Context, m *nats.Msg) (*jetstream.PubAck, error) { return h.js.PublishMsg(ctx, m) }}
 }
 
 // Publish stores data on channel ch and delivers it to every subscriber on
@@ -110,21 +116,60 @@ func (pb *publisher) store(ctx context.Context, subject string, p Publication) (
 		msg.Header.Set(hdrFrom, p.From)
 	}
 	prev := pb.lastOf(subject)
-	for range maxCASRetries {
+	for attempt := range maxCASRetries {
 		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(prev, 10))
 		msg.Header.Set(hdrPrev, strconv.FormatUint(prev, 10))
-		ack, err := pb.h.js.PublishMsg(ctx, msg)
+		ack, err := pb.send(ctx, msg)
 		switch {
 		case err == nil:
 			return pb.stored(ctx, subject, p, prev, ack)
 		case !isWrongLast(err):
 			return Publication{}, pb.h.publishError(subject, p.ID, err)
 		}
-		if prev, err = pb.fetchLast(ctx, subject); err != nil { // every attempt so far was refused
+		// Refused, so not stored: another publish of the channel was
+		// first, or (on a replicated stream) is still being committed.
+		if prev, err = pb.nextPrev(ctx, subject, prev, attempt, err); err != nil {
 			return Publication{}, fmt.Errorf("channel: publish to %s not stored: %w", subject, unavailable(err))
 		}
 	}
 	return Publication{}, fmt.Errorf("%w: %s: lost the compare-and-set %d times (not stored)", engine.ErrUnavailable, p.Channel, maxCASRetries)
+}
+
+// nextPrev is the predecessor to try next after a refused CAS: the last
+// offset the refusal names, or, when another publish of the channel is
+// still being committed, the same one after a short random backoff (the
+// next refusal then names the new last offset).
+func (pb *publisher) nextPrev(ctx context.Context, subject string, prev uint64, attempt int, refusal error) (uint64, error) {
+	if seq, ok := refusedLast(refusal); ok {
+		return seq, nil
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(refusal, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant {
+		d := time.Duration(rand.Int64N(int64(100*time.Microsecond) << min(attempt, 7)))
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-t.C:
+			return prev, nil
+		}
+	}
+	return pb.fetchLast(ctx, subject)
+}
+
+// refusedLast reads N from the refusal "wrong last sequence: N".
+func refusedLast(err error) (uint64, bool) {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequence {
+		return 0, false
+	}
+	_, n, ok := strings.Cut(apiErr.Description, ": ")
+	if !ok {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(strings.TrimSpace(n), 10, 64)
+	return seq, err == nil
 }
 
 // stored completes p from its ack. A duplicate (the same ID stored

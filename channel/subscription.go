@@ -236,12 +236,21 @@ func (s *Subscription) deliver(p Publication) bool {
 	}
 }
 
-// end ends the subscription once, with err.
+// end ends the subscription once, with err; its presence entry is
+// removed in the background.
 func (s *Subscription) end(err error) {
+	if s.endLocal(err) && s.presence != "" {
+		s.h.pres.leaveAsync(s)
+	}
+}
+
+// endLocal ends the subscription on this node; it reports whether this
+// call ended it.
+func (s *Subscription) endLocal(err error) bool {
 	s.mu.Lock()
 	if s.ended {
 		s.mu.Unlock()
-		return
+		return false
 	}
 	s.ended, s.err, s.queue = true, err, nil
 	close(s.done)
@@ -251,9 +260,7 @@ func (s *Subscription) end(err error) {
 	delete(s.h.subs, s)
 	s.h.mu.Unlock()
 	s.h.lim.removeSubscription(s.client.ConnID)
-	if s.presence != "" {
-		go s.h.pres.leave(s)
-	}
+	return true
 }
 
 func mustSegments(ch string) []string {
