@@ -24,8 +24,9 @@ type fanout struct {
 }
 
 type patternSub struct {
-	ns   *nats.Subscription
-	subs map[*Subscription]struct{} // guarded by fanout.mu
+	ns      *nats.Subscription
+	subs    map[*Subscription]struct{} // guarded by fanout.mu
+	dropped int                        // guarded by fanout.mu: ns.Dropped() when last checked
 }
 
 func newFanout(h *Hub) *fanout { return &fanout{h: h, pats: make(map[string]*patternSub)} }

@@ -30,6 +30,7 @@ type Hub struct {
 	lim    *limiter
 	pub    *publisher
 	ctl    *nats.Subscription
+	quit   chan struct{} // closed by Close: stops watch
 
 	mu       sync.Mutex                 // guards the fields below
 	subs     map[*Subscription]struct{} // open subscriptions
@@ -94,6 +95,8 @@ func (h *Hub) setup(ctx context.Context) error {
 		h.pres.stop()
 		return fmt.Errorf("channel: subscribe %s: %w", h.subj.ctl, err)
 	}
+	h.quit = make(chan struct{})
+	go h.watch(h.quit)
 	return nil
 }
 
@@ -195,6 +198,7 @@ func (h *Hub) Close() error {
 			h.pres.leave(s)
 		}
 	}
+	close(h.quit)
 	h.pres.stop()
 	return h.ctl.Unsubscribe()
 }

@@ -71,6 +71,9 @@ func (h *Hub) PublishAs(ctx context.Context, c Client, ch string, data []byte, o
 	if isMeta(ch) || h.opts.Authorize == nil || !h.opts.Authorize.CanPublish(c, ch) {
 		return Publication{}, fmt.Errorf("%w: publish to %s", ErrForbidden, ch)
 	}
+	if len(data) > h.opts.Limits.MaxMessageBytes {
+		return Publication{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), h.opts.Limits.MaxMessageBytes)
+	}
 	if !h.lim.allowPublish(c.ConnID) {
 		return Publication{}, fmt.Errorf("%w: publish rate of connection", ErrLimit)
 	}
@@ -82,8 +85,8 @@ func (h *Hub) publish(ctx context.Context, from, ch string, data []byte, opts []
 	if err != nil {
 		return Publication{}, err
 	}
-	if len(data) > h.opts.Limits.MaxMessageBytes {
-		return Publication{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), h.opts.Limits.MaxMessageBytes)
+	if max := h.nc.MaxPayload() - 1024; int64(len(data)) > max {
+		return Publication{}, fmt.Errorf("%w: %d bytes, the server takes %d", ErrTooLarge, len(data), max)
 	}
 	cfg := publishConfig{}
 	for _, o := range opts {

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/kilnhq/kiln/channel"
@@ -96,8 +96,11 @@ func TestHub_BadNames(t *testing.T) {
 			t.Errorf("Subscribe(%q): %v, want ErrBadChannel", p, err)
 		}
 	}
-	if _, err := h.Publish(ctx, "/chat/big", make([]byte, 64<<10+1)); !errors.Is(err, channel.ErrTooLarge) {
-		t.Errorf("Publish of 64 KiB + 1: %v, want ErrTooLarge", err)
+	if _, err := h.PublishAs(ctx, client("a"), "/chat/big", make([]byte, 64<<10+1)); !errors.Is(err, channel.ErrTooLarge) {
+		t.Errorf("PublishAs of 64 KiB + 1: %v, want ErrTooLarge", err)
+	}
+	if _, err := h.Publish(ctx, "/chat/big", make([]byte, 1<<20)); !errors.Is(err, channel.ErrTooLarge) {
+		t.Errorf("Publish of 1 MiB: %v, want ErrTooLarge", err)
 	}
 }
 

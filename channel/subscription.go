@@ -21,6 +21,7 @@ type Subscription struct {
 	c           chan Publication
 	done        chan struct{} // closed by end
 	wake        chan struct{} // one pending wake-up for pump
+	catchUp     chan struct{} // one pending request to re-read history after high
 
 	mu    sync.Mutex    // guards queue, err, ended
 	queue []Publication // live publications pump has not taken yet
@@ -32,6 +33,7 @@ type Subscription struct {
 	last       map[string]uint64
 	floor      uint64
 	floorKnown bool
+	high       uint64 // the highest offset delivered (or floor)
 }
 
 // C delivers the publications; it is closed when the subscription ends.
@@ -72,7 +74,7 @@ func (h *Hub) Subscribe(ctx context.Context, c Client, pattern string, since *Po
 		return nil, fmt.Errorf("%w: %d subscriptions per connection", ErrLimit, h.opts.Limits.MaxSubscriptions)
 	}
 	s := &Subscription{h: h, client: c, pattern: pattern, tail: subjectTail(segs), c: make(chan Publication, 16),
-		done: make(chan struct{}), wake: make(chan struct{}, 1), last: make(map[string]uint64)}
+		done: make(chan struct{}), wake: make(chan struct{}, 1), catchUp: make(chan struct{}, 1), last: make(map[string]uint64)}
 	if err := h.register(s); err != nil {
 		h.lim.removeSubscription(c.ConnID)
 		return nil, err
@@ -89,22 +91,29 @@ func (h *Hub) Subscribe(ctx context.Context, c Client, pattern string, since *Po
 	return s, nil
 }
 
-// start listens live (buffering), then reads what followed since.
+// start listens live (buffering), then reads what followed since; without
+// since, the floor is the stream's last offset once listening: anything
+// after it comes live (or, if lost on the way, from history).
 func (s *Subscription) start(ctx context.Context, since *Position) ([]Publication, error) {
 	if err := s.h.fan.add(s); err != nil {
 		return nil, err
 	}
-	if since != nil {
-		ctx, cancel := s.h.opCtx(ctx)
-		defer cancel()
-		pubs, err := s.h.recoverFrom(ctx, s.h.subj.in+s.tail, *since)
+	ctx, cancel := s.h.opCtx(ctx)
+	defer cancel()
+	if since == nil {
+		info, err := s.h.stream.Info(ctx)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("channel: subscribe: stream info: %w", unavailable(err))
 		}
-		s.floor, s.floorKnown, s.recovered = since.Offset, true, true
-		return pubs, nil
+		s.floor, s.floorKnown, s.high = info.State.LastSeq, true, info.State.LastSeq
+		return nil, nil
 	}
-	return nil, nil
+	pubs, err := s.h.recoverFrom(ctx, s.h.subj.in+s.tail, *since)
+	if err != nil {
+		return nil, err
+	}
+	s.floor, s.floorKnown, s.recovered, s.high = since.Offset, true, true, since.Offset
+	return pubs, nil
 }
 
 func (h *Hub) register(s *Subscription) error {
@@ -170,6 +179,11 @@ func (s *Subscription) pump(initial []Publication) {
 		select {
 		case <-s.done:
 			return
+		case <-s.catchUp:
+			if !s.reread() {
+				return
+			}
+			continue
 		case <-s.wake:
 		}
 		s.mu.Lock()
@@ -226,10 +240,40 @@ func (s *Subscription) fill(p Publication, last uint64) bool {
 	return true
 }
 
+// requestCatchUp asks pump to re-read history after the highest offset
+// it delivered: live publications may have been lost (the connection
+// reconnected, or the Hub's NATS subscription dropped messages).
+func (s *Subscription) requestCatchUp() {
+	select {
+	case s.catchUp <- struct{}{}:
+	default:
+	}
+}
+
+// reread processes what history holds after high, as if it came live
+// (what was delivered is skipped, gaps are filled).
+func (s *Subscription) reread() bool {
+	ctx, cancel := s.h.opCtx(context.Background())
+	defer cancel()
+	pubs, err := s.h.readRange(ctx, s.h.subj.in+s.tail, s.high+1, 0, maxRead)
+	if err != nil {
+		s.h.log.Warn("channel: catching up after lost live publications failed", "pattern", s.pattern, "err", err)
+		s.end(ErrCannotRecover)
+		return false
+	}
+	for _, p := range pubs {
+		if !s.process(p) {
+			return false
+		}
+	}
+	return true
+}
+
 func (s *Subscription) deliver(p Publication) bool {
 	select {
 	case s.c <- p:
 		s.last[p.Channel] = p.Offset
+		s.high = max(s.high, p.Offset)
 		return true
 	case <-s.done:
 		return false
