@@ -34,9 +34,12 @@ func newPresence(ctx context.Context, h *Hub, replicas int) (*presence, error) {
 	name := presenceBucket(h.opts.Bucket)
 	kv, err := h.js.KeyValue(ctx, name)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = h.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name, History: 1,
-			TTL: h.opts.PresenceTTL, Replicas: replicas, Storage: jetstream.FileStorage,
-			Description: "kiln channel presence of bucket " + h.opts.Bucket})
+		err = whilePlacing(ctx, func() error {
+			kv, err = h.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name, History: 1,
+				TTL: h.opts.PresenceTTL, Replicas: replicas, Storage: jetstream.FileStorage,
+				Description: "kiln channel presence of bucket " + h.opts.Bucket})
+			return err
+		})
 		if errors.Is(err, jetstream.ErrBucketExists) {
 			kv, err = h.js.KeyValue(ctx, name)
 		}

@@ -2,8 +2,12 @@ package channel
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"time"
+
+	"github.com/kilnhq/kiln/engine"
 )
 
 // Subscription delivers the publications of one pattern to one client, in
@@ -220,9 +224,7 @@ func (s *Subscription) process(p Publication) bool {
 
 // fill reads the publications between last and p from history.
 func (s *Subscription) fill(p Publication, last uint64) bool {
-	ctx, cancel := s.h.opCtx(context.Background())
-	defer cancel()
-	missing, err := s.h.readRange(ctx, s.h.subj.in+subjectTail(mustSegments(p.Channel)), last+1, p.Offset, s.h.opts.History+1)
+	missing, err := s.read(s.h.subj.in+subjectTail(mustSegments(p.Channel)), last+1, p.Offset, s.h.opts.History+1)
 	if err == nil {
 		err = checkChain(append(missing, p), last)
 	}
@@ -253,9 +255,7 @@ func (s *Subscription) requestCatchUp() {
 // reread processes what history holds after high, as if it came live
 // (what was delivered is skipped, gaps are filled).
 func (s *Subscription) reread() bool {
-	ctx, cancel := s.h.opCtx(context.Background())
-	defer cancel()
-	pubs, err := s.h.readRange(ctx, s.h.subj.in+s.tail, s.high+1, 0, maxRead)
+	pubs, err := s.read(s.h.subj.in+s.tail, s.high+1, 0, maxRead)
 	if err != nil {
 		s.h.log.Warn("channel: catching up after lost live publications failed", "pattern", s.pattern, "err", err)
 		s.end(ErrCannotRecover)
@@ -268,6 +268,32 @@ func (s *Subscription) reread() bool {
 	}
 	return true
 }
+
+// read reads history for pump, retrying while the engine is unavailable
+// (a server restarting, a leader election) for up to readPatience; only
+// this subscriber waits meanwhile (its queue fills, and past
+// ClientBuffer it is dropped as a slow consumer).
+func (s *Subscription) read(filter string, start, stop uint64, most int) ([]Publication, error) {
+	deadline := time.Now().Add(readPatience)
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		ctx, cancel := s.h.opCtx(context.Background())
+		pubs, err := s.h.readRange(ctx, filter, start, stop, most)
+		cancel()
+		if err == nil || !errors.Is(err, engine.ErrUnavailable) || time.Now().After(deadline) {
+			return pubs, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-s.done:
+			t.Stop()
+			return nil, ErrClosed
+		case <-t.C:
+		}
+	}
+}
+
+// readPatience bounds how long a subscriber retries a history read.
+const readPatience = 30 * time.Second
 
 func (s *Subscription) deliver(p Publication) bool {
 	select {
