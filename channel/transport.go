@@ -173,6 +173,8 @@ func endReason(err error) string {
 		return "too large"
 	case errors.Is(err, ErrLimit):
 		return "limit reached"
+	case errors.Is(err, ErrCannotRecover):
+		return "cannot recover"
 	case errors.Is(err, ErrMaybePublished):
 		return "may or may not have been published: retry with the same id"
 	case err == nil || errors.Is(err, ErrClosed) || errors.Is(err, context.Canceled):
