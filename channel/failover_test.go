@@ -116,3 +116,31 @@ func streamLeader(t testing.TB, h *channel.Hub, url string) string {
 		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
 	}
 }
+
+// The server a subscriber's Hub is connected to dies while the last
+// publications are made: once its connection is back (on another server),
+// the subscriber gets them from history, without waiting for a later one.
+func TestFailover_TailCaughtUpAfterReconnect(t *testing.T) {
+	c := testutil.StartCluster(t, 3, nil)
+	pub := mustHub(t, connectPreferring(t, c, 0), "n1", func(o *channel.Options) { o.Replicas = 3 })
+	// The subscriber's Hub knows only server 2: it is disconnected until that server is back.
+	nc, err := nats.Connect(c.URL(2), nats.IgnoreDiscoveredServers(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	subHub := mustHub(t, nc, "n3", func(o *channel.Options) { o.Replicas = 3 })
+	s := mustSubscribe(t, subHub, client("bob"), "/chat/room1", nil)
+	mustPublish(t, pub, "/chat/room1", "before")
+	receive(t, s, 1)
+	c.Stop(2)
+	var want []string
+	for i := range 5 {
+		want = append(want, fmt.Sprint("m", i))
+		publishUntilAcked(t, pub, "/chat/room1", want[i])
+	}
+	c.Start(2)
+	if got := data(receive(t, s, 5)); !slices.Equal(got, want) {
+		t.Fatalf("after the reconnect: %q, want %q", got, want)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kilnhq/kiln/engine"
 )
 
 // maxRead bounds one history read (a recovery over a wide pattern).
@@ -112,8 +114,51 @@ func checkChain(pubs []Publication, floor uint64) error {
 
 // readRange reads the stored publications matching filter with start ≤
 // offset < stop (start 0: from the first; stop 0: to the last), at most
-// max of them (more is an error).
-func (h *Hub) readRange(ctx context.Context, filter string, start, stop uint64, max int) ([]Publication, error) {
+// most of them (more is an error). The bulk comes from an ordered
+// consumer, which the server may place on a replica that lags behind;
+// the rest is then read from the stream leader, one get per publication,
+// until the leader has nothing more — so the read ends where the leader's
+// log does.
+func (h *Hub) readRange(ctx context.Context, filter string, start, stop uint64, most int) ([]Publication, error) {
+	out, err := h.readBulk(ctx, filter, start, stop, most)
+	if errors.Is(err, engine.ErrUnavailable) && ctx.Err() == nil {
+		// The consumer did not answer (not yet reachable across the
+		// cluster): read it all from the leader instead.
+		h.log.Debug("channel: history consumer unavailable; reading from the stream leader", "filter", filter, "err", err)
+		out, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	next := max(start, 1)
+	if len(out) > 0 {
+		next = out[len(out)-1].Offset + 1
+	}
+	for stop == 0 || next < stop {
+		raw, err := h.stream.GetMsg(ctx, next, jetstream.WithGetMsgSubject(filter))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("channel: history: get: %w", unavailable(err))
+		}
+		if stop > 0 && raw.Sequence >= stop {
+			break
+		}
+		p, err := h.decodeStored(raw.Subject, raw.Sequence, raw.Header, raw.Data)
+		if err != nil {
+			return nil, fmt.Errorf("channel: history: %w", err)
+		}
+		if out = append(out, p); len(out) > most {
+			return nil, fmt.Errorf("channel: history: more than %d publications match %s", most, filter)
+		}
+		next = raw.Sequence + 1
+	}
+	return out, nil
+}
+
+// readBulk reads what an ordered consumer delivers of the range.
+func (h *Hub) readBulk(ctx context.Context, filter string, start, stop uint64, most int) ([]Publication, error) {
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}, InactiveThreshold: readIdle}
 	if start > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, start
@@ -129,8 +174,8 @@ func (h *Hub) readRange(ctx context.Context, filter string, start, stop uint64, 
 		if err != nil {
 			return nil, err
 		}
-		if len(out) > max {
-			return nil, fmt.Errorf("channel: history: more than %d publications match %s", max, filter)
+		if len(out) > most {
+			return nil, fmt.Errorf("channel: history: more than %d publications match %s", most, filter)
 		}
 		if done || n == 0 {
 			break // reached stop, or the rest aged out meanwhile

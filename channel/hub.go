@@ -128,7 +128,7 @@ func (h *Hub) streamConfig(replicas int) jetstream.StreamConfig {
 		Replicas:          replicas,
 		Storage:           jetstream.FileStorage,
 		Discard:           jetstream.DiscardOld,
-		AllowDirect:       true,
+		AllowDirect:       false, // reads go to the leader: a lagging replica never answers
 		RePublish:         &jetstream.RePublish{Source: h.subj.in + ">", Destination: h.subj.out + ">"},
 		Metadata:          map[string]string{"kiln_epoch": nuid.Next()},
 	}
@@ -141,7 +141,10 @@ func (h *Hub) ensureStream(ctx context.Context, replicas int) error {
 	want := h.streamConfig(replicas)
 	st, err := h.js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		st, err = h.js.CreateStream(ctx, want)
+		err = whilePlacing(ctx, func() error {
+			st, err = h.js.CreateStream(ctx, want)
+			return err
+		})
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			st, err = h.js.Stream(ctx, want.Name)
 		}
@@ -161,6 +164,32 @@ func (h *Hub) ensureStream(ctx context.Context, replicas int) error {
 	h.setEpoch(st.CachedInfo())
 	return nil
 }
+
+// whilePlacing runs create until it stops failing because the cluster
+// cannot place the stream yet (servers still joining), or ctx ends.
+func whilePlacing(ctx context.Context, create func() error) error {
+	for {
+		err := create()
+		var apiErr *jetstream.APIError
+		if !errors.As(err, &apiErr) || apiErr.ErrorCode != jsErrNoPeers && apiErr.ErrorCode != jsErrInsufficientResources {
+			return err
+		}
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (until %w)", err, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// JetStream's answers while a cluster forms: "no suitable peers for
+// placement" and "insufficient resources".
+const (
+	jsErrNoPeers               = 10005
+	jsErrInsufficientResources = 10023
+)
 
 // setEpoch records the stream's epoch: its kiln_epoch metadata, or (for a
 // stream made by other tools) its creation time.
@@ -194,7 +223,7 @@ func (h *Hub) Close() error {
 	}
 	h.mu.Unlock()
 	for _, s := range subs {
-		if s.endLocal(ErrClosed) && s.presence != "" {
+		if s.endLocal(ErrClosed) && s.joined() {
 			h.pres.leave(s)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -84,25 +85,60 @@ func TestRecovery_Pattern(t *testing.T) {
 	}
 }
 
-func TestRecovery_FellOutOfHistory(t *testing.T) {
+// Trimmed by count while an older publication of another channel keeps
+// the stream's first offset low: only the chain shows the gap.
+func TestRecovery_FellOutByCount(t *testing.T) {
 	h, _ := singleHub(t, func(o *channel.Options) { o.History = 5 })
+	mustPublish(t, h, "/chat/quiet", "stays")
 	var pubs []channel.Publication
 	for i := range 12 {
 		pubs = append(pubs, mustPublish(t, h, "/chat/room1", fmt.Sprint("m", i)))
-		mustPublish(t, h, "/chat/busy", "keeps the stream's first sequence low")
 	}
 	ctx := context.Background()
 	old := pubs[3].Position()
 	if _, err := h.Subscribe(ctx, client("bob"), "/chat/room1", &old); !errors.Is(err, channel.ErrCannotRecover) {
 		t.Fatalf("Subscribe from %s with history 5 of 12: %v, want ErrCannotRecover", old, err)
 	}
-	if _, err := h.History(ctx, "/chat/room1", &old, 0); !errors.Is(err, channel.ErrCannotRecover) {
-		t.Fatalf("History from %s: %v, want ErrCannotRecover", old, err)
+	if _, err := h.History(ctx, "/chat/*", &old, 0); !errors.Is(err, channel.ErrCannotRecover) {
+		t.Fatalf("History of /chat/* from %s: %v, want ErrCannotRecover", old, err)
 	}
-	ok := pubs[7].Position() // m8..m11 are all still kept
+	ok := pubs[6].Position() // m7..m11 are all still kept
 	s := mustSubscribe(t, h, client("bob"), "/chat/room1", &ok)
-	if got := data(receive(t, s, 4)); !slices.Equal(got, []string{"m8", "m9", "m10", "m11"}) {
+	if got := data(receive(t, s, 5)); !slices.Equal(got, []string{"m7", "m8", "m9", "m10", "m11"}) {
 		t.Fatalf("recovered %q", got)
+	}
+}
+
+// Aged out, with nothing left of the channel to show a gap (and a later
+// publication that names no predecessor): only the stream's first offset
+// shows it.
+func TestRecovery_FellOutByAge(t *testing.T) {
+	h, _ := singleHub(t, func(o *channel.Options) { o.HistoryAge, o.DedupWindow = time.Second, time.Second })
+	first := mustPublish(t, h, "/chat/room1", "m0")
+	mustPublish(t, h, "/chat/room1", "m1")
+	since := first.Position()
+	waitHistoryEmpty(t, h, "/chat/room1")
+	after := mustPublish(t, h, "/chat/room1", "m2")
+	if after.Prev != 0 {
+		t.Fatalf("a publication after everything aged out names %d as its predecessor", after.Prev)
+	}
+	if _, err := h.Subscribe(context.Background(), client("bob"), "/chat/room1", &since); !errors.Is(err, channel.ErrCannotRecover) {
+		t.Fatalf("Subscribe from %s after m1 aged out: %v, want ErrCannotRecover", since, err)
+	}
+}
+
+func waitHistoryEmpty(t *testing.T, h *channel.Hub, ch string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pubs, err := h.History(context.Background(), ch, nil, 0)
+		if err == nil && len(pubs) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still holds %d publications 10s after they should have aged out (%v)", ch, len(pubs), err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
 	}
 }
 

@@ -2,31 +2,34 @@ package channel
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"time"
+
+	"github.com/kilnhq/kiln/engine"
 )
 
 // Subscription delivers the publications of one pattern to one client, in
 // order per channel, each once. Read C until it is closed, then Err says
 // why it ended.
 type Subscription struct {
-	h           *Hub
-	client      Client
-	pattern     string
-	tail        string // subject tail of the pattern
-	presence    string // the channel whose presence it joined, or ""
-	presenceKey string // its presence entry
-	member      Member // as joined
-	recovered   bool
-	c           chan Publication
-	done        chan struct{} // closed by end
-	wake        chan struct{} // one pending wake-up for pump
-	catchUp     chan struct{} // one pending request to re-read history after high
+	h         *Hub
+	client    Client
+	pattern   string
+	tail      string // subject tail of the pattern
+	recovered bool
+	c         chan Publication
+	done      chan struct{} // closed by end
+	wake      chan struct{} // one pending wake-up for pump
+	catchUp   chan struct{} // one pending request to re-read history after high
 
-	mu    sync.Mutex    // guards queue, err, ended
-	queue []Publication // live publications pump has not taken yet
-	err   error
-	ended bool
+	mu          sync.Mutex    // guards the fields below
+	queue       []Publication // live publications pump has not taken yet
+	err         error
+	ended       bool
+	presenceKey string // its presence entry, "" if none
+	member      Member // as joined
 
 	// Owned by pump: what was delivered last per channel, and the floor
 	// below which everything counts as delivered (since.Offset).
@@ -97,6 +100,10 @@ func (h *Hub) Subscribe(ctx context.Context, c Client, pattern string, since *Po
 func (s *Subscription) start(ctx context.Context, since *Position) ([]Publication, error) {
 	if err := s.h.fan.add(s); err != nil {
 		return nil, err
+	}
+	if s.isEnded() { // ended meanwhile (a logout), maybe before add: undo it
+		s.h.fan.remove(s)
+		return nil, s.Err()
 	}
 	ctx, cancel := s.h.opCtx(ctx)
 	defer cancel()
@@ -220,9 +227,7 @@ func (s *Subscription) process(p Publication) bool {
 
 // fill reads the publications between last and p from history.
 func (s *Subscription) fill(p Publication, last uint64) bool {
-	ctx, cancel := s.h.opCtx(context.Background())
-	defer cancel()
-	missing, err := s.h.readRange(ctx, s.h.subj.in+subjectTail(mustSegments(p.Channel)), last+1, p.Offset, s.h.opts.History+1)
+	missing, err := s.read(s.h.subj.in+subjectTail(mustSegments(p.Channel)), last+1, p.Offset, s.h.opts.History+1)
 	if err == nil {
 		err = checkChain(append(missing, p), last)
 	}
@@ -253,9 +258,7 @@ func (s *Subscription) requestCatchUp() {
 // reread processes what history holds after high, as if it came live
 // (what was delivered is skipped, gaps are filled).
 func (s *Subscription) reread() bool {
-	ctx, cancel := s.h.opCtx(context.Background())
-	defer cancel()
-	pubs, err := s.h.readRange(ctx, s.h.subj.in+s.tail, s.high+1, 0, maxRead)
+	pubs, err := s.read(s.h.subj.in+s.tail, s.high+1, 0, maxRead)
 	if err != nil {
 		s.h.log.Warn("channel: catching up after lost live publications failed", "pattern", s.pattern, "err", err)
 		s.end(ErrCannotRecover)
@@ -268,6 +271,32 @@ func (s *Subscription) reread() bool {
 	}
 	return true
 }
+
+// read reads history for pump, retrying while the engine is unavailable
+// (a server restarting, a leader election) for up to readPatience; only
+// this subscriber waits meanwhile (its queue fills, and past
+// ClientBuffer it is dropped as a slow consumer).
+func (s *Subscription) read(filter string, start, stop uint64, most int) ([]Publication, error) {
+	deadline := time.Now().Add(readPatience)
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		ctx, cancel := s.h.opCtx(context.Background())
+		pubs, err := s.h.readRange(ctx, filter, start, stop, most)
+		cancel()
+		if err == nil || !errors.Is(err, engine.ErrUnavailable) || time.Now().After(deadline) {
+			return pubs, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-s.done:
+			t.Stop()
+			return nil, ErrClosed
+		case <-t.C:
+		}
+	}
+}
+
+// readPatience bounds how long a subscriber retries a history read.
+const readPatience = 30 * time.Second
 
 func (s *Subscription) deliver(p Publication) bool {
 	select {
@@ -283,9 +312,22 @@ func (s *Subscription) deliver(p Publication) bool {
 // end ends the subscription once, with err; its presence entry is
 // removed in the background.
 func (s *Subscription) end(err error) {
-	if s.endLocal(err) && s.presence != "" {
+	if s.endLocal(err) && s.joined() {
 		s.h.pres.leaveAsync(s)
 	}
+}
+
+func (s *Subscription) isEnded() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended
+}
+
+// joined reports whether s has a presence entry to remove.
+func (s *Subscription) joined() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.presenceKey != ""
 }
 
 // endLocal ends the subscription on this node; it reports whether this
