@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +30,9 @@ type webNode struct {
 	hub  *channel.Hub
 	m    *kiln.Manager
 	srv  *httptest.Server
+
+	mu    sync.Mutex // guards conns
+	conns []net.Conn // every accepted connection, for dropAll
 }
 
 func mustWebNode(t *testing.T, natsURL, name string, hubOpts func(*channel.Options), topts channel.TransportOptions) *webNode {
@@ -62,15 +67,38 @@ func mustWebNode(t *testing.T, natsURL, name string, hubOpts func(*channel.Optio
 			http.Error(w, err.Error(), kiln.StatusFor(err))
 		}
 	})
+	mux.HandleFunc("GET /test.html", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = w.Write([]byte(`<!doctype html><script src="/channels/client.js"></script>`))
+	})
 	mux.HandleFunc("POST /touch", func(w http.ResponseWriter, r *http.Request) {
 		s := kiln.FromContext(r.Context())
 		if err := s.Put("touched", time.Now().UnixNano()); err != nil {
 			http.Error(w, err.Error(), kiln.StatusFor(err))
 		}
 	})
-	n.srv = httptest.NewServer(n.m.Handler(mux))
+	n.srv = httptest.NewUnstartedServer(n.m.Handler(mux))
+	n.srv.Config.ConnState = func(c net.Conn, st http.ConnState) {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if st == http.StateNew {
+			n.conns = append(n.conns, c)
+		}
+	}
+	n.srv.Start()
 	t.Cleanup(n.srv.Close)
 	return n
+}
+
+// dropAll closes every connection the node accepted, hijacked ones
+// (WebSockets) included, as a network failure would.
+func (n *webNode) dropAll() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, c := range n.conns {
+		c.Close()
+	}
+	n.conns = nil
 }
 
 // user is a browser: a cookie jar shared by its requests on every node.
