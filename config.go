@@ -140,6 +140,15 @@ type Config struct {
 	// rest of the session is unaffected either way.
 	OnDecodeError func(context.Context, DecodeFailure) (any, error)
 
+	// StorageFormat is the newest format of the meta record this node
+	// writes (docs/storage.md, "Formats"). 0 (the default) is the current
+	// one, 2: small attributes inline in the meta record, so most saves are
+	// one write. 1 writes every attribute to a record of its own, readable
+	// by releases before format 2: set it while such a release still runs
+	// on the same bucket during a rolling upgrade (docs/migration.md), and
+	// remove it once none does. Every format is read either way.
+	StorageFormat int
+
 	// EngineTimeout bounds the engine calls of one request; past it the
 	// request fails with 503. Default 3s.
 	EngineTimeout time.Duration
@@ -204,6 +213,7 @@ func (c *Config) Validate() error {
 		{c.CacheSessions <= 0, "CacheSessions", "must be positive"},
 		{c.CacheBytes <= 0, "CacheBytes", "must be positive"},
 		{c.MaxSessionsPerPrincipal < 0, "MaxSessionsPerPrincipal", "must not be negative"},
+		{c.StorageFormat < 0 || c.StorageFormat > metaFormat, "StorageFormat", "must be 0 (the current format), 1 or 2"},
 		{c.Clock == nil, "Clock", "must be set"},
 		{c.Logger == nil, "Logger", "must be set"},
 		{c.ErrorHandler == nil, "ErrorHandler", "must be set"},
