@@ -1,6 +1,7 @@
 package kiln
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -215,5 +216,61 @@ func TestFormat_Placement(t *testing.T) {
 	var rec map[string]cbor.RawMessage
 	if err := cbor.Unmarshal(mustEncode(t, &metaRecord{Attrs: next}), &rec); err != nil || rec["a"][0] != metaFormat || rec["b"] == nil {
 		t.Fatalf("stored form %v (%v): want a = %d and the index under b", rec, err, metaFormat)
+	}
+}
+
+// TestFormat_StorageFormat1Readable: with Config.StorageFormat 1, what a
+// save writes decodes as format 1, with every attribute, a session saved
+// with inline attributes before included.
+func TestFormat_StorageFormat1Readable(t *testing.T) {
+	clk := clock.NewFake(t0)
+	eng := memengine.New(memengine.Options{Clock: clk})
+	t.Cleanup(func() { eng.Close() })
+	ctx := context.Background()
+	open := func(format int) *Manager {
+		cfg := DefaultConfig()
+		cfg.Clock, cfg.NoLeases, cfg.StorageFormat = clk, true, format
+		m, err := New(eng.Peer(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		return m
+	}
+	s := &Session{m: open(0), ctx: ctx}
+	if err := errors.Join(s.Put("x", 1), s.Put("y", "small")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.save(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m1 := open(1)
+	s1 := &Session{m: m1, ctx: ctx}
+	if err := m1.loadStored(ctx, s1, s.base); err != nil || !s1.stored {
+		t.Fatalf("load: %v %v", s1.stored, err)
+	}
+	if err := s1.Put("x", 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s1.save(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e, err := eng.Get(ctx, metaKey(storeKey(s.base)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old format1Meta
+	if err := decMode.Unmarshal(e.Value, &old); err != nil || len(old.Attrs) != 2 {
+		t.Fatalf("format-1 code reads %+v, %v; want both attributes", old, err)
+	}
+	for name, a := range old.Attrs {
+		r, err := eng.Get(ctx, attrKey(storeKey(s.base), name, attrInfo{Version: a.Version, Tag: a.Tag}))
+		if err != nil {
+			t.Fatalf("record of %s: %v", name, err)
+		}
+		var rec attrRecord
+		if err := decode(r.Value, &rec); err != nil || !bytes.Equal(digest(rec.Value), a.Sum) {
+			t.Fatalf("record of %s: %+v, %v; want the indexed value", name, rec, err)
+		}
 	}
 }
