@@ -1,6 +1,9 @@
 package kiln
 
-import "sort"
+import (
+	"cmp"
+	"slices"
+)
 
 // Small attributes are stored inline: their values sit in the meta record's
 // index, so a save that changes only those is one write, the meta record's
@@ -57,12 +60,9 @@ func inlineBytes(attrs map[string]attrInfo) int {
 // bySize returns changes ordered by size, then name: a deterministic
 // placement that fits the most attributes inline.
 func bySize(changes []change) []change {
-	out := append([]change(nil), changes...)
-	sort.Slice(out, func(i, j int) bool {
-		if len(out[i].value) != len(out[j].value) {
-			return len(out[i].value) < len(out[j].value)
-		}
-		return out[i].name < out[j].name
+	out := slices.Clone(changes)
+	slices.SortFunc(out, func(a, b change) int {
+		return cmp.Or(cmp.Compare(len(a.value), len(b.value)), cmp.Compare(a.name, b.name))
 	})
 	return out
 }

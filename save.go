@@ -108,6 +108,9 @@ func (s *Session) unchanged(name string, a *attr, b []byte) bool {
 }
 
 func (s *Session) checkSessionSize(changes []change) error {
+	if len(changes) == 0 {
+		return nil // nothing grows
+	}
 	next := nextIndex(s.meta.Attrs, changes, 0, "", false)
 	if n := len(next); n > s.m.cfg.MaxAttributes {
 		return fmt.Errorf("save: %w: %d attributes, limit %d", ErrTooLarge, n, s.m.cfg.MaxAttributes)
