@@ -30,8 +30,9 @@ type Config struct {
 	// active it is. Default 24h.
 	Lifetime time.Duration
 	// TouchInterval is how stale the stored last-access time may get before
-	// a request that changes nothing writes it again. A session expires
-	// between IdleTimeout and IdleTimeout+TouchInterval after its last use.
+	// a request writes it again (a save that changes attributes included:
+	// it skips the touch record until then). A session expires between
+	// IdleTimeout and IdleTimeout+TouchInterval after its last use.
 	// Default (zero): IdleTimeout/30, at most 1m.
 	TouchInterval time.Duration
 
