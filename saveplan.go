@@ -1,6 +1,7 @@
 package kiln
 
 import (
+	"slices"
 	"time"
 
 	"github.com/kilnhq/kiln/engine"
@@ -51,16 +52,10 @@ func (m *Manager) planSave(in saveInput) (savePlan, metaRecord, error) {
 		lease.IfNew = true
 		p.prepare = append(p.prepare, lease) // first: its revision is revs.prepared[0]
 	}
-	changes := in.changes
-	if !m.inlineOn() {
-		changes = append(changes, outlined(meta.Attrs, changes)...)
-	}
-	next := nextIndex(meta.Attrs, changes, meta.Version, tag, m.inlineOn())
-	attrs, cleanup, err := attrOps(in, changes, next, dataTTL)
+	next, err := m.planAttrs(&p, in, dataTTL)
 	if err != nil {
 		return p, meta, err
 	}
-	p.prepare, p.cleanup = append(p.prepare, attrs...), cleanup
 	if err := m.planIndex(&p, in, dataTTL); err != nil {
 		return p, meta, err
 	}
@@ -74,6 +69,23 @@ func (m *Manager) planSave(in saveInput) (savePlan, metaRecord, error) {
 	}
 	p.commit = []engine.Op{{Key: metaKey(in.k), Value: b, TTL: dataTTL, IfNew: !in.existing(), IfRevision: in.metaRev}}
 	return p, meta, nil
+}
+
+// planAttrs adds the records of in's changed attributes that are not
+// inline to p, and the deletes of the records they replace, and returns the
+// attribute index the meta record will hold.
+func (m *Manager) planAttrs(p *savePlan, in saveInput, ttl time.Duration) (map[string]attrInfo, error) {
+	changes := in.changes
+	if !m.inlineOn() {
+		changes = slices.Concat(changes, outlined(in.meta.Attrs, changes))
+	}
+	next := nextIndex(in.meta.Attrs, changes, in.meta.Version, p.tag, m.inlineOn())
+	attrs, cleanup, err := attrOps(in, changes, next, ttl)
+	if err != nil {
+		return nil, err
+	}
+	p.prepare, p.cleanup = append(p.prepare, attrs...), cleanup
+	return next, nil
 }
 
 // planTouch adds the touch record to p if it is due: always for a new key;
