@@ -241,3 +241,34 @@ func TestSave_StorageFormat1(t *testing.T) {
 		t.Fatalf("StorageFormat 3: Validate = %v, want an error naming StorageFormat", err)
 	}
 }
+
+// TestLoad_InlineNoAttributeGets: a request that loads its session from the
+// engine (here without leases) reads the meta and touch records and nothing
+// else, however many inline attributes it reads.
+func TestLoad_InlineNoAttributeGets(t *testing.T) {
+	c := mustCluster(t, 1, func(cfg *kiln.Config) { cfg.NoLeases = true })
+	n, u := c.nodes[0], newUser(t)
+	for _, k := range []string{"a", "b", "c"} {
+		u.must(n, "POST", "/put", kv("k", k, "v", k))
+	}
+	all := httptestServer(t, n.m, func(w http.ResponseWriter, r *http.Request) {
+		s := kiln.FromContext(r.Context())
+		var errs []error
+		for _, k := range []string{"a", "b", "c"} {
+			_, _, err := s.Get(k)
+			errs = append(errs, err)
+		}
+		reply(w, errors.Join(errs...), nil)
+	})
+	before := n.m.Stats().EngineOps
+	req, _ := http.NewRequest("GET", all, nil)
+	req.AddCookie(&http.Cookie{Name: "kiln_session", Value: u.cookie(n)})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("read of three attributes: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if got := n.m.Stats().EngineOps - before; got != 2 {
+		t.Fatalf("a load reading three inline attributes made %d engine calls, want 2 (meta and touch)", got)
+	}
+}
