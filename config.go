@@ -150,6 +150,11 @@ type Config struct {
 	// remove it once none does. Every format is read either way.
 	StorageFormat int
 
+	// ReportInterval is how often this node publishes its report (node,
+	// incarnation, cache size, Stats) for package cluster, on an engine
+	// with messaging; 0 publishes none. Default 5s.
+	ReportInterval time.Duration
+
 	// EngineTimeout bounds the engine calls of one request; past it the
 	// request fails with 503. Default 3s.
 	EngineTimeout time.Duration
@@ -179,6 +184,7 @@ func DefaultConfig() Config {
 		LeaseWait:           10 * time.Second,
 		LeaseRevokeTimeout:  time.Second,
 		LivenessTTL:         5 * time.Second,
+		ReportInterval:      5 * time.Second,
 		CacheSessions:       10000,
 		CacheBytes:          64 << 20,
 		Clock:               clock.Real,
@@ -213,6 +219,7 @@ func (c *Config) Validate() error {
 		{c.LivenessTTL < 3*time.Second, "LivenessTTL", "must be at least 3s"},
 		{c.CacheSessions <= 0, "CacheSessions", "must be positive"},
 		{c.CacheBytes <= 0, "CacheBytes", "must be positive"},
+		{c.ReportInterval < 0, "ReportInterval", "must not be negative"},
 		{c.MaxSessionsPerPrincipal < 0, "MaxSessionsPerPrincipal", "must not be negative"},
 		{c.StorageFormat < 0 || c.StorageFormat > metaFormat, "StorageFormat", "must be 0 (the current format), 1 or 2"},
 		{c.Clock == nil, "Clock", "must be set"},
