@@ -1,0 +1,77 @@
+package kiln_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/kilnhq/kiln"
+	"github.com/kilnhq/kiln/clock"
+	"github.com/kilnhq/kiln/engine/natsengine"
+)
+
+// TestReviewPwrite_ActiveOnNodeBehind: a session last touched by a node
+// whose clock is ahead (by more than the idle timeout) is then used, with
+// a save on every request, on a node whose clock is right. The stored
+// access time lies in that node's future; a save must not take it for
+// fresh and skip the touch record, or the engine's idle timer (set when
+// the node ahead wrote it) runs out and the session ends while its user
+// is active.
+func TestReviewPwrite_ActiveOnNodeBehind(t *testing.T) {
+	srv := natsengine.StartTestServer(t)
+	idle := func(c *kiln.Config) { c.IdleTimeout, c.TouchInterval = 2*time.Second, 500*time.Millisecond }
+	a := reviewClockNode(t, srv, "a", aheadClock{5 * time.Second}, idle)
+	b := reviewClockNode(t, srv, "b", clock.Real, idle)
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, Timeout: 20 * time.Second}
+	if got := clockIncr(t, client, a.srv.URL); got != "1" {
+		t.Fatalf("first request: counter %s, want 1", got)
+	}
+	// Six seconds of requests 200 ms apart on b: three times the idle
+	// timeout, each gap a tenth of it.
+	end := time.Now().Add(6 * time.Second)
+	for want := 2; time.Now().Before(end); want++ {
+		if got := clockIncr(t, client, b.srv.URL); got != fmt.Sprint(want) {
+			t.Fatalf("request %d on b: counter %s, want %d: the session ended while in use", want, got, want)
+		}
+		time.Sleep(200 * time.Millisecond) // the user's think time, not a wait for a condition
+	}
+}
+
+// reviewClockNode is clockNode with the config changed by opt.
+func reviewClockNode(t *testing.T, srv *natsengine.Server, name string, clk clock.Clock, opt func(*kiln.Config)) *clockTestNode {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	eng, err := natsengine.Open(ctx, natsengine.Options{URL: srv.ClientURL(), Name: name, Clock: clk, Logger: quietLogger})
+	if err != nil {
+		t.Fatalf("open engine for %s: %v", name, err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	cfg := kiln.DefaultConfig()
+	cfg.Node, cfg.Clock, cfg.Logger = name, clk, quietLogger
+	cfg.LivenessTTL, cfg.LeaseRevokeTimeout, cfg.LeaseWait = 3*time.Second, 200*time.Millisecond, 15*time.Second
+	opt(&cfg)
+	pe := &pausableEngine{Engine: eng}
+	m, err := kiln.New(pe, cfg)
+	if err != nil {
+		t.Fatalf("kiln.New: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	hs := httptest.NewServer(m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := kiln.FromContext(r.Context())
+		n, _, err := kiln.Get[int](s, "n")
+		if err != nil {
+			http.Error(w, err.Error(), kiln.StatusFor(err))
+			return
+		}
+		s.Put("n", n+1)
+		fmt.Fprint(w, n+1)
+	})))
+	t.Cleanup(hs.Close)
+	return &clockTestNode{name: name, m: m, eng: pe, srv: hs}
+}
