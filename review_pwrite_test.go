@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,4 +75,36 @@ func reviewClockNode(t *testing.T, srv *natsengine.Server, name string, clk cloc
 	})))
 	t.Cleanup(hs.Close)
 	return &clockTestNode{name: name, m: m, eng: pe, srv: hs}
+}
+
+// TestReviewPwrite_RecordToInlineUnknown: a save moving an attribute from
+// its record to inline whose commit stays ambiguous (the settling retry
+// fails too) answers 503 and deletes nothing: the record the meta record
+// may still name is kept, and what a read sees is whichever meta record
+// the engine holds.
+func TestReviewPwrite_RecordToInlineUnknown(t *testing.T) {
+	for _, applied := range []bool{false, true} {
+		t.Run(fmt.Sprintf("applied=%v", applied), func(t *testing.T) {
+			c := mustCluster(t, 0, nil)
+			n, eng := mustFaultNode(t, c, "n1", nil, fastLeases)
+			u := newUser(t)
+			big := strings.Repeat("1", 2000) // too large to be inline
+			u.must(n, "POST", "/put", kv("k", "x", "v", big))
+			eng.arm(faultRule{match: metaCommit, apply: applied}) // the write: ack lost
+			eng.arm(faultRule{match: metaCommit})                 // the settling retry: unavailable
+			if status, body := u.do(n, "POST", "/put", kv("k", "x", "v", "small")); status != http.StatusServiceUnavailable {
+				t.Fatalf("save whose outcome stays unknown: status %d (%v), want 503", status, body)
+			}
+			want := big
+			if applied {
+				want = "small"
+			}
+			if got := u.must(n, "GET", "/get?k=x", nil)["value"]; got != want {
+				t.Fatalf("x = %.8v…, want %.8v…", got, want)
+			}
+			if recs := attrRecords(t, c); len(recs) != 1 {
+				t.Fatalf("attribute records %v, want the old one kept (nothing undone or cleaned up while unknown)", recs)
+			}
+		})
+	}
 }
