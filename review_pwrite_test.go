@@ -108,3 +108,64 @@ func TestReviewPwrite_RecordToInlineUnknown(t *testing.T) {
 		})
 	}
 }
+
+// TestReviewPwrite_RacingInvalidateTouchDue is TestSave_RacingInvalidate
+// with the late save's touch due (TouchInterval passed since it loaded):
+// since saves skip a touch that is not due, that test's save writes no
+// touch record at all, and no longer shows that the one a save does write
+// is conditional. Here it writes one, after the invalidation set the
+// tombstone's 1 s timer: that write must fail (compare-and-set), and the
+// destroy event come within ~2 s, not an idle timeout later.
+func TestReviewPwrite_RacingInvalidateTouchDue(t *testing.T) {
+	d := newDestroyLog()
+	c := mustCluster(t, 1, withDestroyLog(d, func(cfg *kiln.Config) { cfg.NoLeases = true }))
+	loaded, proceed := make(chan struct{}), make(chan struct{})
+	slow := httptest.NewServer(c.nodes[0].m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := kiln.FromContext(r.Context())
+		_, _, err := s.Get("x")
+		close(loaded)
+		<-proceed
+		if err == nil {
+			err = s.Put("x", "late")
+		}
+		reply(w, err, nil)
+	})))
+	t.Cleanup(slow.Close)
+	u := newUser(t)
+	n := c.nodes[0]
+	u.must(n, "POST", "/put", kv("k", "x", "v", "1"))
+	fp := kiln.Fingerprint(u.cookie(n))
+	late := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", slow.URL, nil)
+		req.AddCookie(&http.Cookie{Name: "kiln_session", Value: u.cookie(n)})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			late <- 0
+			return
+		}
+		resp.Body.Close()
+		late <- resp.StatusCode
+	}()
+	<-loaded
+	c.clock.Advance(2 * time.Minute) // past TouchInterval (1m by default), well within IdleTimeout
+	u.must(n, "POST", "/invalidate", nil)
+	close(proceed)
+	if status := <-late; status != http.StatusConflict {
+		t.Fatalf("late save after the invalidation: status %d, want 409", status)
+	}
+	c.clock.Advance(2500 * time.Millisecond)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if ev, calls := d.event(fp); calls == 1 {
+			if ev.Reason != kiln.ReasonInvalidated {
+				t.Fatalf("destroy event with reason %q, want invalidated", ev.Reason)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no destroy event 2.5 s after the invalidation: the late save's touch re-armed the timer")
+		}
+		time.Sleep(5 * time.Millisecond) // polling the listener's log, bounded by deadline
+	}
+}
