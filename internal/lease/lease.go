@@ -26,7 +26,9 @@ type Config struct {
 	LivenessTTL   time.Duration
 	RecordTTL     time.Duration // TTL of lease records and of a fence's rewrite of the meta record
 
-	CacheSessions, CacheBytes int // near-cache bounds
+	// Near-cache bounds: CacheBytes (the snapshots' sizes, positive) and
+	// CacheSessions (entries; 0 = no bound on their number).
+	CacheSessions, CacheBytes int
 
 	Counters *Counters // where the Table counts what it does
 
@@ -73,8 +75,10 @@ type Table struct {
 	cfg  Config
 	live *liveness
 
-	mu      sync.Mutex        // guards entries, leaving, bytes, closed, and each entry's inc, lastUse, size
+	mu      sync.Mutex        // guards entries, leaving, held, copies, bytes, closed, and each entry's inc, size, LRU links
 	entries map[string]*Entry // cached sessions
+	held    lru               // entries whose lease this node obtained (Entry.inc set), most recently used first
+	copies  lru               // the other entries, most recently used first
 	leaving map[string]*Entry // evicted entries whose lease is being freed (their slot is held)
 	bytes   int               // sum of the entries' sizes
 	closed  bool
@@ -87,6 +91,8 @@ type Table struct {
 // hand-over requests, and returns the Table.
 func Start(cfg Config) (*Table, error) {
 	t := &Table{cfg: cfg, entries: make(map[string]*Entry), leaving: make(map[string]*Entry)}
+	t.held.init()
+	t.copies.init()
 	t.live = newLiveness(&t.cfg)
 	sub, err := cfg.Messenger.Subscribe(revokeSubject(cfg.Node), "", func(msg *engine.Msg) { go t.onRevoke(msg) })
 	if err != nil {
