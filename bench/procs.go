@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -96,6 +97,20 @@ func (p *procs) startKilnServer(bin, dataDir string) (*exec.Cmd, string, error) 
 		return nil, "", fmt.Errorf("kiln server: %w", err)
 	}
 	return cmd, url, nil
+}
+
+// startKilnServerConfig starts `kiln server -c cfg` and returns it with
+// its stdout, for waitLine.
+func (p *procs) startKilnServerConfig(bin, cfg string) (*exec.Cmd, io.Reader, error) {
+	cmd := exec.Command(bin, "server", "-c", cfg)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := p.start(cmd); err != nil {
+		return nil, nil, fmt.Errorf("start kiln server: %w", err)
+	}
+	return cmd, out, nil
 }
 
 // waitLine reads r until a line starting with prefix, returning the rest.

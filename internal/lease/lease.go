@@ -135,12 +135,30 @@ func (t *Table) Stop() error {
 	defer cancelWall()
 	ctx, cancel := t.clockCtxFrom(wall, t.cfg.Wait)
 	defer cancel()
+	t.freeAll(ctx, held)
+	return errors.Join(err, t.live.stop(ctx))
+}
+
+// stopFrees is how many lease frees Stop has in flight at once.
+const stopFrees = 32
+
+// freeAll frees the leases of held, stopFrees at a time, until ctx ends.
+// What it leaves held past the bound, other nodes take once the liveness
+// record is gone (stolen and fenced, as from a node that died).
+func (t *Table) freeAll(ctx context.Context, held []*Entry) {
+	sem := make(chan struct{}, stopFrees)
+	var wg sync.WaitGroup
 	for _, e := range held {
-		if e.lock(ctx) {
+		if ctx.Err() != nil || !e.lock(ctx) {
+			break
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
 			t.setOwned(e, "")
 			t.free(e)
 			e.unlock()
-		}
+		})
 	}
-	return errors.Join(err, t.live.stop(ctx))
+	wg.Wait()
 }
