@@ -98,13 +98,13 @@ func startCluster(p *procs, bin, dir string, shards int) ([]string, []int, error
 		if err != nil {
 			return nil, nil, err
 		}
-		cmd, out, err := p.startKilnServerConfig(bin, cfgPath)
+		cmd, out, err := p.startKilnServerConfig(bin, cfgPath, filepath.Join(dir, fmt.Sprintf("kiln-%d.log", i)))
 		if err != nil {
 			return nil, nil, err
 		}
 		pids = append(pids, cmd.Process.Pid)
 		go func() {
-			url, err := waitLine(out, "kiln server ready: ", 60*time.Second)
+			url, err := waitLine(out, "kiln server ready: ", 3*time.Minute)
 			ready <- started{url, err}
 		}()
 	}
@@ -112,7 +112,7 @@ func startCluster(p *procs, bin, dir string, shards int) ([]string, []int, error
 	for range 3 {
 		r := <-ready
 		if r.err != nil {
-			return nil, nil, fmt.Errorf("kiln server in a cluster: %w", r.err)
+			return nil, nil, fmt.Errorf("kiln server in a cluster: %w (logs: %s)", r.err, lastLogLine(dir))
 		}
 		urls = append(urls, r.url)
 	}
@@ -146,6 +146,13 @@ sessions:
 `, i, ports[i], data, ports[3+i], strings.Join(routes, ", "), shards)
 	path := filepath.Join(dir, fmt.Sprintf("kiln-%d.yaml", i))
 	return path, os.WriteFile(path, []byte(cfg), 0o600)
+}
+
+// lastLogLine returns the last line of server 0's log in dir.
+func lastLogLine(dir string) string {
+	b, _ := os.ReadFile(filepath.Join(dir, "kiln-0.log"))
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
 }
 
 func clusterTable(rows []clusterRow) string {
