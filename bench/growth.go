@@ -25,8 +25,9 @@ type growthRow struct {
 	heapPerSession float64 // bytes of this process's heap per added session
 	rssPerSession  float64 // bytes of the engine process's RSS per added session
 	bytesPerWrite  float64
-	// kiln: the near cache per added session, measured (heap growth minus
-	// the load generator's clients) and as Stats.CachedBytes accounts it;
+	// kiln: the app nodes' heap per added session (heap growth minus the
+	// load generator's clients: near caches and engine clients), and the
+	// near cache per cached session as Stats.CachedBytes accounts it;
 	// the server's stored messages and bytes per added session.
 	cachePerSession, accountedPerSession float64
 	msgsPerSession, storedPerSession     float64
@@ -99,8 +100,10 @@ func liveSessions(ctx context.Context, systems []*system, spec loadSpec, steps [
 				clients := float64(clientsHeap(pool[len(pool)-added:]))
 				cached1, msgs1 := s.cached(), s.stored(ctx)
 				if n := float64(cached1[0] - cached0[0]); n > 0 {
-					row.cachePerSession = (grown - clients) / n
 					row.accountedPerSession = float64(cached1[1]-cached0[1]) / n
+					if added >= minMeasured {
+						row.cachePerSession = (grown - clients) / float64(added)
+					}
 				}
 				row.msgsPerSession = float64(msgs1[0]-msgs0[0]) / float64(added)
 				row.storedPerSession = float64(msgs1[1]-msgs0[1]) / float64(added)
@@ -217,6 +220,10 @@ func withRatios(rows []growthRow) []growthRow {
 	return rows
 }
 
+// minMeasured is the fewest sessions whose heap growth the growth table
+// reports per session: below it, the heap's noise (a few MB) dominates.
+const minMeasured = 10_000
+
 // clientsHeap is the heap the load generator's clients cs take: measured
 // by copying them (same maps, same cookie strings) and seeing the heap grow.
 func clientsHeap(cs []*client) int64 {
@@ -249,11 +256,14 @@ func heapInUse() int64 {
 
 func liveTable(rows []growthRow) string {
 	var b strings.Builder
-	b.WriteString("| system | live sessions | created in | × ceiling (same sessions) | p99 | errors | app heap / session | kiln near cache / session: measured (accounted) | engine RSS / session | kiln server: records, stored bytes / session | kiln: from memory, engine ops per request |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| system | live sessions | created in | × ceiling (same sessions) | p99 | errors | app heap / session | kiln nodes' heap / session (near cache, accounted) | engine RSS / session | kiln server: records, stored bytes / session | kiln: from memory, engine ops per request |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		cache, stored := "–", "–"
-		if r.accountedPerSession > 0 {
+		switch {
+		case r.cachePerSession != 0:
 			cache = fmt.Sprintf("%s (%s)", kb(r.cachePerSession), kb(r.accountedPerSession))
+		case r.accountedPerSession > 0:
+			cache = fmt.Sprintf("– (%s)", kb(r.accountedPerSession))
 		}
 		if r.msgsPerSession > 0 {
 			stored = fmt.Sprintf("%.2f, %s", r.msgsPerSession, kb(r.storedPerSession))
@@ -310,10 +320,12 @@ and then runs the same 90/10 load, every request on a random live session. Syste
 another here, not interleaved: the ceiling of a step was measured minutes before the others, so
 these ratios are noisier than the comparison's. Memory per session, each the growth over the
 step divided by the sessions added: *app heap* is this process's live heap after a collection
-(the app instances and the load generator's cookies; kiln's near cache lives here). *kiln near
-cache* is that growth minus the load generator's clients (measured by copying them), divided by
-the sessions the near caches gained; in parentheses what Stats.CachedBytes accounts for them
-(Config.CacheBytes bounds that, default 256 MiB per node). *engine RSS* is the engine process's
+(the app instances and the load generator's cookies; kiln's near cache lives here). *kiln nodes'
+heap* is that growth minus the load generator's clients (measured by copying them): the near
+caches and the engine clients' per-key state (natsengine remembers the TTL deadline of every key
+it wrote, ~100 B each) (not shown below 10,000 sessions: the heap's noise would dominate); in
+parentheses what Stats.CachedBytes accounts per cached session (Config.CacheBytes bounds that sum,
+default 256 MiB per node). *engine RSS* is the engine process's
 resident memory: rough, especially for the JetStream file store, whose RSS includes caches.
 *records, stored bytes* are the messages and bytes of the session bucket's streams (every record
 is one message: meta, touch, lease, attribute; its subject, headers and value).
