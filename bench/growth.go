@@ -90,6 +90,9 @@ func liveSessions(ctx context.Context, systems []*system, spec loadSpec, steps [
 			cached0, msgs0 := s.cached(), s.stored(ctx)
 			t0 := time.Now()
 			pool = append(pool, populate(ctx, s, spec.users, len(pool), added)...)
+			if ctx.Err() != nil {
+				return withRatios(rows) // interrupted: the step's pool is incomplete
+			}
 			row := growthRow{system: s.name, step: k, created: time.Since(t0)}
 			grown := float64(heapInUse() - heap0)
 			row.heapPerSession = grown / float64(added)
