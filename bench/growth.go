@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 type growthRow struct {
 	system         string
 	step           int // live sessions or session bytes
+	live           int // live sessions reached (a step's creation is bounded in time)
 	res            loadResult
 	ratio          float64 // req/s ÷ the ceiling's at the same step
 	heapPerSession float64 // bytes of this process's heap per added session
@@ -45,7 +47,7 @@ func runGrowth(ctx context.Context, systems []*system, o options) string {
 		sizeSystems, liveSystems = nil, []string{ceilingName, scsName, stickyName}
 	}
 	sized := sessionSizes(ctx, pickSystems(systems, sizeSystems...), spec, parseInts(o.sizes))
-	live := liveSessions(ctx, pickSystems(systems, liveSystems...), spec, parseInts(o.sessions))
+	live := liveSessions(ctx, pickSystems(systems, liveSystems...), spec, parseInts(o.sessions), o.stepBudget)
 	return "\n## How cost grows with session size\n\n" + sizeTable(sized) + sizeNotes +
 		"\n## How cost grows with live sessions\n\n" + liveTable(live) + liveNotes
 }
@@ -74,7 +76,9 @@ func parseInts(s string) []int {
 
 // liveSessions grows each system's live sessions step by step and measures
 // throughput (users pick a random live session per request) and memory.
-func liveSessions(ctx context.Context, systems []*system, spec loadSpec, steps []int) []growthRow {
+// A step stops creating sessions after budget; the system then runs with
+// the sessions it has, and takes no further step.
+func liveSessions(ctx context.Context, systems []*system, spec loadSpec, steps []int, budget time.Duration) []growthRow {
 	var rows []growthRow
 	for _, s := range systems {
 		var pool []*client
@@ -89,11 +93,16 @@ func liveSessions(ctx context.Context, systems []*system, spec loadSpec, steps [
 			heap0, rss0 := heapInUse(), rssBytes(s.enginePID)
 			cached0, msgs0 := s.cached(), s.stored(ctx)
 			t0 := time.Now()
-			pool = append(pool, populate(ctx, s, spec.users, len(pool), added)...)
+			more := populate(ctx, s, spec.users, len(pool), added, t0.Add(budget))
 			if ctx.Err() != nil {
 				return withRatios(rows) // interrupted: the step's pool is incomplete
 			}
-			row := growthRow{system: s.name, step: k, created: time.Since(t0)}
+			pool = append(pool, more...)
+			if len(more) == 0 {
+				break // nothing created within the budget
+			}
+			row := growthRow{system: s.name, step: k, live: len(pool), created: time.Since(t0)}
+			added = len(more)
 			grown := float64(heapInUse() - heap0)
 			row.heapPerSession = grown / float64(added)
 			if s.enginePID != 0 {
@@ -108,22 +117,31 @@ func liveSessions(ctx context.Context, systems []*system, spec loadSpec, steps [
 						row.cachePerSession = (grown - clients) / float64(added)
 					}
 				}
-				row.msgsPerSession = float64(msgs1[0]-msgs0[0]) / float64(added)
-				row.storedPerSession = float64(msgs1[1]-msgs0[1]) / float64(added)
+				if msgs1[0] >= msgs0[0] && msgs1[1] >= msgs0[1] { // else the server could not tell
+					row.msgsPerSession = float64(msgs1[0]-msgs0[0]) / float64(added)
+					row.storedPerSession = float64(msgs1[1]-msgs0[1]) / float64(added)
+				}
 			}
 			row.res = runRandom(ctx, s, spec, pool)
 			rows = append(rows, row)
+			if row.live < k {
+				fmt.Fprintf(os.Stderr, "bench: live sessions %-26s created %d of %d within the step budget %s: no further step\n", s.name, added, k-len(pool)+added, budget)
+			}
 			fmt.Fprintf(os.Stderr, "bench: live sessions %-26s %7d (created %d in %s)  %8.0f req/s  near cache %s/session (accounted %s)  server %.1f msgs, %s/session\n",
 				s.name, k, added, row.created.Round(time.Millisecond), row.res.rate(), kb(row.cachePerSession), kb(row.accountedPerSession),
 				row.msgsPerSession, kb(row.storedPerSession))
+			if row.live < k {
+				break
+			}
 		}
 	}
 	return withRatios(rows)
 }
 
 // populate creates n sessions on s with one increment each, from
-// `workers` goroutines.
-func populate(ctx context.Context, s *system, workers, firstID, n int) []*client {
+// `workers` goroutines, starting none after deadline; it returns the
+// clients whose session it created.
+func populate(ctx context.Context, s *system, workers, firstID, n int, deadline time.Time) []*client {
 	hc := newHTTPClient(workers)
 	defer hc.CloseIdleConnections()
 	out := make([]*client, n)
@@ -133,7 +151,7 @@ func populate(ctx context.Context, s *system, workers, firstID, n int) []*client
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := int(next.Add(1)) - 1; i < n && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
+			for i := int(next.Add(1)) - 1; i < n && ctx.Err() == nil && time.Now().Before(deadline); i = int(next.Add(1)) - 1 {
 				c := newClient(firstID + i)
 				_, _ = c.call(ctx, hc, s.urls[s.route(c)], "POST", "/incr")
 				out[i] = c
@@ -141,7 +159,7 @@ func populate(ctx context.Context, s *system, workers, firstID, n int) []*client
 		}()
 	}
 	wg.Wait()
-	return out
+	return slices.DeleteFunc(out, func(c *client) bool { return c == nil })
 }
 
 // runRandom is a load run in which every request goes to a random session
@@ -271,7 +289,11 @@ func liveTable(rows []growthRow) string {
 		if r.msgsPerSession > 0 {
 			stored = fmt.Sprintf("%.2f, %s", r.msgsPerSession, kb(r.storedPerSession))
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %.2f | %s | %d | %s | %s | %s | %s | %s |\n", r.system, r.step, r.created.Round(100*time.Millisecond),
+		step := strconv.Itoa(r.step)
+		if r.live < r.step {
+			step = fmt.Sprintf("%d of %d (budget)", r.live, r.step)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %.2f | %s | %d | %s | %s | %s | %s | %s |\n", r.system, step, r.created.Round(100*time.Millisecond),
 			r.ratio, ms(p99(r.res)), r.res.errs, kb(r.heapPerSession), cache, kbIf(r.rssPerSession, r.system != ceilingName), stored, kilnCell(r.res.kiln))
 	}
 	return b.String()
@@ -318,8 +340,9 @@ func kbIf(b float64, ok bool) string {
 }
 
 const liveNotes = `
-Each step adds sessions (one increment each, from 64 workers: "created in" is the time that took)
-and then runs the same 90/10 load, every request on a random live session. Systems run one after
+Each step adds sessions (one increment each, from 64 workers: "created in" is the time that took,
+bounded by -step-budget: a system that has not created them all by then runs with those it has,
+"N of M (budget)", and takes no further step) and then runs the same 90/10 load, every request on a random live session. Systems run one after
 another here, not interleaved: the ceiling of a step was measured minutes before the others, so
 these ratios are noisier than the comparison's. Memory per session, each the growth over the
 step divided by the sessions added: *app heap* is this process's live heap after a collection

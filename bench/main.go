@@ -30,21 +30,22 @@ import (
 )
 
 type options struct {
-	quick    bool
-	users    int
-	warmup   time.Duration
-	window   time.Duration
-	rounds   int
-	out      string
-	sessions string // live-session counts for the growth test
-	sizes    string // session sizes for the growth test
-	noGrowth bool
-	compare  bool   // run the interleaved comparison (false: only the other tests)
-	servers3 bool   // run the three-server write test
-	shards   string // shard counts for it
-	memOnly  bool   // growth: live sessions only, ceiling, scs and kiln sticky
-	cpuProf  string // write a CPU profile of this process (app nodes, load generator) here
-	memProf  string // write a heap profile here at the end
+	quick      bool
+	users      int
+	warmup     time.Duration
+	window     time.Duration
+	rounds     int
+	out        string
+	sessions   string // live-session counts for the growth test
+	sizes      string // session sizes for the growth test
+	noGrowth   bool
+	compare    bool          // run the interleaved comparison (false: only the other tests)
+	servers3   bool          // run the three-server write test
+	shards     string        // shard counts for it
+	memOnly    bool          // growth: live sessions only, ceiling, scs and kiln sticky
+	stepBudget time.Duration // bound on creating one growth step's sessions, per system
+	cpuProf    string        // write a CPU profile of this process (app nodes, load generator) here
+	memProf    string        // write a heap profile here at the end
 }
 
 func parseFlags(args []string) (options, error) {
@@ -63,6 +64,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.servers3, "servers3", true, "run the write test on three kiln servers (1, 3 and 6 shards)")
 	fs.StringVar(&o.shards, "shards", "1,3,6", "shard counts for the three-server test")
 	fs.BoolVar(&o.memOnly, "growth-few", false, "cost-growth tests: live sessions only, on the ceiling, scs + Redis and kiln sticky (for profiling the growth step)")
+	fs.DurationVar(&o.stepBudget, "step-budget", 4*time.Minute, "bound on creating the sessions of one live-sessions step, per system (the step then runs with those created)")
 	fs.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of the benchmark process (app nodes and load generator) to this file")
 	fs.StringVar(&o.memProf, "memprofile", "", "write a heap profile of the benchmark process to this file when the tests end")
 	if err := fs.Parse(args); err != nil {
@@ -75,7 +77,7 @@ func parseFlags(args []string) (options, error) {
 			"users": func() { o.users = 8 }, "warmup": func() { o.warmup = 300 * time.Millisecond },
 			"window": func() { o.window = 1500 * time.Millisecond }, "rounds": func() { o.rounds = 1 },
 			"sessions": func() { o.sessions = "200,1000" }, "sizes": func() { o.sizes = "1024,102400" },
-			"servers3": func() { o.servers3 = false },
+			"servers3": func() { o.servers3 = false }, "step-budget": func() { o.stepBudget = 20 * time.Second },
 		}
 		for name, apply := range quick {
 			if !set[name] {
