@@ -15,10 +15,10 @@ import (
 
 // snapshot is what the holder keeps of a session between requests; the
 // lease package stores it as an opaque lease.Snapshot. It holds encoded
-// bytes only, each once: the meta record as stored (a request decodes it
-// when it restores the copy: a few µs, against ~1 KB of maps a decoded
-// index would keep per session) and the values of the attributes loaded
-// so far.
+// bytes only, each once: the meta record as stored, inline attributes
+// included (a request decodes it when it restores the copy: a few µs,
+// against ~1 KB of maps a decoded index would keep per session), and the
+// values of the other attributes loaded so far.
 type snapshot struct {
 	metaRev    uint64
 	touchRev   uint64
@@ -135,7 +135,9 @@ func (s *Session) snapshot(k string) *snapshot {
 	}
 	attrs := make([]cachedAttr, 0, len(s.attrs))
 	for name, a := range s.attrs {
-		if a.loaded && !a.deleted {
+		// An inline attribute's value is in the encoded meta record already:
+		// a restored request reads it from the decoded index.
+		if a.loaded && !a.deleted && !s.meta.Attrs[name].inline() {
 			attrs = append(attrs, cachedAttr{name: name, raw: a.raw})
 		}
 	}

@@ -46,6 +46,7 @@ type options struct {
 	stepBudget time.Duration // bound on creating one growth step's sessions, per system
 	cpuProf    string        // write a CPU profile of this process (app nodes, load generator) here
 	memProf    string        // write a heap profile here at the end
+	channels   string        // subscriber counts for the channel fan-out benchmark
 }
 
 func parseFlags(args []string) (options, error) {
@@ -67,6 +68,7 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.stepBudget, "step-budget", 4*time.Minute, "bound on creating the sessions of one live-sessions step, per system (the step then runs with those created)")
 	fs.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of the benchmark process (app nodes and load generator) to this file")
 	fs.StringVar(&o.memProf, "memprofile", "", "write a heap profile of the benchmark process to this file when the tests end")
+	fs.StringVar(&o.channels, "channels", "1000,10000", "subscriber counts for the channel fan-out benchmark (kiln Hub vs centrifuge + Redis, over SSE); 0 skips it")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -78,6 +80,7 @@ func parseFlags(args []string) (options, error) {
 			"window": func() { o.window = 1500 * time.Millisecond }, "rounds": func() { o.rounds = 1 },
 			"sessions": func() { o.sessions = "200,1000" }, "sizes": func() { o.sizes = "1024,102400" },
 			"servers3": func() { o.servers3 = false }, "step-budget": func() { o.stepBudget = 20 * time.Second },
+			"channels": func() { o.channels = "100" },
 		}
 		for name, apply := range quick {
 			if !set[name] {
@@ -145,7 +148,11 @@ func run(ctx context.Context, o options, command string) error {
 	if err := writeHeapProfile(o.memProf); err != nil { // while the systems still hold their sessions
 		return err
 	}
-	return report(o.out, h, sums, more)
+	chans, cerr := channelSection(ctx, e, o)
+	if chans == "" && cerr != nil {
+		return cerr
+	}
+	return errors.Join(report(o.out, h, sums, more+chans), cerr)
 }
 
 // startEngines builds kiln and starts Redis and `kiln server`.
