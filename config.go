@@ -140,6 +140,14 @@ type Config struct {
 	// rest of the session is unaffected either way.
 	OnDecodeError func(context.Context, DecodeFailure) (any, error)
 
+	// Admin makes this Manager an operator's tool (package console, kiln
+	// server), not a web node: it takes no share of the cluster's expiry
+	// work, so OnDestroyed never runs on it and the web nodes' listeners
+	// get every destroy event, those of the sessions it ends included. It
+	// still takes leases (and so has a liveness record under Node) to end
+	// a session under its lease, as a request would. Default false.
+	Admin bool
+
 	// EngineTimeout bounds the engine calls of one request; past it the
 	// request fails with 503. Default 3s.
 	EngineTimeout time.Duration
