@@ -7,8 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/kilnhq/kiln"
 	"github.com/kilnhq/kiln/engine"
@@ -179,7 +179,6 @@ func TestAdmin_InvalidateKeyAmbiguous(t *testing.T) {
 		t.Fatalf("the session after the applied end: %v, want a new one", got)
 	}
 }
-
 
 // blindAfterCommit, once armed, applies the next commit of a meta record
 // but reports it unavailable (its ack lost), and from then on fails every
