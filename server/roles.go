@@ -17,8 +17,8 @@ const (
 	// RoleAdmin may do everything: operators, their tools, the console.
 	RoleAdmin = "admin"
 	// RoleViewer reads: stream info, gets and read-only consumers on the
-	// session bucket's streams; it cannot write a key or send on kiln's
-	// messaging subjects.
+	// session bucket's streams, and the nodes' reports (package cluster);
+	// it cannot write a key or send on kiln's messaging subjects.
 	RoleViewer = "viewer"
 )
 
@@ -88,7 +88,7 @@ func nodePermissions(bucket string) *natsserver.Permissions {
 
 func viewerPermissions(bucket string) *natsserver.Permissions {
 	pub := []string{"$JS.API.INFO"}
-	sub := []string{watchSubjects(bucket), "_INBOX.>"}
+	sub := []string{watchSubjects(bucket), reportSubjects(bucket), "_INBOX.>"}
 	for _, b := range streamBuckets(bucket) {
 		s := "KV_" + b
 		pub = append(pub, "$JS.FC."+s+".>")
@@ -104,6 +104,11 @@ func viewerPermissions(bucket string) *natsserver.Permissions {
 // msgSubjects are kiln's messaging subjects of bucket (see natsengine's
 // Publish): leases and hand-overs.
 func msgSubjects(bucket string) string { return "kiln." + bucket + ".>" }
+
+// reportSubjects are the messaging subjects on which the web nodes
+// publish their reports (internal/keys.ReportPattern): a viewer may
+// listen, not send.
+func reportSubjects(bucket string) string { return "kiln." + bucket + ".cluster.report.*" }
 
 // watchSubjects are where the bucket's streams republish every change,
 // for Watch: subscribe only (a publish there would forge an event).
