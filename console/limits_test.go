@@ -58,7 +58,6 @@ func (s *countingSessions) InvalidateKey(ctx context.Context, key string) (bool,
 	return ended, err
 }
 
-
 // TestConsole_CountCached: page views share one count per sample
 // interval: the console does not list every key per view.
 func TestConsole_CountCached(t *testing.T) {

@@ -16,16 +16,16 @@ const ringSize = 360
 // sample is the cluster over one SampleInterval: rates per second summed
 // over the web nodes, and the live session count at its end.
 type sample struct {
-	At                   time.Time
-	Live                 int
-	LiveKnown            bool // the count succeeded
-	FromMemory, Loaded   float64
-	Handovers, Steals    float64
-	Created, Destroyed   float64
-	EngineOps            float64
-	LeaseWaitMillis      float64 // mean wait per lease acquisition
-	Failed, Unavailable  float64
-	Nodes, LiveNodes     int
+	At                  time.Time
+	Live                int
+	LiveKnown           bool // the count succeeded
+	FromMemory, Loaded  float64
+	Handovers, Steals   float64
+	Created, Destroyed  float64
+	EngineOps           float64
+	LeaseWaitMillis     float64 // mean wait per lease acquisition
+	Failed, Unavailable float64
+	Nodes, LiveNodes    int
 }
 
 // sampler takes a sample every SampleInterval into a ring of ringSize.
