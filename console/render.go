@@ -85,12 +85,20 @@ func when(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05 UTC")
 }
 
-func byteSize(n int64) string {
+// byteSize formats a count of bytes (int64 or uint64).
+func byteSize(v any) string {
+	var n float64
+	switch x := v.(type) {
+	case int64:
+		n = float64(x)
+	case uint64:
+		n = float64(x)
+	}
 	switch {
 	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+		return fmt.Sprintf("%.1f MiB", n/(1<<20))
 	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+		return fmt.Sprintf("%.1f KiB", n/(1<<10))
 	}
-	return fmt.Sprintf("%d B", n)
+	return fmt.Sprintf("%.0f B", n)
 }

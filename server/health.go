@@ -19,6 +19,7 @@ type health struct {
 	srv     *natsengine.Server
 	eng     atomic.Pointer[natsengine.Engine] // set once the buckets are open
 	waiting atomic.Pointer[string]            // why the buckets are not open yet
+	console http.Handler                      // nil: no console (console.go); set before handler
 }
 
 func newHealth(srv *natsengine.Server) *health {
@@ -33,6 +34,9 @@ func (h *health) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", h.healthz)
 	mux.HandleFunc("GET /readyz", h.readyz)
+	if h.console != nil {
+		mux.Handle(ConsolePath, h.console)
+	}
 	return mux
 }
 

@@ -40,16 +40,25 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 		return err
 	}
 	h := newHealth(srv)
+	cs, err := newConsoleSlot(&cfg, log, srv)
+	if err != nil {
+		srv.Shutdown()
+		return err
+	}
+	if cs != nil {
+		h.console = cs
+	}
 	hs, err := serveHTTP(cfg.HTTP.Listen, h, log)
 	if err != nil {
 		srv.Shutdown()
 		return err
 	}
-	r := &running{cfg: &cfg, log: log, srv: srv, health: h, http: hs}
+	r := &running{cfg: &cfg, log: log, srv: srv, health: h, http: hs, console: cs}
 	r.logStart()
 	eng, err := r.openBuckets(ctx)
 	if eng != nil {
 		h.eng.Store(eng)
+		r.startConsole(ctx, eng)
 		fmt.Fprintf(stdout, "%snats://%s\n", ReadyPrefix, r.clientAddr())
 		<-ctx.Done()
 	}
@@ -88,6 +97,8 @@ type running struct {
 	srv    *natsengine.Server
 	health *health
 	http   *httpServer // nil: no HTTP endpoints
+	// console is nil without console users (console.go).
+	console *consoleSlot
 }
 
 // clientAddr is the client address with the port actually listened on.
@@ -176,6 +187,7 @@ func (r *running) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(r.cfg.Server.ShutdownTimeout))
 	defer cancel()
 	r.http.shutdown(ctx)
+	r.console.stop()
 	if eng := r.health.eng.Swap(nil); eng != nil {
 		eng.Conn().FlushTimeout(time.Second)
 		eng.Close()
