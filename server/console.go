@@ -133,6 +133,13 @@ func consoleNode(server string) string {
 	return string(name[:min(len(name), 64)])
 }
 
+// NATSServers describes srv's JetStream cluster and bucket's streams to a
+// console (console.Options.Servers), for servers started outside kiln
+// server (kiln demo).
+func NATSServers(srv *natsengine.Server, bucket string) console.Servers {
+	return natsServers{srv: srv, bucket: bucket}
+}
+
 // natsServers describes the embedded NATS server's JetStream cluster and
 // the session bucket's streams, as this server sees them.
 type natsServers struct {
