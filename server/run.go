@@ -40,6 +40,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 		return err
 	}
 	h := newHealth(srv)
+	sm := newServerMetrics(srv, cfg.Sessions.Bucket, log)
+	h.metrics = sm.handler()
 	cs, err := newConsoleSlot(&cfg, log, srv)
 	if err != nil {
 		srv.Shutdown()
@@ -53,11 +55,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 		srv.Shutdown()
 		return err
 	}
-	r := &running{cfg: &cfg, log: log, srv: srv, health: h, http: hs, console: cs}
+	r := &running{cfg: &cfg, log: log, srv: srv, health: h, http: hs, metrics: sm, console: cs}
 	r.logStart()
 	eng, err := r.openBuckets(ctx)
 	if eng != nil {
 		h.eng.Store(eng)
+		sm.start(eng)
 		r.startConsole(ctx, eng)
 		fmt.Fprintf(stdout, "%snats://%s\n", ReadyPrefix, r.clientAddr())
 		<-ctx.Done()
@@ -92,11 +95,12 @@ func startNATS(cfg *Config, log *slog.Logger) (*natsengine.Server, error) {
 
 // running is a started server.
 type running struct {
-	cfg    *Config
-	log    *slog.Logger
-	srv    *natsengine.Server
-	health *health
-	http   *httpServer // nil: no HTTP endpoints
+	cfg     *Config
+	log     *slog.Logger
+	srv     *natsengine.Server
+	health  *health
+	http    *httpServer // nil: no HTTP endpoints
+	metrics *serverMetrics
 	// console is nil without console users (console.go).
 	console *consoleSlot
 }
@@ -187,6 +191,7 @@ func (r *running) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(r.cfg.Server.ShutdownTimeout))
 	defer cancel()
 	r.http.shutdown(ctx)
+	r.metrics.stop()
 	r.console.stop()
 	if eng := r.health.eng.Swap(nil); eng != nil {
 		eng.Conn().FlushTimeout(time.Second)
