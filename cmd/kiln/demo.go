@@ -39,7 +39,7 @@ func demoFlags(args []string) (demo.Options, error) {
 	fs.StringVar(&o.Addr, "addr", "127.0.0.1:8080", "the load balancer's listen address")
 	fs.IntVar(&o.Nodes, "nodes", 3, fmt.Sprintf("number of cart nodes, 1..%d", demo.MaxNodes))
 	fs.BoolVar(&o.Sticky, "sticky", false, "route by the session ID's node suffix instead of round robin")
-	fs.StringVar(&o.ConsoleAddr, "console-addr", "127.0.0.1:8081", "the operator console's listen address")
+	fs.StringVar(&o.ConsoleAddr, "console-addr", "127.0.0.1:8090", "the operator console's listen address")
 	if err := parseFlags(fs, args); err != nil {
 		return o, err
 	}

@@ -30,7 +30,7 @@ type Options struct {
 	// Bucket names the sessions' KV bucket. Default "kiln".
 	Bucket string
 	// ConsoleAddr is the operator console's listen address. Default
-	// 127.0.0.1:0 (a random port; kiln demo asks for 127.0.0.1:8081).
+	// 127.0.0.1:0 (a random port; kiln demo asks for 127.0.0.1:8090).
 	ConsoleAddr string
 	// Logger receives the demo's diagnostics. Default slog.Default().
 	Logger *slog.Logger
