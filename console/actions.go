@@ -21,10 +21,10 @@ func (c *Console) invalidateSession(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		// It may or may not have ended: say so, never "done".
-		c.engineFail(w, r, "session "+key[:8]+" may or may not have been invalidated; look again", err)
+		c.engineFail(w, r, "session "+fingerprint(key)+" may or may not have been invalidated; look again", err)
 		return
 	}
-	fp := key[:8]
+	fp := fingerprint(key)
 	c.opts.Logger.Info("kiln console: session invalidated", "user", loginOf(r).user, "session", fp, "ended", ended)
 	text := "Session " + fp + " is invalidated: its next request gets a new session."
 	if !ended {
@@ -51,3 +51,6 @@ func (c *Console) invalidatePrincipal(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, http.StatusOK, "message", message{Title: "Logged out everywhere",
 		Text: fmt.Sprintf("%d sessions of %s ended.", n, p), Back: "/sessions"})
 }
+
+// fingerprint is the first 8 characters of a store key.
+func fingerprint(key string) string { return key[:min(len(key), 8)] }

@@ -43,7 +43,7 @@ func mustRig(t *testing.T, tweak func(*console.Options)) *rig {
 	web := httptest.NewServer(webM.Handler(webApp()))
 	t.Cleanup(web.Close)
 	admin := mustManager(t, srv, "console", true)
-	view, err := cluster.Watch(context.Background(), mustEngine(t, srv), cluster.Options{Poll: 100 * time.Millisecond})
+	view, err := cluster.Watch(context.Background(), mustEngine(t, srv), cluster.Options{Poll: 100 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,12 +37,37 @@ func TestConsole_LoginRateLimit(t *testing.T) {
 	}
 }
 
-// countingSessions counts CountSessions calls and can make InvalidateKey
-// ambiguous: applied, then an error (an acknowledgement lost).
+// countingSessions counts CountSessions calls, can make InvalidateKey
+// ambiguous (applied, then an error: an acknowledgement lost) and can
+// make every read fail as an engine that is down does.
 type countingSessions struct {
 	*kiln.Manager
 	counts    atomic.Int32
 	ambiguous atomic.Bool
+	down      atomic.Bool
+}
+
+var errDown = fmt.Errorf("injected: engine down: %w", kiln.ErrUnavailable)
+
+func (s *countingSessions) ListSessions(ctx context.Context, cursor string, limit int) ([]kiln.SessionInfo, string, error) {
+	if s.down.Load() {
+		return nil, "", errDown
+	}
+	return s.Manager.ListSessions(ctx, cursor, limit)
+}
+
+func (s *countingSessions) Sessions(ctx context.Context, principal string) ([]kiln.SessionInfo, error) {
+	if s.down.Load() {
+		return nil, errDown
+	}
+	return s.Manager.Sessions(ctx, principal)
+}
+
+func (s *countingSessions) SessionDetail(ctx context.Context, key string) (kiln.SessionDetail, bool, error) {
+	if s.down.Load() {
+		return kiln.SessionDetail{}, false, errDown
+	}
+	return s.Manager.SessionDetail(ctx, key)
 }
 
 func (s *countingSessions) CountSessions(ctx context.Context) (int, error) {
@@ -117,5 +142,29 @@ func TestConsole_Charts(t *testing.T) {
 	page := b.must(http.MethodGet, r.console.URL+"/console/charts", nil)
 	if strings.Count(page, "<polyline") < 7 || !strings.Contains(page, "live: 1") {
 		t.Fatalf("after two samples: want a line per series and 1 live session:\n%s", page)
+	}
+}
+
+// TestConsole_EngineDown: with the engine down the session pages answer
+// 503 with the cause, and log it; nothing is shown as if empty.
+func TestConsole_EngineDown(t *testing.T) {
+	var cs *countingSessions
+	r := mustRig(t, func(o *console.Options) {
+		cs = &countingSessions{Manager: o.Sessions.(*kiln.Manager)}
+		o.Sessions = cs
+	})
+	r.userSession(t, "gina")
+	key := r.keyOf(t, "gina")
+	b := newBrowser(t)
+	b.login(r.console.URL, "ops", adminPassword)
+	cs.down.Store(true)
+	for _, p := range []string{"/console/sessions", "/console/sessions?principal=gina", "/console/sessions/" + key} {
+		status, body := b.do(http.MethodGet, r.console.URL+p, nil)
+		if status != http.StatusServiceUnavailable || !strings.Contains(body, "engine down") || strings.Contains(body, "No live session") {
+			t.Errorf("GET %s with the engine down: status %d, want 503 with the cause:\n%s", p, status, body)
+		}
+	}
+	if n := strings.Count(r.log.String(), "engine down"); n != 3 {
+		t.Fatalf("%d log lines name the cause, want 3:\n%s", n, r.log.String())
 	}
 }

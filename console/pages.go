@@ -39,6 +39,9 @@ func (c *Console) clusterPage(w http.ResponseWriter, r *http.Request) {
 	if v.HasServers {
 		sv, err := c.opts.Servers.Servers(ctx)
 		v.Servers, v.ServersError = sv, errText(err)
+		if err != nil {
+			c.opts.Logger.Error("kiln console: servers not described", "err", err)
+		}
 	}
 	if v.HasNodes {
 		v.Nodes = c.opts.Nodes.Nodes()
@@ -71,13 +74,13 @@ func (c *Console) sessionsPage(w http.ResponseWriter, r *http.Request) {
 	} else {
 		v.Sessions, v.Next, err = c.opts.Sessions.ListSessions(ctx, r.FormValue("after"), listPage)
 	}
-	v.Error = errText(err)
+	status := http.StatusOK
+	if err != nil {
+		status, v.Error = kiln.StatusFor(err), err.Error()
+		c.opts.Logger.Error("kiln console: sessions not listed", "status", status, "err", err)
+	}
 	n, at, err := c.count.get(ctx)
 	v.Live, v.LiveAt, v.LiveError = n, at, errText(err)
-	status := http.StatusOK
-	if v.Error != "" {
-		status = kiln.StatusFor(err)
-	}
 	c.render(w, r, status, "sessions", v)
 }
 
