@@ -25,7 +25,7 @@ func newUsers(list []User) *users {
 // name costs what a wrong password does.
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("no such user"), bcrypt.MinCost)
 
-// check returns the user name and password name, if they match.
+// check returns the user called name, and whether password is theirs.
 func (u *users) check(name, password string) (User, bool) {
 	x, ok := u.byName[name]
 	if !ok {
