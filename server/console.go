@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/kilnhq/kiln"
 	"github.com/kilnhq/kiln/cluster"
 	"github.com/kilnhq/kiln/console"
 	"github.com/kilnhq/kiln/engine/natsengine"
@@ -35,7 +34,7 @@ type consoleSlot struct {
 	h     atomic.Pointer[console.Console] // nil until start
 
 	// Set by start and read by stop, both on Run's goroutine.
-	admin *kiln.Manager
+	admin *adminSessions
 	view  *cluster.View
 }
 
@@ -76,9 +75,7 @@ func (s *consoleSlot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // start runs the console on eng.
 func (s *consoleSlot) start(ctx context.Context, eng *natsengine.Engine) error {
-	cfg := kiln.DefaultConfig()
-	cfg.Node, cfg.Admin, cfg.Logger = consoleNode(s.cfg.Server.Name), true, s.log
-	admin, err := kiln.New(eng, cfg)
+	admin, err := newAdminSessions(eng, consoleNode(s.cfg.Server.Name), s.log)
 	if err != nil {
 		return fmt.Errorf("console: %w", err)
 	}
@@ -203,23 +200,29 @@ func stream(st natsserver.StreamDetail, self string) console.Stream {
 	return out
 }
 
-// startConsole starts the console, if there is one, and logs where it is
-// or why it is not served: a console that does not start leaves the
-// server running (its pages answer 503).
+// startConsole starts the console, if there is one (the start line says
+// where it is, or why there is none): a console that does not start
+// leaves the server running, and its pages answer 503.
 func (r *running) startConsole(ctx context.Context, eng *natsengine.Engine) {
+	if r.console == nil || r.http == nil {
+		return
+	}
+	if err := r.console.start(ctx, eng); err != nil {
+		r.log.Error("kiln server: console not started", "err", err)
+		return
+	}
+	if !isLoopback(r.cfg.HTTP.Listen) {
+		r.log.Warn("kiln server: the console listens beyond loopback over plain HTTP: passwords and its cookie cross the network in clear; serve it through a TLS proxy")
+	}
+}
+
+// consoleAttr is the start line's "console": its URL, or why there is none.
+func (r *running) consoleAttr() string {
 	switch {
 	case r.console == nil:
-		r.log.Info("kiln server: no console: auth.users has no user with role admin or viewer and a password")
+		return "off (auth.users has no user with role admin or viewer and a password)"
 	case r.http == nil:
-		r.log.Info("kiln server: no console: http.listen is empty")
-	default:
-		if err := r.console.start(ctx, eng); err != nil {
-			r.log.Error("kiln server: console not started", "err", err)
-			return
-		}
-		r.log.Info("kiln server: console", "url", "http://"+r.http.addr()+ConsolePath)
-		if !isLoopback(r.cfg.HTTP.Listen) {
-			r.log.Warn("kiln server: the console listens beyond loopback over plain HTTP: passwords and its cookie cross the network in clear; serve it through a TLS proxy")
-		}
+		return "off (http.listen is empty)"
 	}
+	return "http://" + r.http.addr() + ConsolePath
 }

@@ -67,7 +67,7 @@ func TestConsole_NoUsersNoConsole(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("GET /console/ without console users: status %d, want 404", resp.StatusCode)
 	}
-	if !strings.Contains(s.log.String(), "no console") {
+	if !strings.Contains(s.log.String(), `"console":"off (auth.users has no user with role admin or viewer`) {
 		t.Fatalf("the log does not say why there is no console:\n%s", s.log.String())
 	}
 }
