@@ -63,10 +63,15 @@ func (m *Manager) SessionDetail(ctx context.Context, key string) (SessionDetail,
 	return d, true, err
 }
 
-// storedAttributes reads the attribute records the index names, by name.
+// storedAttributes returns the attributes the index names, by name: an
+// inline one from the index itself, any other from its record.
 func (m *Manager) storedAttributes(ctx context.Context, k string, index map[string]attrInfo) ([]StoredAttribute, error) {
 	var out []StoredAttribute
 	for name, ai := range index {
+		if ai.inline() {
+			out = append(out, StoredAttribute{Name: name, Size: ai.Size, Value: []byte(ai.Value)})
+			continue
+		}
 		e, err := m.getOpt(ctx, attrKey(k, name, ai))
 		if err != nil {
 			return nil, err
