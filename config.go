@@ -155,6 +155,14 @@ type Config struct {
 	// rest of the session is unaffected either way.
 	OnDecodeError func(context.Context, DecodeFailure) (any, error)
 
+	// Admin makes this Manager an operator's tool (package console, kiln
+	// server), not a web node: it takes no share of the cluster's expiry
+	// work, so OnDestroyed never runs on it and the web nodes' listeners
+	// get every destroy event, those of the sessions it ends included. It
+	// still takes leases (and so has a liveness record under Node) to end
+	// a session under its lease, as a request would. Default false.
+	Admin bool
+
 	// StorageFormat is the newest format of the meta record this node
 	// writes (docs/storage.md, "Formats"). 0 (the default) is the current
 	// one, 2: small attributes inline in the meta record, so most saves are
