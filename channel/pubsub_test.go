@@ -148,3 +148,21 @@ func TestHub_ServiceChannels(t *testing.T) {
 		t.Errorf("Handle(/chat/x): %v, want ErrBadChannel", err)
 	}
 }
+
+func TestHub_Closed(t *testing.T) {
+	h, _ := singleHub(t, nil)
+	s := mustSubscribe(t, h, client("bob"), "/chat/room1", nil)
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitEnd(t, s); !errors.Is(err, channel.ErrClosed) {
+		t.Errorf("subscription of a closed Hub ended with %v, want ErrClosed", err)
+	}
+	ctx := context.Background()
+	if _, err := h.Subscribe(ctx, client("bob"), "/chat/room1", nil); !errors.Is(err, channel.ErrClosed) {
+		t.Errorf("Subscribe on a closed Hub: %v, want ErrClosed", err)
+	}
+	if _, err := h.Publish(ctx, "/chat/room1", []byte("x")); !errors.Is(err, channel.ErrClosed) {
+		t.Errorf("Publish on a closed Hub: %v, want ErrClosed", err)
+	}
+}
