@@ -23,10 +23,20 @@ type Stats struct {
 	EngineOps      int64 // engine calls made on behalf of requests
 	Cached         int64 // sessions in the near cache now
 	CachedBytes    int64 // their size now, as Config.CacheBytes counts it
+
+	// Relaying (Config.RelayURL): requests this node forwarded to their
+	// session's holder and got an answer for; forwarded requests it served
+	// itself after all (the holder was unreachable or answered "not
+	// here"); forwarded requests that failed after they were sent (503,
+	// may or may not have been applied); relayed requests it served as the
+	// holder; and relayed requests it answered "not here".
+	Relayed, RelayFallbacks, RelayErrors, RelayServed, RelayNotHere int64
 }
 
 type stats struct {
 	requests, fromMemory, loaded, conflicts, engineOps atomic.Int64
+	relayed, relayFallbacks, relayErrors               atomic.Int64
+	relayServed, relayNotHere                          atomic.Int64
 	lease                                              lease.Counters
 }
 
@@ -38,6 +48,8 @@ func (m *Manager) Stats() Stats {
 		Acquisitions: l.Acquisitions.Load(), Handovers: l.Handovers.Load(), Revocations: l.Revocations.Load(),
 		Steals: l.Steals.Load(), Evictions: l.Evictions.Load(), Conflicts: s.conflicts.Load(),
 		LeaseWaitNanos: l.WaitNanos.Load(), EngineOps: s.engineOps.Load(),
+		Relayed: s.relayed.Load(), RelayFallbacks: s.relayFallbacks.Load(), RelayErrors: s.relayErrors.Load(),
+		RelayServed: s.relayServed.Load(), RelayNotHere: s.relayNotHere.Load(),
 	}
 	if m.leases != nil {
 		n, b := m.leases.Cached()

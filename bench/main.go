@@ -39,6 +39,7 @@ type options struct {
 	sessions string // live-session counts for the growth test
 	sizes    string // session sizes for the growth test
 	noGrowth bool
+	systems  string // comma-separated short names of the systems to run (the ceiling always runs)
 }
 
 func parseFlags(args []string) (options, error) {
@@ -53,6 +54,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.sessions, "sessions", "1000,10000,100000", "live sessions for the cost-growth test, ascending")
 	fs.StringVar(&o.sizes, "sizes", "1024,10240,102400", "session sizes in bytes for the cost-growth test")
 	fs.BoolVar(&o.noGrowth, "no-growth", false, "skip the cost-growth tests")
+	fs.StringVar(&o.systems, "systems", "", "only these systems, comma-separated from "+strings.Join(shortNames(), ",")+" (the ceiling always runs); default all")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -102,7 +104,7 @@ func run(ctx context.Context, o options, command string) error {
 	if err != nil {
 		return err
 	}
-	systems, err := newSystems(ctx, e)
+	systems, err := newSystems(ctx, e, o.systems)
 	if err != nil {
 		return err
 	}

@@ -84,8 +84,9 @@ func kilnLines(sums []summary) string {
 		if k.Requests == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "- %s, Manager.Stats() per session request: FromMemory %.2f, Handovers %.2f, EngineOps %.2f\n",
-			s.name, float64(k.FromMemory)/float64(k.Requests), float64(k.Handovers)/float64(k.Requests), float64(k.EngineOps)/float64(k.Requests))
+		per := func(n int64) float64 { return float64(n) / float64(k.Requests) }
+		fmt.Fprintf(&b, "- %s, Manager.Stats() per session request: FromMemory %.2f, Handovers %.2f, EngineOps %.2f, Relayed %.2f (fallbacks %.3f, failed %.3f)\n",
+			s.name, per(k.FromMemory), per(k.Handovers), per(k.EngineOps), per(k.Relayed), per(k.RelayFallbacks), per(k.RelayErrors))
 	}
 	return b.String()
 }

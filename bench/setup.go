@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 )
 
 // The systems' names, in report order.
@@ -22,13 +24,42 @@ type env struct {
 	kilnPID   int
 }
 
-// newSystems starts the five systems, two instances each, in report order.
-func newSystems(ctx context.Context, e env) ([]*system, error) {
+// systemMakers are the systems in report order, by the short name -systems takes.
+var systemMakers = []struct {
+	short string
+	mk    func(context.Context, env) (*system, error)
+}{
+	{"ceiling", newCeilingSystem}, {"scs", newSCSSystem}, {"gorilla", newGorillaSystem},
+	{"sticky", newKilnSticky}, {"rr", newKilnRoundRobin},
+}
+
+func shortNames() []string {
+	var names []string
+	for _, m := range systemMakers {
+		names = append(names, m.short)
+	}
+	return names
+}
+
+// newSystems starts the systems only names (comma-separated short names;
+// "" = all) selects, two instances each, in report order. The ceiling
+// always runs: every ratio is to it.
+func newSystems(ctx context.Context, e env, only string) ([]*system, error) {
+	want := map[string]bool{"ceiling": true}
+	for _, n := range strings.Split(only, ",") {
+		want[strings.TrimSpace(n)] = true
+	}
+	for n := range want {
+		if n != "" && !slices.Contains(shortNames(), n) {
+			return nil, fmt.Errorf("-systems: unknown system %q (want %s)", n, strings.Join(shortNames(), ","))
+		}
+	}
 	var all []*system
-	for _, mk := range []func(context.Context, env) (*system, error){
-		newCeilingSystem, newSCSSystem, newGorillaSystem, newKilnSticky, newKilnRoundRobin,
-	} {
-		s, err := mk(ctx, e)
+	for _, m := range systemMakers {
+		if only != "" && !want[m.short] {
+			continue
+		}
+		s, err := m.mk(ctx, e)
 		if err != nil {
 			closeAll(all)
 			return nil, err
@@ -84,26 +115,35 @@ func newGorillaSystem(_ context.Context, e env) (*system, error) {
 
 func newKilnSticky(ctx context.Context, e env) (*system, error) {
 	nodes := [2]string{"s1", "s2"}
-	return newKilnSystem(ctx, e, stickyName, nodes, routeByNodeSuffix(nodes))
+	return newKilnSystem(ctx, e, stickyName, nodes, routeByNodeSuffix(nodes), false)
 }
 
+// newKilnRoundRobin is kiln behind a round-robin balancer, as its docs
+// recommend running it there: with request relaying (Config.RelayURL).
 func newKilnRoundRobin(ctx context.Context, e env) (*system, error) {
-	return newKilnSystem(ctx, e, rrName, [2]string{"r1", "r2"}, routeRoundRobin)
+	return newKilnSystem(ctx, e, rrName, [2]string{"r1", "r2"}, routeRoundRobin, true)
 }
 
-func newKilnSystem(ctx context.Context, e env, name string, nodes [2]string, route router) (*system, error) {
+func newKilnSystem(ctx context.Context, e env, name string, nodes [2]string, route router, relay bool) (*system, error) {
 	s := &system{name: name, route: route, counter: &engineCounter{}, enginePID: e.kilnPID, shared: true}
 	for i, node := range nodes {
-		h, m, stop, err := newKiln(ctx, e.kilnURL, node, s.counter)
+		l, url, err := listen()
 		if err != nil {
+			s.close()
+			return nil, err
+		}
+		relayURL := ""
+		if relay {
+			relayURL = url
+		}
+		h, m, stop, err := newKiln(ctx, e.kilnURL, node, relayURL, s.counter)
+		if err != nil {
+			l.Close()
 			s.close()
 			return nil, fmt.Errorf("kiln node %s: %w", node, err)
 		}
 		s.stops, s.managers = append(s.stops, stop), append(s.managers, m)
-		if err := s.serve(i, h); err != nil {
-			s.close()
-			return nil, err
-		}
+		s.serveOn(i, l, url, h)
 	}
 	return s, nil
 }

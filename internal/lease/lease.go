@@ -12,7 +12,8 @@ import (
 	"github.com/kilnhq/kiln/engine"
 )
 
-// Config is what a Table needs from the session layer. Every field is required.
+// Config is what a Table needs from the session layer. Every field but
+// Advertise is required.
 type Config struct {
 	Node      string           // this node's name in lease and liveness records and subjects
 	Store     engine.Store     // records l.<k>, n.<node>, and s.<k>.m (read, and rewritten by a fence)
@@ -27,6 +28,11 @@ type Config struct {
 	RecordTTL     time.Duration // TTL of lease records and of a fence's rewrite of the meta record
 
 	CacheSessions, CacheBytes int // near-cache bounds
+
+	// Advertise is the URL other nodes relay requests to, written into this
+	// node's liveness record with its relay token ("" = none; the only
+	// optional field).
+	Advertise string
 
 	Counters *Counters // where the Table counts what it does
 

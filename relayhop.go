@@ -1,0 +1,221 @@
+package kiln
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/http/httputil"
+	"net/url"
+	"sync/atomic"
+	"time"
+)
+
+// The hop from origin to holder: httputil.ReverseProxy over a keep-alive
+// transport. Request and response bodies stream (nothing is buffered);
+// responses are flushed as they come (server-sent events, long polls).
+//
+// Failures are judged by whether the holder could have run the handler:
+//   - no connection to the holder (refused, unreachable), or its 421 "not
+//     here": it did not; the origin serves the request itself, unless the
+//     hop had already read from the request body (then 503: nothing was
+//     applied, and a retry is safe). A request with a body is sent with
+//     "Expect: 100-continue", so the holder gets the body only once it
+//     serves the request.
+//   - anything after the request went out (a reset, a timeout, a broken
+//     response): it may have; 503 and a log line, never a retry. The
+//     transport never retries either: every outbound request is made
+//     non-replayable for it.
+
+var errNotHere = errors.New("kiln: relay: the holder does not hold the lease")
+
+type hopProxy struct {
+	r     *relay
+	proxy *httputil.ReverseProxy
+}
+
+func newHopProxy(r *relay) *hopProxy {
+	h := &hopProxy{r: r}
+	t := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: r.m.cfg.LeaseRevokeTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 512,
+		IdleConnTimeout:     90 * time.Second,
+		// The holder answers a 421 or asks for the body once it has the
+		// session's slot, which it waits for at most LeaseWait.
+		ExpectContinueTimeout: r.m.cfg.LeaseWait + time.Second,
+	}
+	h.proxy = &httputil.ReverseProxy{
+		Rewrite: h.rewrite, Transport: t, FlushInterval: -1,
+		ModifyResponse: modifyResponse, ErrorHandler: h.failed,
+		ErrorLog: slog.NewLogLogger(r.m.cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	return h
+}
+
+// hop is one relayed request's state, found through its context.
+type hop struct {
+	in    *http.Request // as it arrived at the origin
+	local http.Handler
+	node  string
+	peer  peer
+	body  *hopBody // nil: the request has none
+	conn  atomic.Bool
+}
+
+type hopKey struct{}
+
+// forward relays req to node; if the holder cannot have run it, it is
+// served by local.
+func (h *hopProxy) forward(w http.ResponseWriter, req *http.Request, node string, p peer, local http.Handler) {
+	hp := &hop{in: req, local: local, node: node, peer: p}
+	if req.Body != nil && req.Body != http.NoBody && req.ContentLength != 0 {
+		hp.body = &hopBody{rc: req.Body}
+	}
+	ctx := context.WithValue(req.Context(), hopKey{}, hp)
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { hp.conn.Store(true) }})
+	out := &hopWriter{ResponseWriter: w, pass100: req.Header.Get("Expect") != ""}
+	defer h.brokenResponse(hp, out)
+	h.proxy.ServeHTTP(out, req.WithContext(ctx))
+	if out.wrote {
+		h.r.m.stats.relayed.Add(1)
+	}
+}
+
+// brokenResponse logs a hop that broke while the holder's response was
+// being copied: the client's connection is aborted (the status went out
+// already), and the request may or may not have been applied.
+func (h *hopProxy) brokenResponse(hp *hop, out *hopWriter) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler && out.wrote {
+		h.r.m.stats.relayErrors.Add(1)
+		h.r.m.cfg.Logger.Error("kiln: relay: the holder's response broke off; the client's connection is aborted, and the request may or may not have been applied",
+			"node", hp.node, "method", hp.in.Method, "path", hp.in.URL.Path)
+	}
+	panic(v)
+}
+
+// rewrite addresses the holder with the request as the client sent it:
+// its original URI (the holder runs its whole handler chain again), its
+// Host, and its forwarding headers unchanged (the hop is not a proxy the
+// app should see; the client's address travels in Kiln-Relay instead).
+func (h *hopProxy) rewrite(pr *httputil.ProxyRequest) {
+	hp := pr.In.Context().Value(hopKey{}).(*hop)
+	in, out := pr.In, pr.Out
+	out.URL.Scheme, out.URL.Host = hp.peer.url.Scheme, hp.peer.url.Host
+	if u, err := url.ParseRequestURI(in.RequestURI); err == nil && in.RequestURI != "" {
+		out.URL.Path, out.URL.RawPath, out.URL.RawQuery = u.Path, u.RawPath, u.RawQuery
+	}
+	out.Host = in.Host
+	for _, name := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+		if v, ok := in.Header[name]; ok {
+			out.Header[name] = v
+		}
+	}
+	f := hopFields{from: h.r.self, remoteAddr: in.RemoteAddr}
+	if in.TLS != nil {
+		f.tlsVersion, f.serverName = in.TLS.Version, in.TLS.ServerName
+	}
+	out.Header.Set(relayHeader, f.header(hp.peer.token))
+	if hp.body != nil {
+		out.Body, out.GetBody = hp.body, nil
+		out.Header.Set("Expect", "100-continue")
+	} else {
+		// Not http.NoBody: a request with a non-nil body is not
+		// replayable, so the transport never sends it twice.
+		out.Body, out.GetBody, out.ContentLength = emptyBody{}, nil, 0
+	}
+}
+
+// modifyResponse turns the holder's 421 "not here" into errNotHere.
+func modifyResponse(resp *http.Response) error {
+	if resp.StatusCode == http.StatusMisdirectedRequest && resp.Header.Get(relayHeader) == notHere {
+		return errNotHere
+	}
+	resp.Header.Del(relayHeader)
+	return nil
+}
+
+// failed handles a hop that did not bring a response back.
+func (h *hopProxy) failed(w http.ResponseWriter, req *http.Request, err error) {
+	hp := req.Context().Value(hopKey{}).(*hop)
+	m := h.r.m
+	notRun := errors.Is(err, errNotHere) || !hp.conn.Load()
+	if !hp.conn.Load() {
+		h.r.peers.down(hp.node)
+	}
+	switch {
+	case notRun && (hp.body == nil || hp.body.keep()):
+		m.stats.relayFallbacks.Add(1)
+		hp.local.ServeHTTP(unwrapHop(w), hp.in)
+	case notRun:
+		m.fail(unwrapHop(w), hp.in, fmt.Errorf("%w: relay to node %s refused after it read part of the body; nothing was applied: %w", ErrUnavailable, hp.node, err))
+	default:
+		m.stats.relayErrors.Add(1)
+		m.fail(unwrapHop(w), hp.in, fmt.Errorf("%w: relay to node %s failed after the request was sent; it may or may not have been applied: %w", ErrUnavailable, hp.node, err))
+	}
+}
+
+// hopBody is the request body as the hop reads it; keep claims it for the
+// origin only if the hop never read from it.
+type hopBody struct {
+	rc    io.ReadCloser
+	state atomic.Int32 // 0 untouched, 1 read by the hop, 2 kept for the origin
+}
+
+var errBodyKept = errors.New("kiln: relay: request body taken back by the origin")
+
+func (b *hopBody) Read(p []byte) (int, error) {
+	if !b.state.CompareAndSwap(0, 1) && b.state.Load() != 1 {
+		return 0, errBodyKept
+	}
+	return b.rc.Read(p)
+}
+
+// Close does not close the client's body: the origin may still serve it.
+func (b *hopBody) Close() error { return nil }
+
+func (b *hopBody) keep() bool { return b.state.CompareAndSwap(0, 2) }
+
+type emptyBody struct{}
+
+func (emptyBody) Read([]byte) (int, error) { return 0, io.EOF }
+func (emptyBody) Close() error             { return nil }
+
+// hopWriter is the client's ResponseWriter as the proxy writes it: it
+// drops the holder's "100 Continue" unless the client asked for one, and
+// notes whether a response came through.
+type hopWriter struct {
+	http.ResponseWriter
+	pass100, wrote bool
+}
+
+func (w *hopWriter) WriteHeader(code int) {
+	if code == http.StatusContinue && !w.pass100 {
+		return
+	}
+	if code >= 200 {
+		w.wrote = true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *hopWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *hopWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func unwrapHop(w http.ResponseWriter) http.ResponseWriter {
+	if hw, ok := w.(*hopWriter); ok {
+		return hw.ResponseWriter
+	}
+	return w
+}
