@@ -3,6 +3,7 @@ package kiln_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -28,7 +29,7 @@ func relayCluster(t *testing.T, n int, tweaks ...func(*kiln.Config)) *natsCluste
 }
 
 // relayNode starts one relaying node serving app(name) through its Manager.
-func relayNode(t *testing.T, srv *natsengine.Server, name string, app func(string) http.Handler, tweaks ...func(*kiln.Config)) *testNode {
+func relayNode(t testing.TB, srv *natsengine.Server, name string, app func(string) http.Handler, tweaks ...func(*kiln.Config)) *testNode {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -111,3 +112,55 @@ func TestRelay_LostUpdateProbe(t *testing.T) {
 
 var _ = sync.Mutex{}
 var _ atomic.Int64
+
+// BenchmarkRelay measures a read-only request on a session from a client
+// over loopback HTTP: sent to its holder (Holder), and sent to another node
+// that relays it to the holder (Relayed). The difference is the hop.
+func BenchmarkRelay(b *testing.B) {
+	srv := natsengine.StartTestServer(b)
+	var nodes []*testNode
+	for _, name := range []string{"n1", "n2"} {
+		nodes = append(nodes, relayNode(b, srv, name, testApp))
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	req := func(n *testNode, cookie string) *http.Response {
+		r, _ := http.NewRequest("GET", n.srv.URL+"/get?k=x", nil)
+		if cookie != "" {
+			r.Header.Set("Cookie", "kiln_session="+cookie)
+		}
+		resp, err := client.Do(r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	r, _ := http.NewRequest("POST", nodes[0].srv.URL+"/put?k=x&v=1", nil)
+	resp, err := client.Do(r)
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp.Body.Close()
+	var cookie string
+	for _, ck := range resp.Cookies() {
+		cookie = ck.Value
+	}
+	for _, bc := range []struct {
+		name string
+		n    *testNode
+	}{{"Holder", nodes[0]}, {"Relayed", nodes[1]}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if resp := req(bc.n, cookie); resp.StatusCode != 200 {
+						b.Fatalf("status %d", resp.StatusCode)
+					}
+				}
+			})
+		})
+	}
+	if s := sumStats(nodes); s.Handovers != 0 {
+		b.Fatalf("%d handovers", s.Handovers)
+	}
+}

@@ -11,13 +11,15 @@ import (
 	"net/http/httptrace"
 	"net/http/httputil"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 )
 
 // The hop from origin to holder: httputil.ReverseProxy over a keep-alive
 // transport. Request and response bodies stream (nothing is buffered);
-// responses are flushed as they come (server-sent events, long polls).
+// event streams and responses of unknown length are flushed as they come
+// (server-sent events, long polls).
 //
 // Failures are judged by whether the holder could have run the handler:
 //   - no connection to the holder (refused, unreachable), or its 421 "not
@@ -49,12 +51,22 @@ func newHopProxy(r *relay) *hopProxy {
 		ExpectContinueTimeout: r.m.cfg.LeaseWait + time.Second,
 	}
 	h.proxy = &httputil.ReverseProxy{
-		Rewrite: h.rewrite, Transport: t, FlushInterval: -1,
+		// FlushInterval 0: ReverseProxy flushes event streams and responses
+		// of unknown length as they come, and buffers the rest.
+		Rewrite: h.rewrite, Transport: t, BufferPool: hopBuffers{},
 		ModifyResponse: modifyResponse, ErrorHandler: h.failed,
 		ErrorLog: slog.NewLogLogger(r.m.cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	return h
 }
+
+// hopBuffers pools the buffers the proxy copies response bodies with.
+type hopBuffers struct{}
+
+var hopBufferPool = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
+func (hopBuffers) Get() []byte  { return hopBufferPool.Get().(*[32 << 10]byte)[:] }
+func (hopBuffers) Put(b []byte) { hopBufferPool.Put((*[32 << 10]byte)(b[:32<<10])) }
 
 // hop is one relayed request's state, found through its context.
 type hop struct {
