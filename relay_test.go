@@ -2,16 +2,20 @@ package kiln_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
+	"net"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync"
-	"sync/atomic"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kilnhq/kiln"
+	"github.com/kilnhq/kiln/clock"
 	"github.com/kilnhq/kiln/engine/natsengine"
 )
 
@@ -53,7 +57,7 @@ func relayNode(t testing.TB, srv *natsengine.Server, name string, app func(strin
 	hs.Config.Handler = m.Handler(app(name))
 	hs.Start()
 	t.Cleanup(hs.Close)
-	return &testNode{name: name, m: m, srv: hs}
+	return &testNode{name: name, m: m, srv: hs, kill: func() { eng.Close() }}
 }
 
 func sumStats(nodes []*testNode) kiln.Stats {
@@ -110,9 +114,6 @@ func TestRelay_LostUpdateProbe(t *testing.T) {
 	}
 }
 
-var _ = sync.Mutex{}
-var _ atomic.Int64
-
 // BenchmarkRelay measures a read-only request on a session from a client
 // over loopback HTTP: sent to its holder (Holder), and sent to another node
 // that relays it to the holder (Relayed). The difference is the hop.
@@ -162,5 +163,328 @@ func BenchmarkRelay(b *testing.B) {
 	}
 	if s := sumStats(nodes); s.Handovers != 0 {
 		b.Fatalf("%d handovers", s.Handovers)
+	}
+}
+
+// relayTimed is relayCluster with the shortest liveness TTL: tests that
+// wait for a dead holder's record to expire wait 3 s, not 5 s.
+func relayTimed(cfg *kiln.Config) { cfg.LivenessTTL = 3 * time.Second }
+
+// sessionOn creates a session on n and returns the user.
+func sessionOn(t *testing.T, n *testNode) *user {
+	t.Helper()
+	u := newUser(t)
+	u.must(n, "POST", "/incr", nil)
+	if !strings.HasSuffix(u.cookie(n), "."+n.name) {
+		t.Fatalf("cookie %q does not name %s", u.cookie(n), n.name)
+	}
+	return u
+}
+
+// TestRelay_HolderKilled: the holder's process dies (its HTTP server and
+// its engine connection gone, no Close): the next request on another node
+// cannot connect to it, is served there, and succeeds once the dead
+// holder's lease is taken over, with every acknowledged increment.
+func TestRelay_HolderKilled(t *testing.T) {
+	srv := natsengine.StartTestServer(t)
+	a := relayNode(t, srv, "n1", testApp, relayTimed)
+	b := relayNode(t, srv, "n2", testApp, relayTimed, func(cfg *kiln.Config) { cfg.Logger = quietLogger })
+	u := sessionOn(t, b)
+	u.must(a, "POST", "/incr", nil) // relayed to b: counter 2
+	killNode(t, b)
+	// A killed process's kernel closes its sockets, and the transport drops
+	// idle connections it sees closed; doing it here makes that
+	// deterministic (a request sent on a connection that died after it was
+	// written is a may-or-may-not failure: TestRelay_HopFaults).
+	kiln.RelayTransport(a.m).(*http.Transport).CloseIdleConnections()
+	if got := u.must(a, "POST", "/incr", nil)["counter"]; got != float64(3) {
+		t.Fatalf("increment after the holder died: counter %v, want 3", got)
+	}
+	s := a.m.Stats()
+	if s.RelayFallbacks != 1 || s.Steals != 1 {
+		t.Fatalf("fallbacks %d, steals %d; want 1 and 1", s.RelayFallbacks, s.Steals)
+	}
+	if got := u.must(a, "POST", "/incr", nil)["counter"]; got != float64(4) {
+		t.Fatalf("next increment: counter %v, want 4 (served by the new holder)", got)
+	}
+}
+
+// killNode stops n's HTTP server and cuts its engine connection without
+// closing its Manager: what the cluster sees of a killed process.
+func killNode(t *testing.T, n *testNode) {
+	t.Helper()
+	n.srv.CloseClientConnections()
+	n.srv.Close()
+	if n.kill == nil {
+		t.Fatal("node has no engine to cut")
+	}
+	n.kill()
+}
+
+// TestRelay_HolderClosed: the holder closes its Manager (its HTTP server
+// still up): it answers a relayed request "not here" before running the
+// handler or reading the body, and the origin serves it with the body
+// intact, taking the lease the holder freed.
+func TestRelay_HolderClosed(t *testing.T) {
+	c := relayCluster(t, 2)
+	a, b := c.nodes[0], c.nodes[1]
+	u := sessionOn(t, b)
+	u.must(a, "POST", "/incr", nil) // relayed: a knows b's URL now
+	if err := b.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	u.must(a, "POST", "/put", kv("k", "x", "v", "after-close"))
+	if got := u.must(a, "GET", "/get?k=x", nil)["value"]; got != "after-close" {
+		t.Fatalf("x = %v, want the value the fallback request's body carried", got)
+	}
+	if got := u.must(a, "POST", "/incr", nil)["counter"]; got != float64(3) {
+		t.Fatalf("counter %v, want 3", got)
+	}
+	sa, sb := a.m.Stats(), b.m.Stats()
+	if sb.RelayNotHere != 1 || sa.RelayFallbacks != 1 || sb.RelayServed != 1 {
+		t.Fatalf("holder: not-here %d, served %d; origin: fallbacks %d", sb.RelayNotHere, sb.RelayServed, sa.RelayFallbacks)
+	}
+}
+
+// TestRelay_NoLoop: a relayed request whose holder no longer holds the
+// lease is answered "not here", never relayed on, even though the lease
+// is on a third node: the origin then obtains the lease itself.
+func TestRelay_NoLoop(t *testing.T) {
+	c := relayCluster(t, 3)
+	a, b, holder := c.nodes[0], c.nodes[1], c.nodes[2]
+	u := sessionOn(t, holder)
+	base, _, _ := strings.Cut(u.cookie(holder), ".")
+	u.setCookie(a, base+"."+b.name) // a stale suffix: names b, which never held it
+	if got := u.must(a, "POST", "/incr", nil)["counter"]; got != float64(2) {
+		t.Fatalf("counter %v, want 2", got)
+	}
+	sa, sb, sh := a.m.Stats(), b.m.Stats(), holder.m.Stats()
+	if sb.RelayNotHere != 1 || sb.Relayed != 0 || sh.RelayServed != 0 {
+		t.Fatalf("b: not-here %d, relayed on %d; holder served %d relayed; want 1, 0, 0", sb.RelayNotHere, sb.Relayed, sh.RelayServed)
+	}
+	if sa.RelayFallbacks != 1 || sa.Handovers != 1 {
+		t.Fatalf("origin: fallbacks %d, handovers %d; want 1, 1", sa.RelayFallbacks, sa.Handovers)
+	}
+	if !strings.HasSuffix(u.cookie(a), "."+a.name) {
+		t.Fatalf("cookie %q: the new holder must re-suffix the ID", u.cookie(a))
+	}
+}
+
+// echoApp is testApp plus /echo, which shows what the handler sees of the
+// request: the client's address, forwarding headers, the relay header.
+func echoApp(node string) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", testApp(node))
+	mux.HandleFunc("GET /echo", func(w http.ResponseWriter, r *http.Request) {
+		kiln.FromContext(r.Context()).Get("counter")
+		reply(w, nil, map[string]any{"node": node, "remote": r.RemoteAddr, "xff": r.Header.Get("X-Forwarded-For"),
+			"relay": r.Header.Get("Kiln-Relay"), "host": r.Host, "tls": r.TLS != nil})
+	})
+	return mux
+}
+
+// TestRelay_ForgedHeader: a client-sent Kiln-Relay header neither makes a
+// node answer "not here" nor lets it skip anything: it only stops the
+// request from being relayed. The handler never sees the header, and the
+// client's address is not taken from it.
+func TestRelay_ForgedHeader(t *testing.T) {
+	srv := natsengine.StartTestServer(t)
+	a := relayNode(t, srv, "n1", echoApp)
+	b := relayNode(t, srv, "n2", echoApp)
+	u := sessionOn(t, b)
+	forged := "guessed-token n2 6.6.6.6:1 0 -"
+	for _, n := range []*testNode{a, b} {
+		req, _ := http.NewRequest("GET", n.srv.URL+"/echo", nil)
+		req.Header.Set("Kiln-Relay", forged)
+		req.Header.Set("Cookie", "kiln_session="+u.cookie(b))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || body["node"] != n.name || body["relay"] != "" || strings.HasPrefix(body["remote"].(string), "6.6.6.6") {
+			t.Fatalf("forged header sent to %s: status %d, %v; want 200 served there, header and address not taken", n.name, resp.StatusCode, body)
+		}
+	}
+	if s := sumStats([]*testNode{a, b}); s.Relayed != 0 || s.RelayNotHere != 0 {
+		t.Fatalf("relayed %d, not-here %d: a forged header must only turn relaying off", s.Relayed, s.RelayNotHere)
+	}
+}
+
+// TestRelay_ClientAsSeenByOrigin: the holder's handler sees the request as
+// the origin got it: the client's address (not the origin's), the Host and
+// X-Forwarded-For unchanged, and no relay header.
+func TestRelay_ClientAsSeenByOrigin(t *testing.T) {
+	srv := natsengine.StartTestServer(t)
+	a := relayNode(t, srv, "n1", echoApp)
+	b := relayNode(t, srv, "n2", echoApp)
+	u := sessionOn(t, b)
+	var local string
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			local = conn.LocalAddr().String()
+		}
+		return conn, err
+	}}}
+	req, _ := http.NewRequest("GET", a.srv.URL+"/echo", nil)
+	req.Host = "app.example"
+	req.Header.Set("X-Forwarded-For", "203.0.113.9")
+	req.Header.Set("Cookie", "kiln_session="+u.cookie(b))
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	json.NewDecoder(resp.Body).Decode(&body)
+	want := map[string]any{"node": "n2", "remote": local, "xff": "203.0.113.9", "relay": "", "host": "app.example", "tls": false}
+	for k, v := range want {
+		if body[k] != v {
+			t.Fatalf("the holder's handler saw %s = %v, want %v (all: %v)", k, body[k], v, body)
+		}
+	}
+}
+
+// TestRelay_NotRelayed: an upgrade (WebSocket) is served where it lands,
+// never relayed: the hop does not carry streams in both directions.
+func TestRelay_NotRelayed(t *testing.T) {
+	srv := natsengine.StartTestServer(t)
+	a := relayNode(t, srv, "n1", echoApp)
+	b := relayNode(t, srv, "n2", echoApp)
+	u := sessionOn(t, b)
+	req, _ := http.NewRequest("GET", a.srv.URL+"/echo", nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Cookie", "kiln_session="+u.cookie(b))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	json.NewDecoder(resp.Body).Decode(&body)
+	if body["node"] != "n1" || a.m.Stats().Relayed != 0 {
+		t.Fatalf("upgrade request served by %v (relayed %d), want n1 itself", body["node"], a.m.Stats().Relayed)
+	}
+}
+
+// faultyHop is a relay transport that injects one fault per request.
+type faultyHop struct {
+	real  http.RoundTripper
+	fault func(real http.RoundTripper, req *http.Request) (*http.Response, error)
+}
+
+func (f faultyHop) RoundTrip(req *http.Request) (*http.Response, error) { return f.fault(f.real, req) }
+
+// brokenBody yields some bytes, then a connection reset.
+type brokenBody struct{ sent bool }
+
+func (b *brokenBody) Read(p []byte) (int, error) {
+	if b.sent {
+		return 0, syscall.ECONNRESET
+	}
+	b.sent = true
+	return copy(p, `{"counter":`), nil
+}
+func (b *brokenBody) Close() error { return nil }
+
+// TestRelay_HopFaults: a hop that fails before the holder could run the
+// handler (no connection) falls back to serving the request on the
+// origin; one that fails after the request went out answers 503 with a log
+// line and is never retried (the holder applied it once); one whose
+// response breaks off aborts the client's connection, with a log line.
+func TestRelay_HopFaults(t *testing.T) {
+	refused := func(_ http.RoundTripper, req *http.Request) (*http.Response, error) {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	}
+	resetAfter := func(real http.RoundTripper, req *http.Request) (*http.Response, error) {
+		resp, err := real.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return nil, &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+	}
+	breakMidway := func(real http.RoundTripper, req *http.Request) (*http.Response, error) {
+		resp, err := real.RoundTrip(req)
+		if err != nil {
+			return nil, err
+		}
+		resp.Body.Close()
+		resp.Body, resp.ContentLength = &brokenBody{}, 100
+		resp.Header.Set("Content-Length", "100")
+		return resp, nil
+	}
+	for _, tc := range []struct {
+		name       string
+		fault      func(http.RoundTripper, *http.Request) (*http.Response, error)
+		status     int // 0: the client's connection breaks
+		counter    float64
+		logged     string
+		fallbacks  int64
+		relayErrs  int64
+		servedHere bool
+	}{
+		{"Refused", refused, 200, 2, "", 1, 0, true},
+		{"ResetAfterSent", resetAfter, 503, 2, "may or may not have been applied", 0, 1, false},
+		{"ResponseBrokeOff", breakMidway, 0, 2, "broke off", 0, 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := natsengine.StartTestServer(t)
+			logs := &logBuffer{}
+			a := relayNode(t, srv, "n1", testApp, func(cfg *kiln.Config) { cfg.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
+			b := relayNode(t, srv, "n2", testApp)
+			u := sessionOn(t, b)
+			kiln.SetRelayTransport(a.m, faultyHop{real: kiln.RelayTransport(a.m), fault: tc.fault})
+			req, _ := http.NewRequest("POST", a.srv.URL+"/incr", nil)
+			req.Header.Set("Cookie", "kiln_session="+u.cookie(b))
+			resp, err := http.DefaultClient.Do(req)
+			status := 0
+			if err == nil {
+				_, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err == nil {
+					status = resp.StatusCode
+				}
+			}
+			if status != tc.status {
+				t.Fatalf("status %d (err %v), want %d", status, err, tc.status)
+			}
+			// Applied exactly once, on the holder or (fallback) here.
+			if got := u.must(b, "GET", "/get?k=counter", nil)["value"]; got != tc.counter {
+				t.Fatalf("counter %v, want %v: the request ran once", got, tc.counter)
+			}
+			s := a.m.Stats()
+			if s.RelayFallbacks != tc.fallbacks || s.RelayErrors != tc.relayErrs || (s.Handovers == 1) != tc.servedHere {
+				t.Fatalf("fallbacks %d, relay errors %d, handovers %d", s.RelayFallbacks, s.RelayErrors, s.Handovers)
+			}
+			if !strings.Contains(logs.String(), tc.logged) {
+				t.Fatalf("log %q does not say %q", logs.String(), tc.logged)
+			}
+		})
+	}
+}
+
+// TestRelay_HolderNotLive: the holder is cut off from the engine (its
+// HTTP server still up) and its liveness lapses by its clock, so it no
+// longer trusts its leases: it answers a relayed request "not here", and
+// the origin serves it, taking the lease over once the holder's record
+// has expired.
+func TestRelay_HolderNotLive(t *testing.T) {
+	srv := natsengine.StartTestServer(t)
+	fake := clock.NewFake(time.Now())
+	a := relayNode(t, srv, "n1", testApp, relayTimed)
+	b := relayNode(t, srv, "n2", testApp, relayTimed, func(cfg *kiln.Config) { cfg.Clock = fake })
+	u := sessionOn(t, b)
+	u.must(a, "POST", "/incr", nil) // relayed: counter 2
+	b.kill()
+	fake.Advance(3 * time.Second) // b's refreshes fail: past its margin
+	if got := u.must(a, "POST", "/incr", nil)["counter"]; got != float64(3) {
+		t.Fatalf("counter %v, want 3", got)
+	}
+	if sb, sa := b.m.Stats(), a.m.Stats(); sb.RelayNotHere != 1 || sa.RelayFallbacks != 1 || sb.RelayServed != 1 {
+		t.Fatalf("holder: not-here %d, served %d; origin: fallbacks %d; want 1, 1, 1", sb.RelayNotHere, sb.RelayServed, sa.RelayFallbacks)
 	}
 }
