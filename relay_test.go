@@ -54,7 +54,11 @@ func relayNode(t testing.TB, srv *natsengine.Server, name string, app func(strin
 		t.Fatalf("kiln.New: %v", err)
 	}
 	t.Cleanup(func() { m.Close() })
-	hs.Config.Handler = m.Handler(app(name))
+	outer := m.Handler(app(name))
+	hs.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Outer", name) // an outer middleware's header, set before kiln runs
+		outer.ServeHTTP(w, r)
+	})
 	hs.Start()
 	t.Cleanup(hs.Close)
 	return &testNode{name: name, m: m, srv: hs, kill: func() { eng.Close() }}
@@ -315,7 +319,8 @@ func TestRelay_ForgedHeader(t *testing.T) {
 
 // TestRelay_ClientAsSeenByOrigin: the holder's handler sees the request as
 // the origin got it: the client's address (not the origin's), the Host and
-// X-Forwarded-For unchanged, and no relay header.
+// X-Forwarded-For unchanged, and no relay header; and the client gets the
+// holder's response headers, none twice.
 func TestRelay_ClientAsSeenByOrigin(t *testing.T) {
 	srv := natsengine.StartTestServer(t)
 	a := relayNode(t, srv, "n1", echoApp)
@@ -340,6 +345,9 @@ func TestRelay_ClientAsSeenByOrigin(t *testing.T) {
 	defer resp.Body.Close()
 	var body map[string]any
 	json.NewDecoder(resp.Body).Decode(&body)
+	if got := resp.Header.Values("X-Outer"); len(got) != 1 || got[0] != "n2" {
+		t.Fatalf("X-Outer = %q, want the holder's value alone", got)
+	}
 	want := map[string]any{"node": "n2", "remote": local, "xff": "203.0.113.9", "relay": "", "host": "app.example", "tls": false}
 	for k, v := range want {
 		if body[k] != v {

@@ -200,26 +200,52 @@ type emptyBody struct{}
 func (emptyBody) Read([]byte) (int, error) { return 0, io.EOF }
 func (emptyBody) Close() error             { return nil }
 
-// hopWriter is the client's ResponseWriter as the proxy writes it: it
+// hopWriter is the client's ResponseWriter as the proxy writes it. The
+// holder's response headers replace those of the same name that this
+// node's outer handlers set before the request reached kiln (the holder
+// ran the whole chain too: no header comes twice); the others stay. It
 // drops the holder's "100 Continue" unless the client asked for one, and
-// notes whether a response came through.
+// notes whether a final response came through.
 type hopWriter struct {
 	http.ResponseWriter
+	h              http.Header // the holder's headers, until the status is written
 	pass100, wrote bool
+}
+
+func (w *hopWriter) Header() http.Header {
+	if w.wrote {
+		return w.ResponseWriter.Header() // trailers go straight through
+	}
+	if w.h == nil {
+		w.h = make(http.Header)
+	}
+	return w.h
 }
 
 func (w *hopWriter) WriteHeader(code int) {
 	if code == http.StatusContinue && !w.pass100 {
 		return
 	}
-	if code >= 200 {
-		w.wrote = true
+	real := w.ResponseWriter.Header()
+	for k, v := range w.h {
+		real[k] = v
 	}
+	if code < 200 { // an informational response: its headers are its own
+		w.ResponseWriter.WriteHeader(code)
+		for k := range w.h {
+			delete(real, k)
+		}
+		clear(w.h)
+		return
+	}
+	w.wrote = true
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *hopWriter) Write(b []byte) (int, error) {
-	w.wrote = true
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
 	return w.ResponseWriter.Write(b)
 }
 
