@@ -30,8 +30,10 @@ import (
 //     serves the request.
 //   - anything after the request went out (a reset, a timeout, a broken
 //     response): it may have; 503 and a log line, never a retry. The
-//     transport never retries either: every outbound request is made
-//     non-replayable for it.
+//     transport retries by itself only a request it wrote nothing of, or
+//     one of a method HTTP calls safe (GET, HEAD, ...) on a reused
+//     connection that failed before the response; the hop cancels that
+//     second attempt, which then counts as may-or-may-not.
 
 var errNotHere = errors.New("kiln: relay: the holder does not hold the lease")
 
@@ -74,8 +76,8 @@ type hop struct {
 	local http.Handler
 	node  string
 	peer  peer
-	body  *hopBody // nil: the request has none
-	conn  atomic.Bool
+	body  *hopBody     // nil: the request has none
+	conns atomic.Int32 // connections the transport got for it
 }
 
 type hopKey struct{}
@@ -87,8 +89,14 @@ func (h *hopProxy) forward(w http.ResponseWriter, req *http.Request, node string
 	if req.Body != nil && req.Body != http.NoBody && req.ContentLength != 0 {
 		hp.body = &hopBody{rc: req.Body}
 	}
-	ctx := context.WithValue(req.Context(), hopKey{}, hp)
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { hp.conn.Store(true) }})
+	ctx, cancel := context.WithCancel(context.WithValue(req.Context(), hopKey{}, hp))
+	defer cancel()
+	replayable := hp.body == nil && safeMethod(req)
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) {
+		if hp.conns.Add(1) > 1 && replayable {
+			cancel() // the transport replays a request that may have run
+		}
+	}})
 	out := &hopWriter{ResponseWriter: w, pass100: req.Header.Get("Expect") != ""}
 	defer h.brokenResponse(hp, out)
 	h.proxy.ServeHTTP(out, req.WithContext(ctx))
@@ -136,13 +144,19 @@ func (h *hopProxy) rewrite(pr *httputil.ProxyRequest) {
 	}
 	out.Header.Set(relayHeader, f.header(hp.peer.token))
 	if hp.body != nil {
-		out.Body, out.GetBody = hp.body, nil
+		out.Body, out.GetBody = hp.body, nil // no GetBody: never sent twice
 		out.Header.Set("Expect", "100-continue")
-	} else {
-		// Not http.NoBody: a request with a non-nil body is not
-		// replayable, so the transport never sends it twice.
-		out.Body, out.GetBody, out.ContentLength = emptyBody{}, nil, 0
 	}
+}
+
+// safeMethod reports whether the transport would replay req (as a safe
+// method, or one marked idempotent) after a failure on a reused connection.
+func safeMethod(req *http.Request) bool {
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return req.Header.Get("Idempotency-Key") != "" || req.Header.Get("X-Idempotency-Key") != ""
 }
 
 // modifyResponse turns the holder's 421 "not here" into errNotHere.
@@ -158,8 +172,8 @@ func modifyResponse(resp *http.Response) error {
 func (h *hopProxy) failed(w http.ResponseWriter, req *http.Request, err error) {
 	hp := req.Context().Value(hopKey{}).(*hop)
 	m := h.r.m
-	notRun := errors.Is(err, errNotHere) || !hp.conn.Load()
-	if !hp.conn.Load() {
+	notRun := errors.Is(err, errNotHere) || neverSent(hp, err)
+	if isDial(err) {
 		h.r.peers.down(hp.node)
 	}
 	switch {
@@ -172,6 +186,20 @@ func (h *hopProxy) failed(w http.ResponseWriter, req *http.Request, err error) {
 		m.stats.relayErrors.Add(1)
 		m.fail(unwrapHop(w), hp.in, fmt.Errorf("%w: relay to node %s failed after the request was sent; it may or may not have been applied: %w", ErrUnavailable, hp.node, err))
 	}
+}
+
+// neverSent reports whether no byte of the request can have reached the
+// holder: no connection was had, or the last attempt could not connect and
+// the transport retried only because nothing had been written (it replays
+// nothing else of a request that is not safeMethod or has a body).
+func neverSent(hp *hop, err error) bool {
+	n := hp.conns.Load()
+	return n == 0 || (isDial(err) && !(hp.body == nil && safeMethod(hp.in)))
+}
+
+func isDial(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // hopBody is the request body as the hop reads it; keep claims it for the
@@ -194,11 +222,6 @@ func (b *hopBody) Read(p []byte) (int, error) {
 func (b *hopBody) Close() error { return nil }
 
 func (b *hopBody) keep() bool { return b.state.CompareAndSwap(0, 2) }
-
-type emptyBody struct{}
-
-func (emptyBody) Read([]byte) (int, error) { return 0, io.EOF }
-func (emptyBody) Close() error             { return nil }
 
 // hopWriter is the client's ResponseWriter as the proxy writes it. The
 // holder's response headers replace those of the same name that this

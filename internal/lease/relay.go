@@ -46,9 +46,7 @@ func (t *Table) AcquireHeld(ctx context.Context, k string) (*Entry, error) {
 	if !t.HeldHere(k) {
 		return nil, ErrNotHeld
 	}
-	ctx, cancel := t.clockCtxFrom(ctx, t.cfg.Wait)
-	defer cancel()
-	e, err := t.lockEntry(ctx, k)
+	e, err := t.lockHeld(ctx, k)
 	if err != nil {
 		return nil, err
 	}
@@ -57,6 +55,19 @@ func (t *Table) AcquireHeld(ctx context.Context, k string) (*Entry, error) {
 	}
 	e.unlock()
 	return nil, ErrNotHeld
+}
+
+// lockHeld is lockEntry, without arming the wait bound when the slot is free.
+func (t *Table) lockHeld(ctx context.Context, k string) (*Entry, error) {
+	if e := t.entry(k); e.tryLock() {
+		if t.current(e) {
+			return e, nil
+		}
+		e.unlock()
+	}
+	ctx, cancel := t.clockCtxFrom(ctx, t.cfg.Wait)
+	defer cancel()
+	return t.lockEntry(ctx, k)
 }
 
 // Release ends a hold from AcquireHeld that served nothing: the entry
