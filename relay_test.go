@@ -532,3 +532,32 @@ func TestRelay_HolderNotLive(t *testing.T) {
 		t.Fatalf("holder: not-here %d, served %d; origin: fallbacks %d; want 1, 1, 1", sb.RelayNotHere, sb.RelayServed, sa.RelayFallbacks)
 	}
 }
+
+// TestRelay_Config: Validate refuses a RelayURL relaying cannot use, and
+// one on a node that cannot be found by its ID suffix.
+func TestRelay_Config(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		tweak func(*kiln.Config)
+	}{
+		{"Scheme", func(c *kiln.Config) { c.RelayURL = "ftp://10.0.0.5:21" }},
+		{"NoHost", func(c *kiln.Config) { c.RelayURL = "http://" }},
+		{"Path", func(c *kiln.Config) { c.RelayURL = "http://10.0.0.5:8080/app" }},
+		{"User", func(c *kiln.Config) { c.RelayURL = "http://u:p@10.0.0.5:8080" }},
+		{"NoNode", func(c *kiln.Config) { c.Node = "" }},
+		{"NoIDSuffix", func(c *kiln.Config) { c.NoIDSuffix = true }},
+		{"NoLeases", func(c *kiln.Config) { c.NoLeases = true }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := kiln.DefaultConfig()
+			cfg.Node, cfg.RelayURL = "n1", "http://10.0.0.5:8080"
+			if err := cfg.Validate(); err != nil {
+				t.Fatalf("a good relay config: %v", err)
+			}
+			tc.tweak(&cfg)
+			if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "RelayURL") {
+				t.Fatalf("Validate = %v, want an error naming RelayURL", err)
+			}
+		})
+	}
+}
