@@ -72,11 +72,9 @@ func (r *relay) handler(local http.Handler) http.Handler {
 
 // target returns the holder to relay req to, if it should be relayed: its
 // session's ID names another node that advertises a URL, and this node
-// does not hold the lease itself. Upgrades (WebSocket) and requests with
-// client certificates are never relayed: the hop can carry neither.
+// does not hold the lease itself.
 func (r *relay) target(req *http.Request) (string, peer, bool) {
-	if req.Method == http.MethodConnect || req.Header.Get("Upgrade") != "" ||
-		(req.TLS != nil && len(req.TLS.PeerCertificates) > 0) {
+	if !relayable(req) {
 		return "", peer{}, false
 	}
 	base, node := firstID(r.m.idValues(req))
@@ -85,6 +83,21 @@ func (r *relay) target(req *http.Request) (string, peer, bool) {
 	}
 	p, ok := r.peers.get(req.Context(), node)
 	return node, p, ok
+}
+
+// relayable reports whether the hop can carry req: not an upgrade
+// (WebSocket) nor CONNECT, no TLS client certificate, and a body nobody in
+// front of kiln has consumed already (a parsed form).
+func relayable(req *http.Request) bool {
+	switch {
+	case req.Method == http.MethodConnect, req.Header.Get("Upgrade") != "":
+		return false
+	case req.TLS != nil && len(req.TLS.PeerCertificates) > 0:
+		return false
+	case req.MultipartForm != nil, req.PostForm != nil && req.ContentLength != 0:
+		return false
+	}
+	return true
 }
 
 // firstID returns the random part and the node suffix of the first

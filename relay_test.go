@@ -561,3 +561,26 @@ func TestRelay_Config(t *testing.T) {
 		})
 	}
 }
+
+// TestRelay_ParsedForm: a request whose form a middleware in front of
+// kiln parsed already (its body consumed) is served where it lands, with
+// the form: relaying it would send an empty body.
+func TestRelay_ParsedForm(t *testing.T) {
+	srv := natsengine.StartTestServer(t)
+	a := relayNode(t, srv, "n1", testApp)
+	b := relayNode(t, srv, "n2", testApp)
+	u := sessionOn(t, b)
+	h := a.m.Handler(testApp("n1"))
+	req := httptest.NewRequest("POST", "/put", strings.NewReader("k=x&v=parsed"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Cookie", "kiln_session="+u.cookie(b))
+	req.ParseForm() // what a middleware in front of kiln did
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || a.m.Stats().Relayed != 0 {
+		t.Fatalf("status %d, relayed %d: want 200 served here", rec.Code, a.m.Stats().Relayed)
+	}
+	if got := u.must(b, "GET", "/get?k=x", nil)["value"]; got != "parsed" {
+		t.Fatalf("x = %v, want the parsed form's value", got)
+	}
+}

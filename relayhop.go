@@ -97,7 +97,7 @@ func (h *hopProxy) forward(w http.ResponseWriter, req *http.Request, node string
 			cancel() // the transport replays a request that may have run
 		}
 	}})
-	out := &hopWriter{ResponseWriter: w, pass100: req.Header.Get("Expect") != ""}
+	out := &hopWriter{ResponseWriter: w}
 	defer h.brokenResponse(hp, out)
 	h.proxy.ServeHTTP(out, req.WithContext(ctx))
 	if out.wrote {
@@ -227,12 +227,13 @@ func (b *hopBody) keep() bool { return b.state.CompareAndSwap(0, 2) }
 // holder's response headers replace those of the same name that this
 // node's outer handlers set before the request reached kiln (the holder
 // ran the whole chain too: no header comes twice); the others stay. It
-// drops the holder's "100 Continue" unless the client asked for one, and
-// notes whether a final response came through.
+// drops the holder's "100 Continue" (this node's server sends its own to a
+// client that asked, once the hop reads the body), and notes whether a
+// final response came through.
 type hopWriter struct {
 	http.ResponseWriter
-	h              http.Header // the holder's headers, until the status is written
-	pass100, wrote bool
+	h     http.Header // the holder's headers, until the status is written
+	wrote bool
 }
 
 func (w *hopWriter) Header() http.Header {
@@ -246,7 +247,7 @@ func (w *hopWriter) Header() http.Header {
 }
 
 func (w *hopWriter) WriteHeader(code int) {
-	if code == http.StatusContinue && !w.pass100 {
+	if code == http.StatusContinue {
 		return
 	}
 	real := w.ResponseWriter.Header()
