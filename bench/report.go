@@ -74,6 +74,9 @@ does); CPU per request sums this process (load generator + app instances) and th
 engine calls (store reads, commits and lease request/replies), per request.
 The ceiling's instances keep sessions in a plain per-instance map that is not shared: it is the cost
 of the app without any session system, not a contestant.
+kiln round robin runs with request relaying (Config.RelayURL: a request on the other instance's
+session is forwarded to it); "kiln, round robin, lease moves" (only with -systems rr-lease) is the
+same without relaying, the lease moving to every request.
 `
 
 // kilnLines says how kiln served its requests, from its Managers' Stats.

@@ -14,6 +14,7 @@ const (
 	gorillaName = "gorilla/sessions + Redis"
 	stickyName  = "kiln, sticky"
 	rrName      = "kiln, round robin"
+	rrLeaseName = "kiln, round robin, lease moves"
 )
 
 // env is what the systems run against.
@@ -24,13 +25,16 @@ type env struct {
 	kilnPID   int
 }
 
-// systemMakers are the systems in report order, by the short name -systems takes.
+// systemMakers are the systems in report order, by the short name -systems
+// takes. An optIn system runs only when -systems names it.
 var systemMakers = []struct {
 	short string
 	mk    func(context.Context, env) (*system, error)
+	optIn bool
 }{
-	{"ceiling", newCeilingSystem}, {"scs", newSCSSystem}, {"gorilla", newGorillaSystem},
-	{"sticky", newKilnSticky}, {"rr", newKilnRoundRobin},
+	{"ceiling", newCeilingSystem, false}, {"scs", newSCSSystem, false}, {"gorilla", newGorillaSystem, false},
+	{"sticky", newKilnSticky, false}, {"rr", newKilnRoundRobin, false},
+	{"rr-lease", newKilnRoundRobinLease, true},
 }
 
 func shortNames() []string {
@@ -56,7 +60,7 @@ func newSystems(ctx context.Context, e env, only string) ([]*system, error) {
 	}
 	var all []*system
 	for _, m := range systemMakers {
-		if only != "" && !want[m.short] {
+		if (only != "" || m.optIn) && !want[m.short] {
 			continue
 		}
 		s, err := m.mk(ctx, e)
@@ -122,6 +126,12 @@ func newKilnSticky(ctx context.Context, e env) (*system, error) {
 // recommend running it there: with request relaying (Config.RelayURL).
 func newKilnRoundRobin(ctx context.Context, e env) (*system, error) {
 	return newKilnSystem(ctx, e, rrName, [2]string{"r1", "r2"}, routeRoundRobin, true)
+}
+
+// newKilnRoundRobinLease is kiln behind a round-robin balancer without
+// relaying: the lease moves to every request (what relaying replaced).
+func newKilnRoundRobinLease(ctx context.Context, e env) (*system, error) {
+	return newKilnSystem(ctx, e, rrLeaseName, [2]string{"q1", "q2"}, routeRoundRobin, false)
 }
 
 func newKilnSystem(ctx context.Context, e env, name string, nodes [2]string, route router, relay bool) (*system, error) {
