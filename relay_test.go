@@ -11,7 +11,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -81,29 +84,45 @@ func sumStats(nodes []*testNode) kiln.Stats {
 	return s
 }
 
+// roundRobin is a load balancer in front of nodes: each request goes to
+// the next node in turn, whatever it carries.
+func roundRobin(t *testing.T, nodes []*testNode) *testNode {
+	t.Helper()
+	var next atomic.Int64
+	lb := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		u, _ := url.Parse(nodes[int(next.Add(1)-1)%len(nodes)].srv.URL)
+		pr.SetURL(u)
+		pr.SetXForwarded()
+	}})
+	t.Cleanup(lb.Close)
+	return &testNode{name: "balancer", srv: lb}
+}
+
 // TestRelay_RoundRobinStaysOnHolder: behind a round-robin balancer over
 // three nodes, every request on a session after the first is served by
 // the node that created it: no lease moves, and the other nodes relay.
 func TestRelay_RoundRobinStaysOnHolder(t *testing.T) {
 	c := relayCluster(t, 3)
+	lb := roundRobin(t, c.nodes)
 	u := newUser(t)
-	u.must(c.nodes[0], "POST", "/incr", nil)
+	u.must(lb, "POST", "/incr", nil) // creates the session where it lands
+	holder := u.must(lb, "GET", "/info", nil)["node"]
 	for i := range 30 {
-		n := c.nodes[(i+1)%3]
-		body := u.must(n, "POST", "/incr", nil)
-		if body["counter"] != float64(i+2) {
-			t.Fatalf("increment %d on %s: %v", i+2, n.name, body)
+		if body := u.must(lb, "POST", "/incr", nil); body["counter"] != float64(i+2) {
+			t.Fatalf("increment %d: %v", i+2, body)
 		}
-		if got := u.must(n, "GET", "/info", nil)["node"]; got != "n1" {
-			t.Fatalf("request on %s served by %v, want the holder n1", n.name, got)
+		if got := u.must(lb, "GET", "/info", nil)["node"]; got != holder {
+			t.Fatalf("request %d served by %v, want the holder %v", i, got, holder)
 		}
 	}
 	s := sumStats(c.nodes)
 	if s.Handovers != 0 || s.Steals != 0 {
 		t.Fatalf("%d handovers, %d steals: the lease moved", s.Handovers, s.Steals)
 	}
-	if s.Relayed != 40 || s.RelayServed != 40 || s.RelayFallbacks != 0 {
-		t.Fatalf("relayed %d, served as holder %d, fallbacks %d; want 40, 40, 0", s.Relayed, s.RelayServed, s.RelayFallbacks)
+	// 61 requests on the session after the one that created it, a third
+	// of them landing on the holder, the others relayed.
+	if s.Relayed < 40 || s.Relayed != s.RelayServed || s.RelayFallbacks != 0 {
+		t.Fatalf("relayed %d, served as holder %d, fallbacks %d; want 40 or 41, as many, 0", s.Relayed, s.RelayServed, s.RelayFallbacks)
 	}
 }
 
