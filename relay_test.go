@@ -140,8 +140,9 @@ func TestRelay_LostUpdateProbe(t *testing.T) {
 }
 
 // BenchmarkRelay measures a read-only request on a session from a client
-// over loopback HTTP: sent to its holder (Holder), and sent to another node
-// that relays it to the holder (Relayed). The difference is the hop.
+// over loopback HTTP: sent to its holder (Holder), sent to another node
+// that relays it to the holder (Relayed), and sent through a plain
+// httputil.ReverseProxy to the holder (PlainProxy: what any hop costs).
 func BenchmarkRelay(b *testing.B) {
 	srv := natsengine.StartTestServer(b)
 	var nodes []*testNode
@@ -172,10 +173,14 @@ func BenchmarkRelay(b *testing.B) {
 	for _, ck := range resp.Cookies() {
 		cookie = ck.Value
 	}
+	// The floor of any hop: a plain reverse proxy in front of the holder.
+	target, _ := url.Parse(nodes[0].srv.URL)
+	plain := httptest.NewServer(httputil.NewSingleHostReverseProxy(target))
+	b.Cleanup(plain.Close)
 	for _, bc := range []struct {
 		name string
 		n    *testNode
-	}{{"Holder", nodes[0]}, {"Relayed", nodes[1]}} {
+	}{{"Holder", nodes[0]}, {"Relayed", nodes[1]}, {"PlainProxy", &testNode{srv: plain}}} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
