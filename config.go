@@ -151,6 +151,11 @@ type Config struct {
 	// rest of the session is unaffected either way.
 	OnDecodeError func(context.Context, DecodeFailure) (any, error)
 
+	// ReportInterval is how often this node publishes its report (node,
+	// incarnation, cache size, Stats) for package cluster, on an engine
+	// with messaging; 0 publishes none. Default 5s.
+	ReportInterval time.Duration
+
 	// EngineTimeout bounds the engine calls of one request; past it the
 	// request fails with 503. Default 3s.
 	EngineTimeout time.Duration
@@ -180,6 +185,7 @@ func DefaultConfig() Config {
 		LeaseWait:           10 * time.Second,
 		LeaseRevokeTimeout:  time.Second,
 		LivenessTTL:         5 * time.Second,
+		ReportInterval:      5 * time.Second,
 		CacheSessions:       10000,
 		CacheBytes:          64 << 20,
 		Clock:               clock.Real,
@@ -216,6 +222,7 @@ func (c *Config) Validate() error {
 		{c.RelayURL != "" && (c.NoLeases || c.NoIDSuffix || c.Node == ""), "RelayURL", "needs leases and the ID suffix (Node set, NoLeases and NoIDSuffix false)"},
 		{c.CacheSessions <= 0, "CacheSessions", "must be positive"},
 		{c.CacheBytes <= 0, "CacheBytes", "must be positive"},
+		{c.ReportInterval < 0, "ReportInterval", "must not be negative"},
 		{c.MaxSessionsPerPrincipal < 0, "MaxSessionsPerPrincipal", "must not be negative"},
 		{c.Clock == nil, "Clock", "must be set"},
 		{c.Logger == nil, "Logger", "must be set"},

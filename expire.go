@@ -64,6 +64,7 @@ func (m *Manager) onExpire(ctx context.Context, key string) error {
 	if err := m.runDestroyed(ctx, ev); err != nil {
 		return err
 	}
+	m.destroyed(ctx, ev.Reason)
 	fctx, cancel := context.WithTimeout(context.Background(), m.cfg.EngineTimeout)
 	defer cancel()
 	return m.finish(fctx, k, rec, rev)

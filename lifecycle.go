@@ -57,6 +57,7 @@ type AttributeChange struct {
 
 // created runs the OnCreated listener for a session this request stored.
 func (s *Session) created(ctx context.Context) {
+	s.m.stats.created.Add(1)
 	if f := s.m.cfg.OnCreated; f != nil {
 		f(ctx, SessionInfo{Fingerprint: s.key[:8], Principal: s.meta.Principal, Created: s.meta.Created,
 			LastAccess: s.lastAccess, Node: s.m.node(), UserAgent: s.userAgent})

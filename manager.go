@@ -19,7 +19,7 @@ import (
 // its own Node name); then any process serves any session.
 type Manager struct {
 	cfg           Config
-	eng           engine.Store     // counts its calls in stats.engineOps
+	eng           engine.Store     // a countingStore: counts and times its calls
 	msg           engine.Messenger // nil without leases
 	lister        engine.Lister    // nil if the engine cannot enumerate keys
 	leases        *lease.Table     // nil with Config.NoLeases
@@ -27,6 +27,9 @@ type Manager struct {
 	expirySub     engine.Subscription // nil if the engine reports no expiries
 	relay         *relay              // nil unless Config.RelayURL
 	stats         stats
+	name          string    // Config.Node, or a random name if that is empty
+	started       time.Time // when New returned
+	reports       *reporter // nil: no reports (report.go)
 }
 
 // New returns a Manager storing sessions in eng. It validates cfg.
@@ -37,8 +40,11 @@ func New(eng engine.Store, cfg Config) (*Manager, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, touchInterval: cfg.touchInterval()}
-	m.eng = countingStore{Store: eng, ops: &m.stats.engineOps}
+	m := &Manager{cfg: cfg, touchInterval: cfg.touchInterval(), name: cfg.Node, started: cfg.Clock.Now()}
+	if m.name == "" {
+		m.name = "anon-" + randomToken()
+	}
+	m.eng = countingStore{Store: eng, ops: &m.stats.engineOps, obs: &m.stats.obs}
 	m.lister, _ = eng.(engine.Lister)
 	if cfg.MaxSessionsPerPrincipal > 0 && m.lister == nil {
 		return nil, errors.New("kiln: New: MaxSessionsPerPrincipal needs an engine that lists keys (engine.Lister)")
@@ -50,6 +56,7 @@ func New(eng engine.Store, cfg Config) (*Manager, error) {
 		m.Close()
 		return nil, err
 	}
+	m.startReports(eng)
 	return m, nil
 }
 
@@ -62,13 +69,9 @@ func (m *Manager) startLeases(eng engine.Store) error {
 	if !ok {
 		return errors.New("kiln: New: session leases need an engine with messaging (engine.Messenger); set Config.NoLeases to run without")
 	}
-	node := m.cfg.Node
-	if node == "" {
-		node = "anon-" + randomToken()
-	}
 	m.msg = msg
 	t, err := lease.Start(lease.Config{
-		Node: node, Store: m.eng, Messenger: msg, Clock: m.cfg.Clock, Logger: m.cfg.Logger,
+		Node: m.name, Store: m.eng, Messenger: msg, Clock: m.cfg.Clock, Logger: m.cfg.Logger,
 		Wait: m.cfg.LeaseWait, RevokeTimeout: m.cfg.LeaseRevokeTimeout, EngineTimeout: m.cfg.EngineTimeout,
 		LivenessTTL: m.cfg.LivenessTTL, RecordTTL: keys.LeaseTTL(m.maxLifetime()),
 		CacheSessions: m.cfg.CacheSessions, CacheBytes: m.cfg.CacheBytes, Advertise: m.cfg.RelayURL,
@@ -89,6 +92,9 @@ func (m *Manager) startLeases(eng engine.Store) error {
 // for requests in flight) and deletes its liveness record, so other nodes
 // serve its sessions at once instead of after LivenessTTL. It does not
 // close the engine.
+//
+// It publishes the node's last report (Leaving) once its leases are
+// free (report.go).
 func (m *Manager) Close() error {
 	var errs []error
 	if m.expirySub != nil {
@@ -97,23 +103,32 @@ func (m *Manager) Close() error {
 	if m.leases != nil {
 		errs = append(errs, m.leases.Stop())
 	}
+	m.reports.leave()
 	return errors.Join(errs...)
 }
 
-// countingStore counts the engine calls a Manager makes.
+// countingStore counts and times the engine calls a Manager makes:
+// Stats.EngineOps, and Observations' EngineGet and EngineCommit (observe.go).
 type countingStore struct {
 	engine.Store
 	ops *atomic.Int64
+	obs *observations
 }
 
 func (c countingStore) Get(ctx context.Context, key string) (engine.Entry, error) {
 	c.ops.Add(1)
-	return c.Store.Get(ctx, key)
+	start := time.Now()
+	e, err := c.Store.Get(ctx, key)
+	c.obs.get.observe(start, err)
+	return e, err
 }
 
 func (c countingStore) Commit(ctx context.Context, ops ...engine.Op) ([]uint64, error) {
 	c.ops.Add(1)
-	return c.Store.Commit(ctx, ops...)
+	start := time.Now()
+	revs, err := c.Store.Commit(ctx, ops...)
+	c.obs.commit.observe(start, err)
+	return revs, err
 }
 
 // Config returns the Manager's configuration.
@@ -151,10 +166,11 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 // serveLocal serves requests on this node: the session's lease is taken here.
 func (m *Manager) serveLocal(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.stats.handled.Add(1)
 		s, in, err := m.load(r)
 		defer s.release()
 		if err != nil {
-			m.fail(w, r, err)
+			m.fail(w, r, failedSession(s, in), err)
 			return
 		}
 		q := &request{m: m, r: r, s: s, in: in}
@@ -283,15 +299,32 @@ func (m *Manager) getOpt(ctx context.Context, key string) (*engine.Entry, error)
 	return &e, nil
 }
 
-// fail logs a request that failed because of its session and lets the
+// fail logs a request that failed because of its session, fingerprint
+// fp ("" if none: never the ID), with its cause, and lets the
 // ErrorHandler answer it. A conflict is marked retryable at once.
-func (m *Manager) fail(w http.ResponseWriter, r *http.Request, err error) {
+func (m *Manager) fail(w http.ResponseWriter, r *http.Request, fp string, err error) {
 	if errors.Is(err, ErrConcurrentUpdate) {
 		w.Header().Set("Retry-After", "0")
 	}
+	status := StatusFor(err)
+	m.stats.countFailure(status)
 	m.cfg.Logger.Error("kiln: session request failed", "method", r.Method, "path", r.URL.Path,
-		"status", StatusFor(err), "err", err)
+		"status", status, "session", fp, "err", err)
 	m.cfg.ErrorHandler(w, r, err)
+}
+
+// failedSession is the fingerprint of the session a request failed on:
+// the loaded one's, or that of the ID the request sent.
+func failedSession(s *Session, in incoming) string {
+	if fp := s.fingerprint(); fp != "" {
+		return fp
+	}
+	for _, v := range []string{in.header.value, in.cookie.value} {
+		if fp := Fingerprint(v); fp != "" {
+			return fp
+		}
+	}
+	return ""
 }
 
 func (m *Manager) now() time.Time { return m.cfg.Clock.Now() }

@@ -144,6 +144,8 @@ func (s *Session) run(ctx context.Context, what string, p savePlan) (planRevs, e
 	revs, err := s.m.run(ctx, what, p)
 	if err != nil {
 		s.broken = true
+	} else {
+		s.m.stats.saves.Add(1)
 	}
 	return revs, err
 }

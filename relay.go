@@ -62,27 +62,38 @@ func (r *relay) handler(local http.Handler) http.Handler {
 			local.ServeHTTP(w, req) // forged or stale: served here, not relayed
 			return
 		}
-		if node, p, ok := r.target(req); ok {
-			r.hop.forward(w, req, node, p, local)
+		if to, ok := r.target(req); ok {
+			r.hop.forward(w, req, to, local)
 			return
 		}
 		local.ServeHTTP(w, req)
 	})
 }
 
+// hopTarget is where a request is relayed: the holder's name and what it
+// advertises, and the session's fingerprint (for log lines).
+type hopTarget struct {
+	node, fp string
+	peer     peer
+}
+
 // target returns the holder to relay req to, if it should be relayed: its
 // session's ID names another node that advertises a URL, and this node
 // does not hold the lease itself.
-func (r *relay) target(req *http.Request) (string, peer, bool) {
+func (r *relay) target(req *http.Request) (hopTarget, bool) {
 	if !relayable(req) {
-		return "", peer{}, false
+		return hopTarget{}, false
 	}
 	base, node := firstID(r.m.idValues(req))
-	if node == "" || node == r.self || r.m.leases.HeldHere(storeKey(base)) {
-		return "", peer{}, false
+	if node == "" || node == r.self {
+		return hopTarget{}, false
+	}
+	k := storeKey(base)
+	if r.m.leases.HeldHere(k) {
+		return hopTarget{}, false
 	}
 	p, ok := r.peers.get(req.Context(), node)
-	return node, p, ok
+	return hopTarget{node: node, fp: k[:8], peer: p}, ok
 }
 
 // relayable reports whether the hop can carry req: not an upgrade
@@ -157,7 +168,8 @@ func (r *relay) serveRelayed(w http.ResponseWriter, req *http.Request, f hopFiel
 		local.ServeHTTP(w, req) // nothing to hold: nothing to refuse
 		return
 	}
-	e, err := r.m.leases.AcquireHeld(req.Context(), storeKey(base))
+	k := storeKey(base)
+	e, err := r.m.leases.AcquireHeld(req.Context(), k)
 	switch {
 	case errors.Is(err, lease.ErrNotHeld):
 		r.m.stats.relayNotHere.Add(1)
@@ -165,7 +177,7 @@ func (r *relay) serveRelayed(w http.ResponseWriter, req *http.Request, f hopFiel
 		w.WriteHeader(http.StatusMisdirectedRequest)
 		return
 	case err != nil:
-		r.m.fail(w, req, fmt.Errorf("%w: relayed request: %w", ErrUnavailable, err))
+		r.m.fail(w, req, k[:8], fmt.Errorf("%w: relayed request: %w", ErrUnavailable, err))
 		return
 	}
 	r.m.stats.relayServed.Add(1)

@@ -72,10 +72,9 @@ func (hopBuffers) Put(b []byte) { hopBufferPool.Put((*[32 << 10]byte)(b[:32<<10]
 
 // hop is one relayed request's state, found through its context.
 type hop struct {
+	hopTarget
 	in    *http.Request // as it arrived at the origin
 	local http.Handler
-	node  string
-	peer  peer
 	body  *hopBody     // nil: the request has none
 	conns atomic.Int32 // connections the transport got for it
 }
@@ -84,8 +83,8 @@ type hopKey struct{}
 
 // forward relays req to node; if the holder cannot have run it, it is
 // served by local.
-func (h *hopProxy) forward(w http.ResponseWriter, req *http.Request, node string, p peer, local http.Handler) {
-	hp := &hop{in: req, local: local, node: node, peer: p}
+func (h *hopProxy) forward(w http.ResponseWriter, req *http.Request, to hopTarget, local http.Handler) {
+	hp := &hop{in: req, local: local, hopTarget: to}
 	if req.Body != nil && req.Body != http.NoBody && req.ContentLength != 0 {
 		hp.body = &hopBody{rc: req.Body}
 	}
@@ -116,7 +115,7 @@ func (h *hopProxy) brokenResponse(hp *hop, out *hopWriter) {
 	if v == http.ErrAbortHandler && out.wrote {
 		h.r.m.stats.relayErrors.Add(1)
 		h.r.m.cfg.Logger.Error("kiln: relay: the holder's response broke off; the client's connection is aborted, and the request may or may not have been applied",
-			"node", hp.node, "method", hp.in.Method, "path", hp.in.URL.Path)
+			"node", hp.node, "method", hp.in.Method, "path", hp.in.URL.Path, "session", hp.fp)
 	}
 	panic(v)
 }
@@ -181,10 +180,10 @@ func (h *hopProxy) failed(w http.ResponseWriter, req *http.Request, err error) {
 		m.stats.relayFallbacks.Add(1)
 		hp.local.ServeHTTP(unwrapHop(w), hp.in)
 	case notRun:
-		m.fail(unwrapHop(w), hp.in, fmt.Errorf("%w: relay to node %s refused after it read part of the body; nothing was applied: %w", ErrUnavailable, hp.node, err))
+		m.fail(unwrapHop(w), hp.in, hp.fp, fmt.Errorf("%w: relay to node %s refused after it read part of the body; nothing was applied: %w", ErrUnavailable, hp.node, err))
 	default:
 		m.stats.relayErrors.Add(1)
-		m.fail(unwrapHop(w), hp.in, fmt.Errorf("%w: relay to node %s failed after the request was sent; it may or may not have been applied: %w", ErrUnavailable, hp.node, err))
+		m.fail(unwrapHop(w), hp.in, hp.fp, fmt.Errorf("%w: relay to node %s failed after the request was sent; it may or may not have been applied: %w", ErrUnavailable, hp.node, err))
 	}
 }
 

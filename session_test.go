@@ -207,6 +207,7 @@ func TestConfig_Validate(t *testing.T) {
 		"MaxSessionSize":   func(c *kiln.Config) { c.MaxSessionSize = 1 },
 		"MaxAttributes":    func(c *kiln.Config) { c.MaxAttributes = 1000 },
 		"EngineTimeout":    func(c *kiln.Config) { c.EngineTimeout = 0 },
+		"ReportInterval":   func(c *kiln.Config) { c.ReportInterval = -time.Second },
 		"Clock":            func(c *kiln.Config) { c.Clock = nil },
 	}
 	for field, breakIt := range cases {

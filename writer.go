@@ -113,7 +113,7 @@ func (q *request) start(w http.ResponseWriter) bool {
 	}
 	if q.err != nil && !q.failSent {
 		q.failSent = true
-		q.m.fail(w, q.r, q.err)
+		q.m.fail(w, q.r, failedSession(q.s, q.in), q.err)
 	}
 	return q.err == nil
 }

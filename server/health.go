@@ -13,12 +13,13 @@ import (
 	"github.com/kilnhq/kiln/engine/natsengine"
 )
 
-// health answers /healthz (the process and its NATS server run) and
-// /readyz (the server can take sessions). It is safe for concurrent use.
+// health answers /healthz (the process and its NATS server run),
+// /readyz (the server can take sessions) and /metrics. It is safe for concurrent use.
 type health struct {
 	srv     *natsengine.Server
 	eng     atomic.Pointer[natsengine.Engine] // set once the buckets are open
 	waiting atomic.Pointer[string]            // why the buckets are not open yet
+	metrics http.Handler                      // /metrics (metrics.go); nil: none
 }
 
 func newHealth(srv *natsengine.Server) *health {
@@ -33,6 +34,9 @@ func (h *health) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", h.healthz)
 	mux.HandleFunc("GET /readyz", h.readyz)
+	if h.metrics != nil {
+		mux.Handle("GET /metrics", h.metrics)
+	}
 	return mux
 }
 

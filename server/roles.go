@@ -13,12 +13,19 @@ const (
 	// streams (stream info, gets, consumers for listing and expiry) and
 	// kiln's messaging subjects; it cannot create, update, purge or delete
 	// a stream, nor publish or subscribe anywhere else.
+	//
+	// For kiln/channel it may also publish to the bucket's channel stream
+	// (kilnch.<bucket>.in.>), receive what the stream republishes
+	// (kilnch.<bucket>.out.>, subscribe only: a node cannot forge a
+	// delivered publication), send and receive logout broadcasts
+	// (kilnch.<bucket>.ctl), read the stream and the presence bucket, write
+	// presence entries, and create (only create) those two streams.
 	RoleNode = "node"
 	// RoleAdmin may do everything: operators, their tools, the console.
 	RoleAdmin = "admin"
 	// RoleViewer reads: stream info, gets and read-only consumers on the
-	// session bucket's streams; it cannot write a key or send on kiln's
-	// messaging subjects.
+	// session bucket's streams, and the nodes' reports (package cluster);
+	// it cannot write a key or send on kiln's messaging subjects.
 	RoleViewer = "viewer"
 )
 
@@ -80,15 +87,32 @@ func nodePermissions(bucket string) *natsserver.Permissions {
 		pub = append(pub, "$KV."+b+".>", "$JS.ACK."+s+".>", "$JS.FC."+s+".>")
 		pub = append(pub, apiSubjects(nodeAPI, s)...)
 	}
+	chPub, chSub := channelPermissions(bucket)
 	return &natsserver.Permissions{
-		Publish:   &natsserver.SubjectPermission{Allow: pub},
-		Subscribe: &natsserver.SubjectPermission{Allow: []string{msgSubjects(bucket), watchSubjects(bucket), "_INBOX.>"}},
+		Publish:   &natsserver.SubjectPermission{Allow: append(pub, chPub...)},
+		Subscribe: &natsserver.SubjectPermission{Allow: append([]string{msgSubjects(bucket), watchSubjects(bucket), "_INBOX.>"}, chSub...)},
 	}
+}
+
+// channelPermissions are what a kiln/channel Hub of bucket needs on top
+// of the engine's: its stream KILNCH_<bucket> and presence bucket
+// KILNCH_PRESENCE_<bucket> (create, read, consumers for history reads and
+// presence listings; never update, purge or delete), the subjects the
+// stream stores, and the logout broadcast.
+func channelPermissions(bucket string) (pub, sub []string) {
+	stream, presence := "KILNCH_"+bucket, "KV_KILNCH_PRESENCE_"+bucket
+	ctl := "kilnch." + bucket + ".ctl"
+	pub = []string{"kilnch." + bucket + ".in.>", ctl, "$KV.KILNCH_PRESENCE_" + bucket + ".>", "$JS.FC." + presence + ".>"}
+	for _, s := range []string{stream, presence} {
+		pub = append(pub, "$JS.API.STREAM.CREATE."+s)
+		pub = append(pub, apiSubjects(nodeAPI, s)...)
+	}
+	return pub, []string{"kilnch." + bucket + ".out.>", ctl}
 }
 
 func viewerPermissions(bucket string) *natsserver.Permissions {
 	pub := []string{"$JS.API.INFO"}
-	sub := []string{watchSubjects(bucket), "_INBOX.>"}
+	sub := []string{watchSubjects(bucket), reportSubjects(bucket), "_INBOX.>"}
 	for _, b := range streamBuckets(bucket) {
 		s := "KV_" + b
 		pub = append(pub, "$JS.FC."+s+".>")
@@ -104,6 +128,11 @@ func viewerPermissions(bucket string) *natsserver.Permissions {
 // msgSubjects are kiln's messaging subjects of bucket (see natsengine's
 // Publish): leases and hand-overs.
 func msgSubjects(bucket string) string { return "kiln." + bucket + ".>" }
+
+// reportSubjects are the messaging subjects on which the web nodes
+// publish their reports (internal/keys.ReportPattern): a viewer may
+// listen, not send.
+func reportSubjects(bucket string) string { return "kiln." + bucket + ".cluster.report.*" }
 
 // watchSubjects are where the bucket's streams republish every change,
 // for Watch: subscribe only (a publish there would forge an event).

@@ -40,16 +40,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 		return err
 	}
 	h := newHealth(srv)
+	sm := newServerMetrics(srv, cfg.Sessions.Bucket, log)
+	h.metrics = sm.handler()
 	hs, err := serveHTTP(cfg.HTTP.Listen, h, log)
 	if err != nil {
 		srv.Shutdown()
 		return err
 	}
-	r := &running{cfg: &cfg, log: log, srv: srv, health: h, http: hs}
+	r := &running{cfg: &cfg, log: log, srv: srv, health: h, http: hs, metrics: sm}
 	r.logStart()
 	eng, err := r.openBuckets(ctx)
 	if eng != nil {
 		h.eng.Store(eng)
+		sm.start(eng)
 		fmt.Fprintf(stdout, "%snats://%s\n", ReadyPrefix, r.clientAddr())
 		<-ctx.Done()
 	}
@@ -83,11 +86,12 @@ func startNATS(cfg *Config, log *slog.Logger) (*natsengine.Server, error) {
 
 // running is a started server.
 type running struct {
-	cfg    *Config
-	log    *slog.Logger
-	srv    *natsengine.Server
-	health *health
-	http   *httpServer // nil: no HTTP endpoints
+	cfg     *Config
+	log     *slog.Logger
+	srv     *natsengine.Server
+	health  *health
+	http    *httpServer // nil: no HTTP endpoints
+	metrics *serverMetrics
 }
 
 // clientAddr is the client address with the port actually listened on.
@@ -176,6 +180,7 @@ func (r *running) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(r.cfg.Server.ShutdownTimeout))
 	defer cancel()
 	r.http.shutdown(ctx)
+	r.metrics.stop()
 	if eng := r.health.eng.Swap(nil); eng != nil {
 		eng.Conn().FlushTimeout(time.Second)
 		eng.Close()

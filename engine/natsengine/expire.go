@@ -151,6 +151,10 @@ func (e *Engine) deliverExpiry(ctx context.Context, s *subscription, sh *shard, 
 		return
 	}
 	key := strings.TrimPrefix(m.Subject(), sh.kvPrefix)
+	if md, err := m.Metadata(); err == nil {
+		// The marker's age on the server's clock, as a time on ours.
+		ctx = engine.WithExpiredAt(ctx, e.opts.Clock.Now().Add(-sh.clock.now().Sub(md.Timestamp)))
+	}
 	stop := e.keepInProgress(m)
 	err := fn(ctx, key)
 	stop()

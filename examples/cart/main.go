@@ -16,8 +16,9 @@
 // off the command line.
 // It never logs them.
 //
-// It prints the URL it listens on to stdout, logs to stderr, and stops
-// gracefully on SIGINT or SIGTERM.
+// It serves its Manager's Prometheus metrics on GET /metrics
+// (docs/metrics.md), prints the URL it listens on to stdout, logs to
+// stderr, and stops gracefully on SIGINT or SIGTERM.
 package main
 
 import (

@@ -42,6 +42,10 @@ func TestCart_TwoProcesses(t *testing.T) {
 	if got.Items["apple"] != 3 || got.Session == "" || got.Session != add.Session {
 		t.Errorf("p2 sees %+v, want p1's session %q with 3 apples", got, add.Session)
 	}
+	m := testutil.Scrape(t, p2.url+"/metrics") // the process serves its metrics
+	if v, _ := m.Value("kiln_lease_handovers_total"); v != 1 {
+		t.Errorf("p2 kiln_lease_handovers_total = %v, want 1 (the session came from p1)", v)
+	}
 	p1.stop(t)
 	p2.stop(t)
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/kilnhq/kiln"
+	"github.com/kilnhq/kiln/metrics"
 )
 
 // NodeHeader is the response header naming the node that served a request.
@@ -41,9 +42,14 @@ func (a *app) routes() http.Handler {
 // X-Kiln-Node header set outside it, so that kiln's own error responses
 // (409 on a concurrent update, 503 when the engine is down) carry it too.
 // The app uses m for the user's session list and "log out everywhere".
+// GET /metrics serves m's Prometheus metrics (package metrics), outside
+// the session middleware: a scrape is no session request.
 func Wrap(m *kiln.Manager, node string) http.Handler {
 	a := &app{node: node, m: m}
-	return nodeHeader(node, m.Handler(a.routes()))
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Handler(m))
+	mux.Handle("/", nodeHeader(node, m.Handler(a.routes())))
+	return mux
 }
 
 // nodeHeader sets the X-Kiln-Node header on every response of next.

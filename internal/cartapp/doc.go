@@ -19,6 +19,7 @@
 // # Endpoints
 //
 //	GET  /                the page: cart, counter, login, "served by node n2"
+//	GET  /metrics         the Manager's Prometheus metrics (Wrap only; docs/metrics.md)
 //	GET  /api/cart        {"node","session","user","items","counter"}
 //	POST /api/cart/add    form item (1..64 printable characters), qty (1..1000, default 1)
 //	POST /api/cart/clear

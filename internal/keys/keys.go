@@ -12,7 +12,9 @@
 //	p.<h>.<k>                    principal index entry
 //	n.<node>                     a node's liveness record
 //
-// and the subject lease.<node>, on which a node answers hand-over requests.
+// and the subjects lease.<node>, on which a node answers hand-over
+// requests, and cluster.report.<node>, on which it publishes its report
+// (package cluster).
 package keys
 
 import (
@@ -53,7 +55,15 @@ func SessionOfTouch(key string) string { return strings.TrimPrefix(key, touchPre
 func Lease(k string) string { return "l." + k }
 
 // Liveness returns the key of node's liveness record.
-func Liveness(node string) string { return "n." + node }
+func Liveness(node string) string { return livenessPrefix + node }
+
+// LivenessPattern matches every node's liveness record.
+const LivenessPattern = livenessPrefix + "*"
+
+const livenessPrefix = "n."
+
+// NodeOfLiveness returns the node a liveness record's key names.
+func NodeOfLiveness(key string) string { return strings.TrimPrefix(key, livenessPrefix) }
 
 // Principal returns the key of session k's entry in the index of the
 // principal whose hash is h.
@@ -67,6 +77,14 @@ func PrincipalPattern(h string) string { return "p." + h + ".*" }
 
 // Revoke returns the subject on which node answers lease hand-over requests.
 func Revoke(node string) string { return "lease." + node }
+
+// Report returns the subject on which node publishes its cluster report.
+func Report(node string) string { return reportPrefix + node }
+
+// ReportPattern matches every node's report subject.
+const ReportPattern = reportPrefix + "*"
+
+const reportPrefix = "cluster.report."
 
 // ExpiryGroup is the engine consumer group every Manager of a cluster joins:
 // each expiry of a touch record goes to one of them.

@@ -15,6 +15,8 @@ func TestKeys_Scheme(t *testing.T) {
 		{Principal("h", k), "p.h." + k},
 		{PrincipalPattern("h"), "p.h.*"},
 		{Revoke("n1"), "lease.n1"},
+		{Report("n1"), "cluster.report.n1"},
+		{NodeOfLiveness(Liveness("n1")), "n1"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kilnhq/kiln/clock"
 	"github.com/kilnhq/kiln/engine"
+	"github.com/kilnhq/kiln/internal/hist"
 )
 
 // Config is what a Table needs from the session layer. Every field but
@@ -51,6 +52,7 @@ type Counters struct {
 	Steals       atomic.Int64 // leases taken, fenced, from a holder that was not live
 	Evictions    atomic.Int64 // sessions dropped from the near cache to stay within its bounds
 	WaitNanos    atomic.Int64 // total time acquisitions took
+	Wait         hist.Latency // how long each acquisition took
 }
 
 // Snapshot is the session layer's copy of a session, kept between requests

@@ -61,7 +61,11 @@ func (e *Entry) unlock() { <-e.slot }
 // caller ends the hold with Done or Forget.
 func (t *Table) Acquire(ctx context.Context, k string) (*Entry, error) {
 	start := t.cfg.Clock.Now()
-	defer func() { t.cfg.Counters.WaitNanos.Add(int64(t.cfg.Clock.Now().Sub(start))) }()
+	defer func() {
+		d := t.cfg.Clock.Now().Sub(start)
+		t.cfg.Counters.WaitNanos.Add(int64(d))
+		t.cfg.Counters.Wait.Observe(d)
+	}()
 	ctx, cancel := t.clockCtxFrom(ctx, t.cfg.Wait)
 	defer cancel()
 	for attempt := 1; ; attempt++ {
