@@ -41,7 +41,9 @@ type Stats struct {
 	// itself after all (the holder was unreachable or answered "not
 	// here"); forwarded requests that failed after they were sent (503,
 	// may or may not have been applied); relayed requests it served as the
-	// holder; and relayed requests it answered "not here".
+	// holder; and relayed requests it answered "not here". A relayed
+	// request counts in Handled and Requests on the node that served it
+	// only.
 	Relayed, RelayFallbacks, RelayErrors, RelayServed, RelayNotHere int64
 }
 
