@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kilnhq/kiln/clock"
 	"github.com/kilnhq/kiln/engine"
 	"github.com/kilnhq/kiln/internal/keys"
 )
@@ -46,14 +45,17 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return err
 }
 
-// reporter is the report loop of one Manager.
+// reporter is the report loop of one Manager. Its cadence is the wall
+// clock's, not Config.Clock's: a report is for people and dashboards, not
+// part of any protocol, and a test's fake clock that skips days must not
+// drive tens of thousands of them.
 type reporter struct {
 	m   *Manager
 	msg engine.Messenger
 
 	mu     sync.Mutex // guards closed, timer
 	closed bool
-	timer  clock.Timer
+	timer  *time.Timer
 }
 
 // startReports arms the report loop if the engine carries messages and
@@ -85,7 +87,7 @@ func (r *reporter) tick() {
 		return
 	}
 	r.publish(r.m.Report())
-	r.timer = r.m.cfg.Clock.AfterFunc(r.m.cfg.ReportInterval, r.tick)
+	r.timer = time.AfterFunc(r.m.cfg.ReportInterval, r.tick)
 }
 
 func (r *reporter) publish(rep NodeReport) {

@@ -43,10 +43,10 @@ func (f *fanout) add(s *Subscription) error {
 		if err != nil {
 			return fmt.Errorf("channel: subscribe %s: %w", subject, err)
 		}
-		// A Hub that falls behind loses messages here rather than
-		// stalling the connection; Subscriptions see the gap by Prev and
-		// read the missing ones from history.
-		_ = ns.SetPendingLimits(1<<20, 256<<20)
+		// A Hub that falls behind loses messages here (past the client's
+		// pending limits) rather than stalling the connection; its
+		// subscribers see the gap by Prev, or the watchdog sees the drop,
+		// and read the missing ones from history.
 		ps.ns = ns
 		f.pats[subject] = ps
 	}

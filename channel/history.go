@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kilnhq/kiln/engine"
 )
 
 // maxRead bounds one history read (a recovery over a wide pattern).
@@ -119,6 +121,12 @@ func checkChain(pubs []Publication, floor uint64) error {
 // log does.
 func (h *Hub) readRange(ctx context.Context, filter string, start, stop uint64, most int) ([]Publication, error) {
 	out, err := h.readBulk(ctx, filter, start, stop, most)
+	if errors.Is(err, engine.ErrUnavailable) && ctx.Err() == nil {
+		// The consumer did not answer (not yet reachable across the
+		// cluster): read it all from the leader instead.
+		h.log.Debug("channel: history consumer unavailable; reading from the stream leader", "filter", filter, "err", err)
+		out, err = nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}

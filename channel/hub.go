@@ -223,7 +223,7 @@ func (h *Hub) Close() error {
 	}
 	h.mu.Unlock()
 	for _, s := range subs {
-		if s.endLocal(ErrClosed) && s.presence != "" {
+		if s.endLocal(ErrClosed) && s.joined() {
 			h.pres.leave(s)
 		}
 	}

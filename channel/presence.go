@@ -73,7 +73,14 @@ func (pr *presence) join(ctx context.Context, s *Subscription) error {
 	pr.mu.Lock()
 	pr.local[key] = b
 	pr.mu.Unlock()
-	s.presence, s.presenceKey, s.member = s.pattern, key, m
+	s.mu.Lock()
+	ended := s.ended
+	s.presenceKey, s.member = key, m
+	s.mu.Unlock()
+	if ended { // ended while joining: its end saw no entry to remove
+		pr.leave(s)
+		return s.Err()
+	}
 	return pr.announce(ctx, "join", s.pattern, m)
 }
 
@@ -92,14 +99,17 @@ func (pr *presence) leaveAsync(s *Subscription) {
 func (pr *presence) leave(s *Subscription) {
 	ctx, cancel := pr.h.opCtx(context.Background())
 	defer cancel()
+	s.mu.Lock()
+	key, m := s.presenceKey, s.member
+	s.mu.Unlock()
 	pr.mu.Lock()
-	delete(pr.local, s.presenceKey)
+	delete(pr.local, key)
 	pr.mu.Unlock()
-	if err := pr.kv.Delete(ctx, s.presenceKey); err != nil {
-		pr.h.log.Warn("channel: presence leave not recorded; the entry expires by itself", "channel", s.presence, "err", err)
+	if err := pr.kv.Delete(ctx, key); err != nil {
+		pr.h.log.Warn("channel: presence leave not recorded; the entry expires by itself", "channel", s.pattern, "err", err)
 	}
-	if err := pr.announce(ctx, "leave", s.presence, s.member); err != nil {
-		pr.h.log.Warn("channel: presence leave not announced", "channel", s.presence, "err", err)
+	if err := pr.announce(ctx, "leave", s.pattern, m); err != nil {
+		pr.h.log.Warn("channel: presence leave not announced", "channel", s.pattern, "err", err)
 	}
 }
 

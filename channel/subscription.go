@@ -14,23 +14,22 @@ import (
 // order per channel, each once. Read C until it is closed, then Err says
 // why it ended.
 type Subscription struct {
-	h           *Hub
-	client      Client
-	pattern     string
-	tail        string // subject tail of the pattern
-	presence    string // the channel whose presence it joined, or ""
-	presenceKey string // its presence entry
-	member      Member // as joined
-	recovered   bool
-	c           chan Publication
-	done        chan struct{} // closed by end
-	wake        chan struct{} // one pending wake-up for pump
-	catchUp     chan struct{} // one pending request to re-read history after high
+	h         *Hub
+	client    Client
+	pattern   string
+	tail      string // subject tail of the pattern
+	recovered bool
+	c         chan Publication
+	done      chan struct{} // closed by end
+	wake      chan struct{} // one pending wake-up for pump
+	catchUp   chan struct{} // one pending request to re-read history after high
 
-	mu    sync.Mutex    // guards queue, err, ended
-	queue []Publication // live publications pump has not taken yet
-	err   error
-	ended bool
+	mu          sync.Mutex    // guards the fields below
+	queue       []Publication // live publications pump has not taken yet
+	err         error
+	ended       bool
+	presenceKey string // its presence entry, "" if none
+	member      Member // as joined
 
 	// Owned by pump: what was delivered last per channel, and the floor
 	// below which everything counts as delivered (since.Offset).
@@ -101,6 +100,10 @@ func (h *Hub) Subscribe(ctx context.Context, c Client, pattern string, since *Po
 func (s *Subscription) start(ctx context.Context, since *Position) ([]Publication, error) {
 	if err := s.h.fan.add(s); err != nil {
 		return nil, err
+	}
+	if s.isEnded() { // ended meanwhile (a logout), maybe before add: undo it
+		s.h.fan.remove(s)
+		return nil, s.Err()
 	}
 	ctx, cancel := s.h.opCtx(ctx)
 	defer cancel()
@@ -309,9 +312,22 @@ func (s *Subscription) deliver(p Publication) bool {
 // end ends the subscription once, with err; its presence entry is
 // removed in the background.
 func (s *Subscription) end(err error) {
-	if s.endLocal(err) && s.presence != "" {
+	if s.endLocal(err) && s.joined() {
 		s.h.pres.leaveAsync(s)
 	}
+}
+
+func (s *Subscription) isEnded() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended
+}
+
+// joined reports whether s has a presence entry to remove.
+func (s *Subscription) joined() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.presenceKey != ""
 }
 
 // endLocal ends the subscription on this node; it reports whether this
