@@ -30,8 +30,9 @@ type Config struct {
 	// active it is. Default 24h.
 	Lifetime time.Duration
 	// TouchInterval is how stale the stored last-access time may get before
-	// a request that changes nothing writes it again. A session expires
-	// between IdleTimeout and IdleTimeout+TouchInterval after its last use.
+	// a request writes it again (a save that changes attributes included:
+	// it skips the touch record until then). A session expires between
+	// IdleTimeout and IdleTimeout+TouchInterval after its last use.
 	// Default (zero): IdleTimeout/30, at most 1m.
 	TouchInterval time.Duration
 
@@ -151,6 +152,15 @@ type Config struct {
 	// rest of the session is unaffected either way.
 	OnDecodeError func(context.Context, DecodeFailure) (any, error)
 
+	// StorageFormat is the newest format of the meta record this node
+	// writes (docs/storage.md, "Formats"). 0 (the default) is the current
+	// one, 2: small attributes inline in the meta record, so most saves are
+	// one write. 1 writes every attribute to a record of its own, readable
+	// by releases before format 2: set it while such a release still runs
+	// on the same bucket during a rolling upgrade (docs/migration.md), and
+	// remove it once none does. Every format is read either way.
+	StorageFormat int
+
 	// ReportInterval is how often this node publishes its report (node,
 	// incarnation, cache size, Stats) for package cluster, on an engine
 	// with messaging; 0 publishes none. Default 5s.
@@ -224,6 +234,7 @@ func (c *Config) Validate() error {
 		{c.CacheBytes <= 0, "CacheBytes", "must be positive"},
 		{c.ReportInterval < 0, "ReportInterval", "must not be negative"},
 		{c.MaxSessionsPerPrincipal < 0, "MaxSessionsPerPrincipal", "must not be negative"},
+		{c.StorageFormat < 0 || c.StorageFormat > metaFormat, "StorageFormat", "must be 0 (the current format), 1 or 2"},
 		{c.Clock == nil, "Clock", "must be set"},
 		{c.Logger == nil, "Logger", "must be set"},
 		{c.ErrorHandler == nil, "ErrorHandler", "must be set"},

@@ -126,6 +126,10 @@ func (m *Manager) destroyEvent(ctx context.Context, k string, rec metaRecord) (D
 		Attributes:  make(map[string][]byte, len(rec.Attrs)),
 	}
 	for name, info := range rec.Attrs {
+		if info.inline() {
+			ev.Attributes[name] = info.Value
+			continue
+		}
 		e, err := m.eng.Get(ctx, attrKey(k, name, info))
 		if errors.Is(err, engine.ErrNotFound) {
 			m.cfg.Logger.Warn("kiln: final attribute missing", "session", k[:8], "attribute", name)
@@ -173,7 +177,9 @@ func (m *Manager) finish(ctx context.Context, k string, rec metaRecord, rev uint
 	}
 	var cleanup []engine.Op
 	for name, info := range rec.Attrs {
-		cleanup = append(cleanup, engine.Op{Key: attrKey(k, name, info), Delete: true, TTL: dataGrace})
+		if !info.inline() {
+			cleanup = append(cleanup, engine.Op{Key: attrKey(k, name, info), Delete: true, TTL: dataGrace})
+		}
 	}
 	if rec.Principal != "" {
 		cleanup = append(cleanup, engine.Op{Key: principalKey(rec.Principal, k), Delete: true, TTL: dataGrace})

@@ -23,11 +23,19 @@ type snapshot struct {
 	attrs      map[string][]byte // encoded values of the attributes loaded so far
 }
 
-// Size is the memory the copy takes, roughly: its attributes plus 256 bytes.
+// Size is the memory the copy takes, roughly: its attributes (an inline
+// one's value is in the index, whether loaded or not) plus 256 bytes.
 func (s *snapshot) Size() int {
 	n := 256
+	for name, info := range s.meta.Attrs {
+		if info.inline() {
+			n += len(name) + len(info.Value)
+		}
+	}
 	for name, v := range s.attrs {
-		n += len(name) + len(v)
+		if !s.meta.Attrs[name].inline() {
+			n += len(name) + len(v)
+		}
 	}
 	return n
 }

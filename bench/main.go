@@ -40,6 +40,7 @@ type options struct {
 	sizes    string // session sizes for the growth test
 	noGrowth bool
 	systems  string // comma-separated short names of the systems to run (the ceiling always runs)
+	channels string // subscriber counts for the channel fan-out benchmark
 }
 
 func parseFlags(args []string) (options, error) {
@@ -55,6 +56,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.sizes, "sizes", "1024,10240,102400", "session sizes in bytes for the cost-growth test")
 	fs.BoolVar(&o.noGrowth, "no-growth", false, "skip the cost-growth tests")
 	fs.StringVar(&o.systems, "systems", "", "only these systems, comma-separated from "+strings.Join(shortNames(), ",")+" (the ceiling always runs); default all but rr-lease")
+	fs.StringVar(&o.channels, "channels", "1000,10000", "subscriber counts for the channel fan-out benchmark (kiln Hub vs centrifuge + Redis, over SSE); 0 skips it")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -65,6 +67,7 @@ func parseFlags(args []string) (options, error) {
 			"users": func() { o.users = 8 }, "warmup": func() { o.warmup = 300 * time.Millisecond },
 			"window": func() { o.window = 1500 * time.Millisecond }, "rounds": func() { o.rounds = 1 },
 			"sessions": func() { o.sessions = "200,1000" }, "sizes": func() { o.sizes = "1024,102400" },
+			"channels": func() { o.channels = "100" },
 		}
 		for name, apply := range quick {
 			if !set[name] {
@@ -119,7 +122,11 @@ func run(ctx context.Context, o options, command string) error {
 	if !o.noGrowth {
 		growth = runGrowth(ctx, systems, o)
 	}
-	return report(o.out, h, sums, growth)
+	chans, cerr := channelSection(ctx, e, o)
+	if chans == "" && cerr != nil {
+		return cerr
+	}
+	return errors.Join(report(o.out, h, sums, growth+chans), cerr)
 }
 
 // startEngines builds kiln and starts Redis and `kiln server`.

@@ -54,6 +54,7 @@ func demoFlags(args []string) (demo.Options, error) {
 // printDemo tells the user where everything is and what to try.
 func printDemo(w io.Writer, d *demo.Demo, sticky bool) {
 	fmt.Fprintf(w, "kiln demo: %s\n", d.ProxyURL())
+	fmt.Fprintf(w, "  chat     %s\n", d.ChatURL())
 	for _, n := range d.Nodes() {
 		fmt.Fprintf(w, "  node %-3s %s\n", n.Name, n.URL)
 	}
@@ -65,5 +66,6 @@ func printDemo(w io.Writer, d *demo.Demo, sticky bool) {
 	} else {
 		fmt.Fprintf(w, "Open %s and click: the proxy spreads your requests over the nodes, and they relay each one to the node holding your session ('served by'); stop that node and another takes over with your cart.\n", d.ProxyURL())
 	}
+	fmt.Fprintf(w, "Open %s in two tabs: a message typed in one arrives in the other, whichever nodes serve them.\n", d.ChatURL())
 	fmt.Fprintln(w, "Press Ctrl-C to stop.")
 }

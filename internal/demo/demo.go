@@ -136,6 +136,10 @@ func (d *Demo) NodeLogin() (user, passwordFile string) { return d.nodeLogin.user
 // ProxyURL is the URL of the load-balancing proxy: what a browser opens.
 func (d *Demo) ProxyURL() string { return d.proxy.url }
 
+// ChatURL is the chat's page behind the proxy: open it in two tabs, and a
+// message typed in one (served by one node) arrives in the other (another).
+func (d *Demo) ChatURL() string { return d.proxy.url + "/chat/" }
+
 // NATSURL is the embedded NATS server's client URL; more nodes (such as
 // examples/cart with -engine) can join the cluster through it.
 func (d *Demo) NATSURL() string { return d.nats.ClientURL() }

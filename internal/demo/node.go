@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/kilnhq/kiln"
+	"github.com/kilnhq/kiln/channel"
 	"github.com/kilnhq/kiln/engine/natsengine"
 	"github.com/kilnhq/kiln/internal/cartapp"
+	"github.com/kilnhq/kiln/internal/chatapp"
 )
 
 // openTimeout bounds a node's first connection to NATS.
@@ -22,6 +25,7 @@ type node struct {
 	name string
 	url  string
 	eng  *natsengine.Engine
+	hub  *channel.Hub // the chat's channels, on eng's connection
 	m    *kiln.Manager
 	web  *webServer
 
@@ -41,9 +45,9 @@ const (
 )
 
 // startNode starts the cart app of node name with an engine connection of
-// its own to the NATS server at natsURL, on a random loopback port.
-// With relay, the node relays requests on sessions another node holds to
-// that node (kiln.Config.RelayURL) instead of moving their leases.
+// its own to the NATS server at natsURL, on a random loopback port. With
+// relay, the node relays requests on sessions another node holds to that
+// node (kiln.Config.RelayURL) instead of moving their leases.
 func startNode(ctx context.Context, name, natsURL, bucket string, as login, relay bool, log *slog.Logger) (*node, error) {
 	log = log.With("node", name)
 	n := &node{name: name}
@@ -59,13 +63,19 @@ func startNode(ctx context.Context, name, natsURL, bucket string, as login, rela
 	if relay {
 		relayURL = "http://" + ln.Addr().String()
 	}
-	n.m, err = newManager(n.eng, name, relayURL, log)
+	n.hub, err = channel.NewHub(ctx, n.eng.Conn(), channel.Options{Node: name, Bucket: bucket, Authorize: chatapp.Authorizer{}, Logger: log})
+	if err == nil {
+		n.m, err = newManager(n.eng, n.hub, name, relayURL, log)
+	}
 	if err != nil {
 		ln.Close()
+		if n.hub != nil {
+			n.hub.Close()
+		}
 		n.eng.Close()
 		return nil, fmt.Errorf("demo: node %s: %w", name, err)
 	}
-	n.web = serveWeb(ln, cartapp.Wrap(n.m, name))
+	n.web = serveWeb(ln, apps(n.m, n.hub, name))
 	n.url = n.web.url
 	log.Info("demo: node started", "url", n.url)
 	return n, nil
@@ -84,13 +94,23 @@ func openEngine(ctx context.Context, name, natsURL, bucket string, as login, log
 	return eng, nil
 }
 
-func newManager(eng *natsengine.Engine, name, relayURL string, log *slog.Logger) (*kiln.Manager, error) {
+func newManager(eng *natsengine.Engine, hub *channel.Hub, name, relayURL string, log *slog.Logger) (*kiln.Manager, error) {
 	cfg := kiln.DefaultConfig()
 	cfg.Node = name
 	cfg.RelayURL = relayURL
 	cfg.Logger = log
 	cfg.ErrorHandler = cartapp.ErrorHandler
+	cfg.OnDestroyed = hub.OnDestroyed // a logout closes the user's chat streams on every node
 	return kiln.New(eng, cfg)
+}
+
+// apps serves the chat under /chat/ and the cart everywhere else, on one
+// Manager: one session, one login, for both.
+func apps(m *kiln.Manager, hub *channel.Hub, name string) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/chat/", http.StripPrefix("/chat", chatapp.Wrap(m, hub, name)))
+	mux.Handle("/", cartapp.Wrap(m, name))
+	return mux
 }
 
 // stop shuts the node's HTTP server down, waiting up to timeout for
@@ -103,9 +123,10 @@ func (n *node) stop(timeout time.Duration) error {
 	defer n.mu.Unlock()
 	switch n.state {
 	case running:
-		n.stopErr = errors.Join(n.web.stop(timeout), n.m.Close(), n.eng.Close())
+		n.stopErr = errors.Join(n.web.stop(timeout), n.m.Close(), n.hub.Close(), n.eng.Close())
 	case crashed:
 		n.m.Close()
+		n.hub.Close()
 		n.eng.Close()
 	}
 	n.state = stopped
