@@ -13,6 +13,13 @@ const (
 	// streams (stream info, gets, consumers for listing and expiry) and
 	// kiln's messaging subjects; it cannot create, update, purge or delete
 	// a stream, nor publish or subscribe anywhere else.
+	//
+	// For kiln/channel it may also publish to the bucket's channel stream
+	// (kilnch.<bucket>.in.>), receive what the stream republishes
+	// (kilnch.<bucket>.out.>, subscribe only: a node cannot forge a
+	// delivered publication), send and receive logout broadcasts
+	// (kilnch.<bucket>.ctl), read the stream and the presence bucket, write
+	// presence entries, and create (only create) those two streams.
 	RoleNode = "node"
 	// RoleAdmin may do everything: operators, their tools, the console.
 	RoleAdmin = "admin"
@@ -80,10 +87,27 @@ func nodePermissions(bucket string) *natsserver.Permissions {
 		pub = append(pub, "$KV."+b+".>", "$JS.ACK."+s+".>", "$JS.FC."+s+".>")
 		pub = append(pub, apiSubjects(nodeAPI, s)...)
 	}
+	chPub, chSub := channelPermissions(bucket)
 	return &natsserver.Permissions{
-		Publish:   &natsserver.SubjectPermission{Allow: pub},
-		Subscribe: &natsserver.SubjectPermission{Allow: []string{msgSubjects(bucket), watchSubjects(bucket), "_INBOX.>"}},
+		Publish:   &natsserver.SubjectPermission{Allow: append(pub, chPub...)},
+		Subscribe: &natsserver.SubjectPermission{Allow: append([]string{msgSubjects(bucket), watchSubjects(bucket), "_INBOX.>"}, chSub...)},
 	}
+}
+
+// channelPermissions are what a kiln/channel Hub of bucket needs on top
+// of the engine's: its stream KILNCH_<bucket> and presence bucket
+// KILNCH_PRESENCE_<bucket> (create, read, consumers for history reads and
+// presence listings; never update, purge or delete), the subjects the
+// stream stores, and the logout broadcast.
+func channelPermissions(bucket string) (pub, sub []string) {
+	stream, presence := "KILNCH_"+bucket, "KV_KILNCH_PRESENCE_"+bucket
+	ctl := "kilnch." + bucket + ".ctl"
+	pub = []string{"kilnch." + bucket + ".in.>", ctl, "$KV.KILNCH_PRESENCE_" + bucket + ".>", "$JS.FC." + presence + ".>"}
+	for _, s := range []string{stream, presence} {
+		pub = append(pub, "$JS.API.STREAM.CREATE."+s)
+		pub = append(pub, apiSubjects(nodeAPI, s)...)
+	}
+	return pub, []string{"kilnch." + bucket + ".out.>", ctl}
 }
 
 func viewerPermissions(bucket string) *natsserver.Permissions {
