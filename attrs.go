@@ -124,9 +124,13 @@ func (s *Session) current(name string, a *attr) ([]byte, error) {
 	return b, nil
 }
 
-// loadAttr reads one attribute record and checks that it is the version the
-// meta record this request loaded points at.
+// loadAttr returns an inline attribute's value from the index, or reads
+// its record and checks that it is the version the meta record this
+// request loaded points at.
 func (s *Session) loadAttr(name string) ([]byte, error) {
+	if info := s.meta.Attrs[name]; info.inline() {
+		return info.Value, nil
+	}
 	ctx, cancel := s.m.engineCtx(s.ctx)
 	defer cancel()
 	e, err := s.m.eng.Get(ctx, attrKey(s.key, name, s.meta.Attrs[name]))

@@ -93,7 +93,7 @@ func (s *Session) allValues(changes []change) ([]change, error) {
 		byName[c.name] = c
 	}
 	var out []change
-	for name := range nextIndex(s.meta.Attrs, changes, 0, "") {
+	for name := range nextIndex(s.meta.Attrs, changes, 0, "", false) {
 		if c, ok := byName[name]; ok {
 			out = append(out, c)
 			continue

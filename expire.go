@@ -12,10 +12,10 @@ const endedExpired = ReasonExpired
 // startExpiry subscribes to the expiry of touch records, if the engine
 // reports expiries. Expired sessions are never served whether or not this
 // runs (every load checks the deadlines); it hands out destroy events and
-// frees storage.
+// frees storage. An Admin Manager does not subscribe (Config.Admin).
 func (m *Manager) startExpiry(eng engine.Store) error {
 	n, ok := eng.(engine.Notifier)
-	if !ok {
+	if !ok || m.cfg.Admin {
 		return nil
 	}
 	sub, err := n.OnExpire(context.Background(), expiryGroup, touchPattern, m.onExpire)
@@ -126,6 +126,10 @@ func (m *Manager) destroyEvent(ctx context.Context, k string, rec metaRecord) (D
 		Attributes:  make(map[string][]byte, len(rec.Attrs)),
 	}
 	for name, info := range rec.Attrs {
+		if info.inline() {
+			ev.Attributes[name] = info.Value
+			continue
+		}
 		e, err := m.eng.Get(ctx, attrKey(k, name, info))
 		if errors.Is(err, engine.ErrNotFound) {
 			m.cfg.Logger.Warn("kiln: final attribute missing", "session", k[:8], "attribute", name)
@@ -173,7 +177,9 @@ func (m *Manager) finish(ctx context.Context, k string, rec metaRecord, rev uint
 	}
 	var cleanup []engine.Op
 	for name, info := range rec.Attrs {
-		cleanup = append(cleanup, engine.Op{Key: attrKey(k, name, info), Delete: true, TTL: dataGrace})
+		if !info.inline() {
+			cleanup = append(cleanup, engine.Op{Key: attrKey(k, name, info), Delete: true, TTL: dataGrace})
+		}
 	}
 	if rec.Principal != "" {
 		cleanup = append(cleanup, engine.Op{Key: principalKey(rec.Principal, k), Delete: true, TTL: dataGrace})

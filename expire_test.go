@@ -3,6 +3,7 @@ package kiln
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 
 // TestManager_ExpiryCleanup checks that when a session's idle timer runs out
 // in the engine, one Manager of the cluster tombstones it and deletes its
-// attributes.
+// attribute records (a large attribute has one; a small one is inline).
 func TestManager_ExpiryCleanup(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	eng := memengine.New(memengine.Options{Clock: clk})
@@ -30,29 +31,33 @@ func TestManager_ExpiryCleanup(t *testing.T) {
 		managers = append(managers, m)
 	}
 	s := &Session{m: managers[0], ctx: context.Background()}
-	if err := s.Put("a", "x"); err != nil {
+	if err := errors.Join(s.Put("a", "x"), s.Put("big", strings.Repeat("x", 2*inlineMax))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.save(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	s.release()
-	k, info := storeKey(s.base), s.meta.Attrs["a"]
+	k, big := storeKey(s.base), s.meta.Attrs["big"]
+	if big.inline() || !s.meta.Attrs["a"].inline() {
+		t.Fatalf("index %+v: want a inline, big in a record", s.meta.Attrs)
+	}
 	ctx := context.Background()
 
 	clk.Advance(cfg.IdleTimeout + time.Minute)
+	var rec metaRecord
 	waitFor(t, func() bool {
-		_, err := eng.Get(ctx, attrKey(k, "a", info))
+		e, err := eng.Get(ctx, metaKey(k))
+		rec = metaRecord{}
+		return err == nil && decode(e.Value, &rec) == nil && rec.Ended == endedExpired && !rec.Pending
+	})
+	if len(rec.Attrs) != 0 {
+		t.Fatalf("finished tombstone still indexes %v", rec.Attrs)
+	}
+	waitFor(t, func() bool {
+		_, err := eng.Get(ctx, attrKey(k, "big", big))
 		return errors.Is(err, engine.ErrNotFound)
 	})
-	e, err := eng.Get(ctx, metaKey(k))
-	if err != nil {
-		t.Fatalf("meta after expiry: %v, want a tombstone", err)
-	}
-	var rec metaRecord
-	if err := decode(e.Value, &rec); err != nil || rec.Ended != endedExpired {
-		t.Fatalf("meta after expiry = %+v (%v), want ended %q", rec, err, endedExpired)
-	}
 }
 
 // waitFor polls cond until it holds or 5s pass (expiry handlers run in the

@@ -92,6 +92,12 @@ type faultRule struct {
 	apply bool
 	get   bool  // the rule is for a Get of ops[0].Key
 	err   error // if set, fail with it instead, without applying
+	// late: the call hangs until its deadline, then is applied (it lands
+	// after the caller gave up).
+	late bool
+	// after, with apply, runs once the write is applied and before the
+	// error returns: the node is paused there while others go on.
+	after func()
 }
 
 func (e *faultEngine) arm(r faultRule) {
@@ -120,9 +126,16 @@ func (e *faultEngine) Commit(ctx context.Context, ops ...engine.Op) ([]uint64, e
 		return e.Engine.Commit(ctx, ops...)
 	case r.err != nil:
 		return nil, fmt.Errorf("injected: %w", r.err)
+	case r.late:
+		<-ctx.Done()
+		e.Engine.Commit(context.Background(), ops...)
+		return nil, fmt.Errorf("injected: delayed past the deadline, landed late: %w", engine.ErrUnavailable)
 	case r.apply:
 		if _, err := e.Engine.Commit(ctx, ops...); err != nil {
 			return nil, err
+		}
+		if r.after != nil {
+			r.after()
 		}
 		return nil, fmt.Errorf("injected: applied, ack lost: %w", engine.ErrUnavailable)
 	}
@@ -214,18 +227,19 @@ func TestSave_AmbiguousCommit(t *testing.T) {
 }
 
 // TestSave_RefusedCommit: a commit point that is definitely refused undoes
-// the prepared attribute records.
+// the prepared attribute records (of a value too large to be inline).
 func TestSave_RefusedCommit(t *testing.T) {
 	c := mustCluster(t, 0, nil)
 	n, eng := mustFaultNode(t, c, "n1", nil, fastLeases)
 	u := newUser(t)
-	u.must(n, "POST", "/put", kv("k", "x", "v", "1"))
+	one, two := strings.Repeat("1", 2000), strings.Repeat("2", 2000)
+	u.must(n, "POST", "/put", kv("k", "x", "v", one))
 	eng.arm(faultRule{match: metaCommit, err: engine.ErrConflict})
-	if status, _ := u.do(n, "POST", "/put", kv("k", "x", "v", "2")); status != http.StatusConflict {
+	if status, _ := u.do(n, "POST", "/put", kv("k", "x", "v", two)); status != http.StatusConflict {
 		t.Fatalf("save with a refused commit: status %d, want 409", status)
 	}
-	if got := u.must(n, "GET", "/get?k=x", nil)["value"]; got != "1" {
-		t.Fatalf("x after the refused save = %v, want 1", got)
+	if got := u.must(n, "GET", "/get?k=x", nil)["value"]; got != one {
+		t.Fatalf("x after the refused save = %.8v…, want 1…", got)
 	}
 	keys, err := c.eng.List(context.Background(), "s.*.a.>", "", 10)
 	if err != nil || len(keys) != 1 {
@@ -344,12 +358,14 @@ func checkTombstone(t *testing.T, c *cluster, why string) {
 // version that a save it did not see replaced (here written straight to
 // the engine, as a second holder would). The read fails once with 409,
 // and the copy is dropped: the next read reloads and succeeds, instead of
-// "attribute gone" for good.
+// "attribute gone" for good. (Values too large to be inline: an inline one
+// has no record to be gone.)
 func TestSave_StaleCopyReloaded(t *testing.T) {
 	c := mustCluster(t, 2, fastLeases)
 	u := newUser(t)
-	u.must(c.nodes[0], "POST", "/put", kv("k", "x", "v", "1"))
-	u.must(c.nodes[0], "POST", "/put", kv("k", "y", "v", "1"))
+	big := strings.Repeat("1", 2000)
+	u.must(c.nodes[0], "POST", "/put", kv("k", "x", "v", big))
+	u.must(c.nodes[0], "POST", "/put", kv("k", "y", "v", big))
 	u.must(c.nodes[1], "GET", "/get?k=x", nil) // n2 holds a copy with x loaded, y not
 	replaceAttr(t, c, "y", "2")
 	if status, _ := u.do(c.nodes[1], "GET", "/get?k=y", nil); status != http.StatusConflict {
@@ -362,6 +378,7 @@ func TestSave_StaleCopyReloaded(t *testing.T) {
 
 // replaceAttr saves a new version of attribute name of the only session,
 // directly in the engine (docs/storage.md), and deletes the old version.
+// The meta record must be in format 1 (no inline attribute).
 func replaceAttr(t *testing.T, c *cluster, name, value string) {
 	t.Helper()
 	ctx := context.Background()

@@ -46,6 +46,8 @@ func FuzzParseID(f *testing.F) {
 func FuzzDecodeRecords(f *testing.F) {
 	meta, _ := encode(&metaRecord{Version: 3, Principal: "p", Attrs: map[string]attrInfo{"a": {Version: 1, Size: 2}}})
 	f.Add(meta)
+	inline, _ := encode(&metaRecord{Version: 4, Attrs: map[string]attrInfo{"n": {Version: 4, Size: 1, Value: []byte{0x07}}}})
+	f.Add(inline) // format 2
 	f.Add([]byte{0xff, 0x00})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var m metaRecord

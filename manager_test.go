@@ -89,9 +89,17 @@ func TestManager_Writes(t *testing.T) {
 			t.Fatalf("re-putting the same value made %d commits, want 0", got)
 		}
 	})
-	t.Run("OnlyChangedAttributeTravels", func(t *testing.T) {
+	t.Run("SmallChangeIsOneWrite", func(t *testing.T) {
 		n.eng.ops()
 		u.must(n, "POST", "/put", kv("k", "b", "v", "B"))
+		if ops := n.eng.ops(); len(ops) != 1 || !strings.HasSuffix(ops[0].Key, ".m") || ops[0].Delete {
+			t.Fatalf("save of one changed small attribute wrote %v, want the meta record alone (inline, touch not due)", opKeys(ops))
+		}
+	})
+	t.Run("OnlyChangedAttributeTravels", func(t *testing.T) {
+		u.must(n, "POST", "/put", kv("k", "big", "v", strings.Repeat("1", 2000)))
+		n.eng.ops()
+		u.must(n, "POST", "/put", kv("k", "big", "v", strings.Repeat("2", 2000)))
 		var writes, deletes []string
 		for _, op := range n.eng.ops() {
 			if op.Delete {
@@ -100,9 +108,9 @@ func TestManager_Writes(t *testing.T) {
 				writes = append(writes, op.Key)
 			}
 		}
-		// meta, touch and the new version of b; the old version of b is deleted
-		if len(writes) != 3 || len(deletes) != 1 || !strings.Contains(deletes[0], ".a.Yg.") {
-			t.Fatalf("save of one changed attribute wrote %q and deleted %q, want meta, touch, one attribute and the deletion of its old version", writes, deletes)
+		// meta and the new version of big; its old version is deleted
+		if len(writes) != 2 || len(deletes) != 1 || !strings.Contains(deletes[0], ".a.Ymln.") {
+			t.Fatalf("save of one changed large attribute wrote %q and deleted %q, want meta, one attribute record and the deletion of its old version", writes, deletes)
 		}
 	})
 	t.Run("TouchAfterTouchInterval", func(t *testing.T) {
@@ -427,11 +435,12 @@ func TestManager_SaveAllOrNothing(t *testing.T) {
 	c := mustCluster(t, 2, nil)
 	a, b := c.nodes[0], c.nodes[1]
 	u := newUser(t)
-	u.must(a, "POST", "/put", kv("k", "x", "v", "1"))
-	u.must(a, "POST", "/put", kv("k", "y", "v", "1"))
+	one, twos := strings.Repeat("1", 2000), strings.Repeat("2", 2000) // too large to be inline
+	u.must(a, "POST", "/put", kv("k", "x", "v", one))
+	u.must(a, "POST", "/put", kv("k", "y", "v", one))
 	two := httptestServer(t, a.m, func(w http.ResponseWriter, r *http.Request) {
 		s := kiln.FromContext(r.Context())
-		reply(w, errors.Join(s.Put("x", "2"), s.Put("y", "2")), nil)
+		reply(w, errors.Join(s.Put("x", twos), s.Put("y", twos)), nil)
 	})
 	a.eng.failMeta.Store(true)
 	a.eng.ops()
@@ -447,8 +456,8 @@ func TestManager_SaveAllOrNothing(t *testing.T) {
 		t.Fatalf("save failing at its commit point: status %d, want 503", resp.StatusCode)
 	}
 	for _, k := range []string{"x", "y"} {
-		if got := u.must(b, "GET", "/get?k="+k, nil)["value"]; got != "1" {
-			t.Fatalf("%s = %v after a failed save, want the old value 1", k, got)
+		if got := u.must(b, "GET", "/get?k="+k, nil)["value"]; got != one {
+			t.Fatalf("%s = %.8v… after a failed save, want the old value 1…", k, got)
 		}
 	}
 	written, undone := map[string]bool{}, map[string]bool{}

@@ -13,9 +13,11 @@ import (
 // single-key writes (an atomic multi-key commit costs ~5 ms on a
 // single-server JetStream file store, a single write ~70 µs):
 //
-//  1. prepare: new attribute records under fresh versioned keys (IfNew) and
-//     the touch record (compare-and-set on its revision; a conflict there
-//     only skips it), concurrently.
+//  1. prepare: new records of the changed attributes that are not inline
+//     (inline.go), under fresh versioned keys (IfNew), and the touch record
+//     when it is due (compare-and-set on its revision; a conflict there
+//     only skips it), concurrently. A save of inline attributes alone
+//     usually has nothing to prepare.
 //     Nothing reads a versioned key before a meta record points at it, so
 //     they are invisible until phase 2.
 //  2. commit: the meta record, compare-and-set on the revision the request
@@ -51,6 +53,7 @@ type savePlan struct {
 // planRevs are the revisions a plan gave the records the session tracks.
 type planRevs struct {
 	meta     uint64   // the last op of commit
+	touched  bool     // prepare tried the touch record
 	touch    uint64   // 0 unless prepare wrote the touch record
 	prepared []uint64 // of each prepare op
 	evicted  []string // sessions admit evicted, to end once the save is done
@@ -78,7 +81,7 @@ func (m *Manager) run(ctx context.Context, what string, p savePlan) (planRevs, e
 		m.parallel(ctx, p.cleanup)
 		out := planRevs{meta: metaRev, prepared: prepRevs, evicted: evicted, bound: p.bound}
 		if p.touchAt >= 0 {
-			out.touch = prepRevs[p.touchAt]
+			out.touched, out.touch = true, prepRevs[p.touchAt]
 		}
 		return out, nil
 	}

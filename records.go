@@ -12,9 +12,12 @@ import (
 
 // The stored form of a session (docs/storage.md): with k = storeKey(ID),
 //
-//	s.<k>.m             meta record: version, times, principal, attribute index
-//	s.<k>.a.<name64>.<v> one attribute record per attribute (name base64url)
-//	                     and version: a save writes new versions, then the meta
+//	s.<k>.m             meta record: version, times, principal, attribute
+//	                     index; small attributes are stored in the index itself
+//	                     (inline.go), so a save changing only those is one write
+//	s.<k>.a.<name64>.<v> one attribute record per large attribute (name
+//	                     base64url) and version: a save writes new versions,
+//	                     then the meta
 //	t.<k>               touch record: last access; its TTL is the idle timer
 //
 // Every record is one CBOR document. A save's commit point is the write of
@@ -23,6 +26,7 @@ import (
 
 // metaRecord is the value of s.<k>.m. A meta record with Ended set is a
 // tombstone: the ID was invalidated or renewed and is never served again.
+// Its stored form (format.go) depends on whether an attribute is inline.
 type metaRecord struct {
 	Version   uint64              `cbor:"v"`
 	Created   time.Time           `cbor:"c"`
@@ -30,7 +34,7 @@ type metaRecord struct {
 	Principal string              `cbor:"p,omitempty"`
 	MaxIdle   time.Duration       `cbor:"i,omitempty"`
 	Remember  bool                `cbor:"r,omitempty"` // Session.SetRememberMe: persistent cookie, RememberLifetime
-	Attrs     map[string]attrInfo `cbor:"a,omitempty"`
+	Attrs     map[string]attrInfo `cbor:"-"`           // stored under a or b: format.go
 	Ended     DestroyReason       `cbor:"x,omitempty"`
 	// Pending, with Ended: the session has ended but its destroy event has
 	// not been handled yet; the attribute index still points at its final
@@ -41,16 +45,25 @@ type metaRecord struct {
 	Tag string `cbor:"g,omitempty"`
 }
 
-// attrInfo indexes one attribute in the meta record.
+// attrInfo indexes one attribute in the meta record: an inline attribute
+// (Value set) is stored right there, any other in a record of its own.
 type attrInfo struct {
 	Version uint64 `cbor:"v"` // meta version of the save that wrote it
 	Size    int    `cbor:"n"` // encoded size of the value
-	Sum     []byte `cbor:"h"` // digest of the value: change detection without loading it
+	// Sum is the digest of a record's value: change detection without
+	// loading it. An inline entry has none (its value is at hand).
+	Sum []byte `cbor:"h,omitempty"`
 	// Tag is random per save attempt and part of the record's key, so that
 	// a version written by an attempt whose commit failed (and whose
 	// clean-up was lost) never blocks a later attempt at the same version.
+	// An inline entry has none.
 	Tag string `cbor:"t,omitempty"`
+	// Value is an inline attribute's encoded value (no record of its own).
+	Value cbor.RawMessage `cbor:"d,omitempty"`
 }
+
+// inline reports whether the attribute is stored in the meta record.
+func (a attrInfo) inline() bool { return len(a.Value) > 0 }
 
 // digest is what attrInfo.Sum holds: the first 128 bits of SHA-256.
 func digest(value []byte) []byte {

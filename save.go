@@ -101,11 +101,17 @@ func (s *Session) unchanged(name string, a *attr, b []byte) bool {
 		return bytes.Equal(b, a.raw) || (a.read && bytes.Equal(b, asRead(a)))
 	}
 	info, ok := s.meta.Attrs[name]
+	if ok && info.inline() {
+		return bytes.Equal(b, info.Value)
+	}
 	return ok && bytes.Equal(info.Sum, digest(b))
 }
 
 func (s *Session) checkSessionSize(changes []change) error {
-	next := nextIndex(s.meta.Attrs, changes, 0, "")
+	if len(changes) == 0 {
+		return nil // nothing grows
+	}
+	next := nextIndex(s.meta.Attrs, changes, 0, "", false)
 	if n := len(next); n > s.m.cfg.MaxAttributes {
 		return fmt.Errorf("save: %w: %d attributes, limit %d", ErrTooLarge, n, s.m.cfg.MaxAttributes)
 	}
@@ -144,6 +150,7 @@ func (s *Session) saveChanges(ctx context.Context, changes []change) (saveResult
 	now := s.m.now()
 	in := s.input(s.key, changes, now)
 	in.metaRev, in.touchRev, in.bound = s.metaRev, s.touchRev, s.loadedPrincipal
+	in.touchDue = s.metaDirty // idle timeout or lifetime may have changed
 	in.meta.Version++
 	p, meta, err := s.m.planSave(in)
 	if err != nil {
@@ -160,7 +167,7 @@ func (s *Session) saveChanges(ctx context.Context, changes []change) (saveResult
 
 // input returns the records a save of changes under key k starts from.
 func (s *Session) input(k string, changes []change, now time.Time) saveInput {
-	return saveInput{k: k, meta: s.meta, changes: changes, userAgent: s.userAgent, now: now}
+	return saveInput{k: k, meta: s.meta, changes: changes, userAgent: s.userAgent, now: now, lastAccess: s.lastAccess}
 }
 
 // touch persists the access time if the stored one is TouchInterval old.
@@ -247,9 +254,13 @@ func (s *Session) saved(meta metaRecord, changes []change, revs planRevs, now ti
 	}
 	s.stored, s.metaDirty, s.renew = true, false, false
 	s.loadedPrincipal = s.meta.Principal
-	s.metaRev, s.touchRev, s.lastAccess = revs.meta, revs.touch, now
-	if revs.touch == 0 {
+	s.metaRev = revs.meta
+	switch {
+	case !revs.touched: // not due: the touch record is as the request loaded it
+	case revs.touch == 0:
 		s.broken = true // the touch record was left alone: its revision is unknown, reload it
+	default:
+		s.touchRev, s.lastAccess = revs.touch, now
 	}
 	s.evicted, s.boundEntry = revs.evicted, revs.bound
 }

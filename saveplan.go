@@ -1,6 +1,7 @@
 package kiln
 
 import (
+	"slices"
 	"time"
 
 	"github.com/kilnhq/kiln/engine"
@@ -18,14 +19,22 @@ type saveInput struct {
 	replaced  string // the key this save tombstones (a renewal), or ""
 	userAgent string
 	now       time.Time
+	// lastAccess is the access time the touch record holds; touchDue says
+	// the save changes what the idle timer depends on (idle timeout,
+	// lifetime): then the touch record is written whatever its age.
+	lastAccess time.Time
+	touchDue   bool
 }
 
 func (in saveInput) existing() bool { return in.metaRev != 0 }
 
-// planSave plans in (plan.go): the new attribute versions, the principal
-// index entry and the touch record, then the meta record (IfRevision of
-// the one it replaces, else IfNew), then the deletion of what it replaces.
-// It returns the meta record the plan writes.
+// planSave plans in (plan.go): the records of the changed attributes that
+// are not inline, the principal index entry and, when due, the touch record,
+// then the meta record (IfRevision of the one it replaces, else IfNew),
+// then the deletion of the records it replaces. A save that changes only
+// inline attributes of a session touched within TouchInterval is the meta
+// record's compare-and-set alone. It returns the meta record the plan
+// writes.
 //
 // The touch record is compare-and-set on the revision the request knows
 // (IfNew for a new key), like the meta record: a save racing an end
@@ -33,7 +42,7 @@ func (in saveInput) existing() bool { return in.metaRev != 0 }
 // timer.
 func (m *Manager) planSave(in saveInput) (savePlan, metaRecord, error) {
 	meta, tag := in.meta, randomToken()
-	p := savePlan{tag: tag, version: meta.Version}
+	p := savePlan{tag: tag, version: meta.Version, touchAt: -1}
 	dataTTL := meta.Deadline.Sub(in.now) + dataGrace
 	if !in.existing() && m.leases != nil {
 		lease, err := m.leases.Record(in.k)
@@ -43,22 +52,17 @@ func (m *Manager) planSave(in saveInput) (savePlan, metaRecord, error) {
 		lease.IfNew = true
 		p.prepare = append(p.prepare, lease) // first: its revision is revs.prepared[0]
 	}
-	attrs, cleanup, err := attrOps(in, tag, dataTTL)
+	next, err := m.planAttrs(&p, in, dataTTL)
 	if err != nil {
 		return p, meta, err
 	}
-	p.prepare, p.cleanup = append(p.prepare, attrs...), cleanup
 	if err := m.planIndex(&p, in, dataTTL); err != nil {
 		return p, meta, err
 	}
-	touch, err := m.touchOp(in.k, meta, in.now)
-	if err != nil {
+	if err := m.planTouch(&p, in, meta); err != nil {
 		return p, meta, err
 	}
-	touch.IfNew, touch.IfRevision = !in.existing(), in.touchRev
-	p.touchAt = len(p.prepare)
-	p.prepare = append(p.prepare, touch)
-	meta.Attrs, meta.Tag = nextIndex(meta.Attrs, in.changes, meta.Version, tag), tag
+	meta.Attrs, meta.Tag = next, tag
 	b, err := encode(&meta)
 	if err != nil {
 		return p, meta, err
@@ -67,24 +71,77 @@ func (m *Manager) planSave(in saveInput) (savePlan, metaRecord, error) {
 	return p, meta, nil
 }
 
-// attrOps returns the writes of the changed attributes' new versions and
-// the deletes of the versions they replace.
-func attrOps(in saveInput, tag string, ttl time.Duration) (prepare, cleanup []engine.Op, err error) {
-	for _, c := range in.changes {
-		if info, ok := in.meta.Attrs[c.name]; ok && in.existing() {
+// planAttrs adds the records of in's changed attributes that are not
+// inline to p, and the deletes of the records they replace, and returns the
+// attribute index the meta record will hold.
+func (m *Manager) planAttrs(p *savePlan, in saveInput, ttl time.Duration) (map[string]attrInfo, error) {
+	changes := in.changes
+	if !m.inlineOn() {
+		changes = slices.Concat(changes, outlined(in.meta.Attrs, changes))
+	}
+	next := nextIndex(in.meta.Attrs, changes, in.meta.Version, p.tag, m.inlineOn())
+	attrs, cleanup, err := attrOps(in, changes, next, ttl)
+	if err != nil {
+		return nil, err
+	}
+	p.prepare, p.cleanup = append(p.prepare, attrs...), cleanup
+	return next, nil
+}
+
+// planTouch adds the touch record to p if it is due: always for a new key;
+// for an existing one when the stored access time is TouchInterval old (as
+// for a read), or when the save changes what the idle timer depends on
+// (in.touchDue). Skipping it keeps the precision a read has: the idle
+// timer set at the last touch runs at least IdleTimeout past now.
+func (m *Manager) planTouch(p *savePlan, in saveInput, meta metaRecord) error {
+	if in.existing() && !in.touchDue && in.now.Sub(in.lastAccess) < m.touchInterval {
+		return nil
+	}
+	touch, err := m.touchOp(in.k, meta, in.now)
+	if err != nil {
+		return err
+	}
+	touch.IfNew, touch.IfRevision = !in.existing(), in.touchRev
+	p.touchAt = len(p.prepare)
+	p.prepare = append(p.prepare, touch)
+	return nil
+}
+
+// attrOps returns the writes of the new records of changes (those next
+// does not hold inline) and the deletes of the records they replace.
+func attrOps(in saveInput, changes []change, next map[string]attrInfo, ttl time.Duration) (prepare, cleanup []engine.Op, err error) {
+	for _, c := range changes {
+		if info, ok := in.meta.Attrs[c.name]; ok && !info.inline() && in.existing() {
 			cleanup = append(cleanup, engine.Op{Key: attrKey(in.k, c.name, info), Delete: true, TTL: dataGrace})
 		}
-		if c.deleted {
+		info := next[c.name]
+		if c.deleted || info.inline() {
 			continue
 		}
-		rec, err := encode(&attrRecord{Version: in.meta.Version, Value: c.value})
+		rec, err := encode(&attrRecord{Version: info.Version, Value: c.value})
 		if err != nil {
 			return nil, nil, err
 		}
-		info := attrInfo{Version: in.meta.Version, Tag: tag}
 		prepare = append(prepare, engine.Op{Key: attrKey(in.k, c.name, info), Value: rec, TTL: ttl, IfNew: true})
 	}
 	return prepare, cleanup, nil
+}
+
+// outlined returns the inline attributes of attrs that changes leaves
+// alone, as changes: with inline storage off they move to records of their
+// own, so that the record becomes readable by format-1 code.
+func outlined(attrs map[string]attrInfo, changes []change) []change {
+	changed := make(map[string]bool, len(changes))
+	for _, c := range changes {
+		changed[c.name] = true
+	}
+	var out []change
+	for name, info := range attrs {
+		if info.inline() && !changed[name] {
+			out = append(out, change{name: name, value: info.Value})
+		}
+	}
+	return out
 }
 
 // planIndex adds the principal index writes of in to p, and the admission
@@ -142,21 +199,4 @@ func (m *Manager) idleOf(meta metaRecord) time.Duration {
 		return meta.MaxIdle
 	}
 	return m.cfg.IdleTimeout
-}
-
-// nextIndex returns the attribute index attrs after changes saved as
-// version by the attempt tagged tag.
-func nextIndex(attrs map[string]attrInfo, changes []change, version uint64, tag string) map[string]attrInfo {
-	next := make(map[string]attrInfo, len(attrs)+len(changes))
-	for name, info := range attrs {
-		next[name] = info
-	}
-	for _, c := range changes {
-		if c.deleted {
-			delete(next, c.name)
-		} else {
-			next[c.name] = attrInfo{Version: version, Size: len(c.value), Sum: digest(c.value), Tag: tag}
-		}
-	}
-	return next
 }

@@ -25,4 +25,13 @@
 // channels are handled by Handle on the publishing node and never
 // subscribable; "/meta/presence/<ch>" carries <ch>'s join and leave
 // events and is subscribable by whoever may subscribe to <ch>.
+//
+// # Transports
+//
+// SSEHandler (Server-Sent Events, resumable by Last-Event-ID),
+// WebSocketHandler (JSON frames, origin check, per-connection limits) and
+// PublishHandler serve clients; ClientHandler serves the JavaScript client
+// (kiln.channels.connect), and Mount serves all four under one prefix.
+// They read the client from the kiln session, so they go behind
+// Manager.Handler; a stream releases its session when it starts.
 package channel

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/kilnhq/kiln"
+	"github.com/kilnhq/kiln/channel"
 	"github.com/kilnhq/kiln/engine/natsengine"
 	"github.com/kilnhq/kiln/internal/cartapp"
+	"github.com/kilnhq/kiln/internal/chatapp"
 )
 
 // openTimeout bounds a node's first connection to NATS.
@@ -21,6 +24,7 @@ type node struct {
 	name string
 	url  string
 	eng  *natsengine.Engine
+	hub  *channel.Hub // the chat's channels, on eng's connection
 	m    *kiln.Manager
 	web  *webServer
 
@@ -48,11 +52,17 @@ func startNode(ctx context.Context, name, natsURL, bucket string, as login, log 
 	if n.eng, err = openEngine(ctx, name, natsURL, bucket, as, log); err != nil {
 		return nil, err
 	}
-	n.m, err = newManager(n.eng, name, log)
+	n.hub, err = channel.NewHub(ctx, n.eng.Conn(), channel.Options{Node: name, Bucket: bucket, Authorize: chatapp.Authorizer{}, Logger: log})
 	if err == nil {
-		n.web, err = startWebServer("127.0.0.1:0", cartapp.Wrap(n.m, name))
+		n.m, err = newManager(n.eng, n.hub, name, log)
+	}
+	if err == nil {
+		n.web, err = startWebServer("127.0.0.1:0", apps(n.m, n.hub, name))
 	}
 	if err != nil {
+		if n.hub != nil {
+			n.hub.Close()
+		}
 		n.eng.Close()
 		return nil, fmt.Errorf("demo: node %s: %w", name, err)
 	}
@@ -74,12 +84,22 @@ func openEngine(ctx context.Context, name, natsURL, bucket string, as login, log
 	return eng, nil
 }
 
-func newManager(eng *natsengine.Engine, name string, log *slog.Logger) (*kiln.Manager, error) {
+func newManager(eng *natsengine.Engine, hub *channel.Hub, name string, log *slog.Logger) (*kiln.Manager, error) {
 	cfg := kiln.DefaultConfig()
 	cfg.Node = name
 	cfg.Logger = log
 	cfg.ErrorHandler = cartapp.ErrorHandler
+	cfg.OnDestroyed = hub.OnDestroyed // a logout closes the user's chat streams on every node
 	return kiln.New(eng, cfg)
+}
+
+// apps serves the chat under /chat/ and the cart everywhere else, on one
+// Manager: one session, one login, for both.
+func apps(m *kiln.Manager, hub *channel.Hub, name string) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/chat/", http.StripPrefix("/chat", chatapp.Wrap(m, hub, name)))
+	mux.Handle("/", cartapp.Wrap(m, name))
+	return mux
 }
 
 // stop shuts the node's HTTP server down, waiting up to timeout for
@@ -92,9 +112,10 @@ func (n *node) stop(timeout time.Duration) error {
 	defer n.mu.Unlock()
 	switch n.state {
 	case running:
-		n.stopErr = errors.Join(n.web.stop(timeout), n.m.Close(), n.eng.Close())
+		n.stopErr = errors.Join(n.web.stop(timeout), n.m.Close(), n.hub.Close(), n.eng.Close())
 	case crashed:
 		n.m.Close()
+		n.hub.Close()
 		n.eng.Close()
 	}
 	n.state = stopped

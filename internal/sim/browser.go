@@ -113,7 +113,7 @@ func (w *world) do(b *browser, kind opKind, n *nodeRun, final bool) {
 			o.Err = "bad body: " + err.Error()
 			break
 		}
-		o.Known, o.Saw, o.N, o.Princ = true, rep.Lsid, rep.N, rep.Principal
+		o.Known, o.Saw, o.N, o.Princ, o.Torn = true, rep.Lsid, rep.N, rep.Principal, rep.Torn
 	}
 	o.NotApplied = !o.Known && notApplied(o)
 	b.end(&o, rec.Result().Cookies())

@@ -30,12 +30,28 @@ func Check(res *Result, vizDir string) Verdict {
 	stale := v.checkStale(res)
 	v.checkLinear(res, parts, vizDir, stale, idx)
 	v.checkBroken(res)
+	v.checkTorn(res)
 	v.checkEvents(res)
 	v.checkEnds(res)
 	if limited(res.Cfg.Seed) {
 		v.checkLimit(res)
 	}
 	return v
+}
+
+// checkTorn fails every answer and destroy event that saw a save half
+// applied: n and pad are written together (app.go).
+func (v *Verdict) checkTorn(res *Result) {
+	for _, o := range res.Ops {
+		if o.Known && o.Torn {
+			v.fail("torn save: n and pad disagree: %s", o)
+		}
+	}
+	for _, d := range res.Events {
+		if d.Torn {
+			v.fail("torn save: the final n and pad disagree: %s", d)
+		}
+	}
 }
 
 func (v *Verdict) fail(format string, args ...any) {

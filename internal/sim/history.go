@@ -37,6 +37,7 @@ type Op struct {
 	Saw    string // lsid the handler saw (or created)
 	N      int
 	Princ  string // principal the handler saw
+	Torn   bool   // the handler saw n and pad disagree: half a save
 	Final  bool   // a read of the final check: it must answer 200
 	Err    string // why the outcome is unknown
 	// NotApplied: the request failed in a way that certainly changed nothing.
@@ -62,6 +63,7 @@ type Delivery struct {
 	Lsid   string
 	N      int
 	HasN   bool
+	Torn   bool // its final n and pad disagree
 }
 
 func (d Delivery) String() string {

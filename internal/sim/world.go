@@ -194,6 +194,9 @@ func (w *world) onDestroyed(n *nodeRun) func(context.Context, kiln.DestroyEvent)
 		d := Delivery{Seq: w.hist.tick(), At: w.since(), Node: n, FP: ev.Fingerprint, Reason: string(ev.Reason)}
 		ev.Decode("lsid", &d.Lsid)
 		d.HasN, _ = ev.Decode("n", &d.N)
+		var pad string
+		hasPad, _ := ev.Decode("pad", &pad)
+		d.Torn = torn(d.N, pad, hasPad)
 		w.hist.addEvent(d)
 		w.logf("%s", d)
 		return nil
