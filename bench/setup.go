@@ -20,6 +20,7 @@ type env struct {
 	redisPID  int
 	kilnURL   string
 	kilnPID   int
+	bin       string // the kiln binary
 }
 
 // newSystems starts the five systems, two instances each, in report order.
@@ -94,12 +95,12 @@ func newKilnRoundRobin(ctx context.Context, e env) (*system, error) {
 func newKilnSystem(ctx context.Context, e env, name string, nodes [2]string, route router) (*system, error) {
 	s := &system{name: name, route: route, counter: &engineCounter{}, enginePID: e.kilnPID, shared: true}
 	for i, node := range nodes {
-		h, m, stop, err := newKiln(ctx, e.kilnURL, node, s.counter)
+		h, m, eng, stop, err := newKiln(ctx, e.kilnURL, node, s.counter)
 		if err != nil {
 			s.close()
 			return nil, fmt.Errorf("kiln node %s: %w", node, err)
 		}
-		s.stops, s.managers = append(s.stops, stop), append(s.managers, m)
+		s.stops, s.managers, s.eng = append(s.stops, stop), append(s.managers, m), eng
 		if err := s.serve(i, h); err != nil {
 			s.close()
 			return nil, err
