@@ -37,7 +37,9 @@ func TestDemo_Chat(t *testing.T) {
 	go func() {
 		sc := bufio.NewScanner(resp.Body)
 		for sc.Scan() {
-			var m struct{ Data struct{ User, Text, Node string } }
+			var m struct {
+				Data struct{ User, Text, Node string }
+			}
 			if line, ok := strings.CutPrefix(sc.Text(), "data: "); ok && json.Unmarshal([]byte(line), &m) == nil && m.Data.Text != "" {
 				msgs <- m.Data
 			}
