@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/kilnhq/kiln/clock"
@@ -118,10 +120,22 @@ type Config struct {
 	// relay. Needs leases and the ID suffix (Node set, NoIDSuffix false).
 	// Default "": off (this node neither relays nor takes relayed requests).
 	RelayURL string
-	// CacheSessions and CacheBytes bound the near cache (sessions kept in
-	// memory by this node). Defaults 10000 and 64 MiB.
+	// CacheBytes bounds the near cache (the sessions this node keeps in
+	// memory between requests) by memory: the sum of its sessions' sizes,
+	// each its encoded attributes and meta record plus a fixed overhead for
+	// the entry (Stats.CachedBytes reports it). Past it the least recently
+	// used sessions are evicted: copies of sessions another node now holds
+	// first, then idle sessions this node holds, whose leases it frees (a
+	// later request on one takes the lease again and loads the session).
+	// Default: a quarter of the Go memory limit if one is set (GOMEMLIMIT,
+	// debug.SetMemoryLimit) when DefaultConfig runs, else 256 MiB. Size it to
+	// the live sessions a node serves times their size plus ~300 bytes
+	// each (docs/scaling.md).
+	CacheBytes int
+	// CacheSessions, if positive, also bounds the number of sessions in the
+	// near cache. Default 0: no count bound, CacheBytes alone (kept for
+	// configurations written when the count was the bound).
 	CacheSessions int
-	CacheBytes    int
 
 	// OnCreated runs on the node that stored a new session, after the save.
 	OnCreated func(context.Context, SessionInfo)
@@ -151,6 +165,14 @@ type Config struct {
 	// return. Default (nil): Get returns an error wrapping ErrDecode; the
 	// rest of the session is unaffected either way.
 	OnDecodeError func(context.Context, DecodeFailure) (any, error)
+
+	// Admin makes this Manager an operator's tool (package console, kiln
+	// server), not a web node: it takes no share of the cluster's expiry
+	// work, so OnDestroyed never runs on it and the web nodes' listeners
+	// get every destroy event, those of the sessions it ends included. It
+	// still takes leases (and so has a liveness record under Node) to end
+	// a session under its lease, as a request would. Default false.
+	Admin bool
 
 	// StorageFormat is the newest format of the meta record this node
 	// writes (docs/storage.md, "Formats"). 0 (the default) is the current
@@ -196,8 +218,7 @@ func DefaultConfig() Config {
 		LeaseRevokeTimeout:  time.Second,
 		LivenessTTL:         5 * time.Second,
 		ReportInterval:      5 * time.Second,
-		CacheSessions:       10000,
-		CacheBytes:          64 << 20,
+		CacheBytes:          defaultCacheBytes(),
 		Clock:               clock.Real,
 		Logger:              slog.Default(),
 		ErrorHandler:        defaultErrorHandler,
@@ -230,7 +251,7 @@ func (c *Config) Validate() error {
 		{c.LivenessTTL < 3*time.Second, "LivenessTTL", "must be at least 3s"},
 		{c.RelayURL != "" && !validRelayURL(c.RelayURL), "RelayURL", "must be http:// or https:// with a host and no path, query or user"},
 		{c.RelayURL != "" && (c.NoLeases || c.NoIDSuffix || c.Node == ""), "RelayURL", "needs leases and the ID suffix (Node set, NoLeases and NoIDSuffix false)"},
-		{c.CacheSessions <= 0, "CacheSessions", "must be positive"},
+		{c.CacheSessions < 0, "CacheSessions", "must not be negative (0: no count bound)"},
 		{c.CacheBytes <= 0, "CacheBytes", "must be positive"},
 		{c.ReportInterval < 0, "ReportInterval", "must not be negative"},
 		{c.MaxSessionsPerPrincipal < 0, "MaxSessionsPerPrincipal", "must not be negative"},
@@ -255,6 +276,17 @@ func validCookieName(name string) bool {
 func defaultErrorHandler(w http.ResponseWriter, _ *http.Request, err error) {
 	status := StatusFor(err)
 	http.Error(w, http.StatusText(status), status)
+}
+
+// defaultCacheBytes is Config.CacheBytes's default: a quarter of the Go
+// memory limit if one is set, else 256 MiB.
+func defaultCacheBytes() int {
+	const fallback = 256 << 20
+	limit := debug.SetMemoryLimit(-1) // reads the limit without changing it
+	if limit <= 0 || limit == math.MaxInt64 {
+		return fallback
+	}
+	return int(min(limit/4, math.MaxInt))
 }
 
 // touchInterval returns TouchInterval or its default.

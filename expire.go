@@ -12,10 +12,10 @@ const endedExpired = ReasonExpired
 // startExpiry subscribes to the expiry of touch records, if the engine
 // reports expiries. Expired sessions are never served whether or not this
 // runs (every load checks the deadlines); it hands out destroy events and
-// frees storage.
+// frees storage. An Admin Manager does not subscribe (Config.Admin).
 func (m *Manager) startExpiry(eng engine.Store) error {
 	n, ok := eng.(engine.Notifier)
-	if !ok {
+	if !ok || m.cfg.Admin {
 		return nil
 	}
 	sub, err := n.OnExpire(context.Background(), expiryGroup, touchPattern, m.onExpire)

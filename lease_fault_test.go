@@ -191,18 +191,19 @@ func engineOps(t *testing.T, n *testNode, u *user, path string) int64 {
 	return n.m.Stats().EngineOps - before
 }
 
-// TestLease_CacheBound: past CacheSessions the near cache evicts copies of
-// sessions this node does not hold first, then frees the least recently
-// used idle leases; it never evicts a session in use, nor the one being
-// inserted; every session stays available on every node (docs/leases.md).
+// TestLease_CacheBound: past CacheSessions the near cache evicts, down to
+// the bound, copies of sessions this node does not hold first, then frees
+// the least recently used idle leases; it never evicts a session in use,
+// nor the one being inserted; every session stays available on every node
+// (docs/leases.md).
 func TestLease_CacheBound(t *testing.T) {
 	c := mustCluster(t, 2, func(cfg *kiln.Config) {
 		fastLeases(cfg)
-		cfg.CacheSessions = 4 // evicts down to 3
+		cfg.CacheSessions = 4
 	})
 	a, b := c.nodes[0], c.nodes[1]
-	step := func() { c.clock.Advance(time.Millisecond) } // distinct last uses
-	h1, h2, h3, moved, last := newUser(t), newUser(t), newUser(t), newUser(t), newUser(t)
+	step := func() { c.clock.Advance(time.Millisecond) }
+	h1, h2, h3, moved, last, extra := newUser(t), newUser(t), newUser(t), newUser(t), newUser(t), newUser(t)
 	h1.must(a, "POST", "/put", kv("k", "x", "v", "h1"))
 	step()
 	release, status := blockedRequest(t, a, h1.cookie(a)) // h1 in use, least recently used
@@ -213,15 +214,20 @@ func TestLease_CacheBound(t *testing.T) {
 	}
 	moved.must(b, "GET", "/get?k=x", nil) // a keeps a copy it no longer holds
 	step()
-	last.must(a, "POST", "/put", kv("k", "x", "v", "last")) // 5 > 4: evicts moved's copy and h2
+	last.must(a, "POST", "/put", kv("k", "x", "v", "last")) // 5 > 4: evicts moved's copy
+	if ev := a.m.Stats().Evictions; ev != 1 {
+		t.Fatalf("evictions = %d, want 1 (down to the bound, 4 of 5)", ev)
+	}
+	step()
+	extra.must(a, "POST", "/put", kv("k", "x", "v", "extra")) // 5 > 4: evicts h2, h1 being in use
 	if ev := a.m.Stats().Evictions; ev != 2 {
-		t.Fatalf("evictions = %d, want 2 (down to 3 of 5)", ev)
+		t.Fatalf("evictions = %d, want 2", ev)
 	}
 	release()
 	if got := <-status; got != http.StatusOK {
 		t.Fatalf("the request in use during the eviction: status %d", got)
 	}
-	for name, u := range map[string]*user{"h1 (in use)": h1, "h3": h3, "the inserted one": last} {
+	for name, u := range map[string]*user{"h1 (in use)": h1, "h3": h3, "last": last, "the inserted one": extra} {
 		if ops := engineOps(t, a, u, "/get?k=x"); ops != 0 {
 			t.Fatalf("%s was evicted: a read made %d engine calls, want 0", name, ops)
 		}

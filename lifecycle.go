@@ -20,11 +20,16 @@ const (
 // ID (which is a secret): Fingerprint is the short label of kiln.Fingerprint.
 type SessionInfo struct {
 	Fingerprint string
-	Principal   string
-	Created     time.Time
-	LastAccess  time.Time // as stored: up to Config.TouchInterval old
-	Node        string    // the node holding its lease, if any
-	UserAgent   string    // recorded when the principal was set
+	// Key is the session's store key k (docs/storage.md): the hash of its
+	// ID, not the ID, which the store does not hold. Fingerprint is its
+	// first 8 characters. The admin API (SessionDetail, InvalidateKey)
+	// names sessions by it.
+	Key        string
+	Principal  string
+	Created    time.Time
+	LastAccess time.Time // as stored: up to Config.TouchInterval old
+	Node       string    // the node holding its lease, if any
+	UserAgent  string    // recorded when the principal was set
 }
 
 // DestroyEvent is handed to Config.OnDestroyed, once in the whole cluster
@@ -59,7 +64,7 @@ type AttributeChange struct {
 func (s *Session) created(ctx context.Context) {
 	s.m.stats.created.Add(1)
 	if f := s.m.cfg.OnCreated; f != nil {
-		f(ctx, SessionInfo{Fingerprint: s.key[:8], Principal: s.meta.Principal, Created: s.meta.Created,
+		f(ctx, SessionInfo{Fingerprint: s.key[:8], Key: s.key, Principal: s.meta.Principal, Created: s.meta.Created,
 			LastAccess: s.lastAccess, Node: s.m.node(), UserAgent: s.userAgent})
 	}
 }

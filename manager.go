@@ -189,11 +189,10 @@ func (m *Manager) loadLeased(ctx context.Context, s *Session, base string) error
 	}
 	s.lease = e
 	snap, ok := e.Snapshot().(*snapshot)
-	if !ok {
+	if !ok || !s.restore(base, e.Key(), snap) {
 		return m.loadStored(ctx, s, base)
 	}
 	m.stats.fromMemory.Add(1)
-	s.restore(base, e.Key(), snap)
 	if m.expired(s) {
 		return m.endExpired(ctx, s)
 	}

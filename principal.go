@@ -101,7 +101,7 @@ func (m *Manager) info(ctx context.Context, k string) (SessionInfo, bool, error)
 	if decode(meta.Value, &rec) != nil || decode(touch.Value, &tr) != nil || rec.Ended != "" {
 		return SessionInfo{}, false, nil
 	}
-	info := SessionInfo{Fingerprint: k[:8], Principal: rec.Principal, Created: rec.Created, LastAccess: tr.LastAccess}
+	info := SessionInfo{Fingerprint: k[:8], Key: k, Principal: rec.Principal, Created: rec.Created, LastAccess: tr.LastAccess}
 	if e, err := m.eng.Get(ctx, principalKey(rec.Principal, k)); err == nil {
 		var pe principalEntry
 		if decode(e.Value, &pe) == nil {
@@ -181,23 +181,7 @@ func (m *Manager) endPrincipalKey(ctx context.Context, k, principal string) (boo
 // endKey ends live session k if it is still bound to principal, holding
 // its lease (and so its request slot) while it does.
 func (m *Manager) endKey(ctx context.Context, k, principal string, why DestroyReason) (bool, error) {
-	if m.leases != nil {
-		e, err := m.acquireLease(ctx, k)
-		if err != nil || e == nil {
-			return false, err
-		}
-		defer m.leases.Forget(e)
-	}
-	st, ok, err := m.loadRecord(ctx, k)
-	if err != nil || !ok || st.meta.Ended != "" || st.meta.Principal != principal {
-		return false, err
-	}
-	p, err := m.planEnd(k, st, why)
-	if err != nil {
-		return false, err
-	}
-	_, err = m.run(ctx, "end session", p)
-	return err == nil, err
+	return m.endWhere(ctx, k, why, func(rec metaRecord) bool { return rec.Principal == principal })
 }
 
 // loadRecord reads what the engine holds of session k; ok is false if it

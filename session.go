@@ -27,6 +27,11 @@ type Session struct {
 	stored  bool   // the session exists in the engine under key
 	meta    metaRecord
 	metaRev uint64
+	// metaRaw is the encoded meta record s was restored from (its near-cache
+	// copy), which still encodes meta while metaRev is metaRawRev and
+	// metaDirty is not set; nil if s was loaded from the engine or is new.
+	metaRaw    []byte
+	metaRawRev uint64
 	// touchRev is the revision of the touch record, lastAccess its value.
 	touchRev   uint64
 	lastAccess time.Time

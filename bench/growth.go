@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,11 +21,19 @@ import (
 type growthRow struct {
 	system         string
 	step           int // live sessions or session bytes
+	live           int // live sessions reached (a step's creation is bounded in time)
 	res            loadResult
 	ratio          float64 // req/s ÷ the ceiling's at the same step
 	heapPerSession float64 // bytes of this process's heap per added session
 	rssPerSession  float64 // bytes of the engine process's RSS per added session
 	bytesPerWrite  float64
+	// kiln: the app nodes' heap per added session (heap growth minus the
+	// load generator's clients: near caches and engine clients), and the
+	// near cache per cached session as Stats.CachedBytes accounts it;
+	// the server's stored messages and bytes per added session.
+	cachePerSession, accountedPerSession float64
+	msgsPerSession, storedPerSession     float64
+	created                              time.Duration
 }
 
 // runGrowth runs both cost-growth tests and returns their Markdown.
@@ -33,8 +42,12 @@ func runGrowth(ctx context.Context, systems []*system, o options) string {
 	spec := loadSpec{users: o.users, warmup: min(o.warmup, 500*time.Millisecond), window: win, writeShare: 0.1}
 	// Sizes first: past kiln's near-cache bound the live-sessions test
 	// leaves the sticky nodes full, which would slow what runs after it.
-	sized := sessionSizes(ctx, pickSystems(systems, ceilingName, scsName, gorillaName, stickyName, rrName), spec, parseInts(o.sizes))
-	live := liveSessions(ctx, pickSystems(systems, ceilingName, scsName, gorillaName, stickyName), spec, parseInts(o.sessions))
+	sizeSystems, liveSystems := []string{ceilingName, scsName, gorillaName, stickyName, rrName}, []string{ceilingName, scsName, gorillaName, stickyName}
+	if o.memOnly {
+		sizeSystems, liveSystems = nil, []string{ceilingName, scsName, stickyName}
+	}
+	sized := sessionSizes(ctx, pickSystems(systems, sizeSystems...), spec, parseInts(o.sizes))
+	live := liveSessions(ctx, pickSystems(systems, liveSystems...), spec, parseInts(o.sessions), o.stepBudget)
 	return "\n## How cost grows with session size\n\n" + sizeTable(sized) + sizeNotes +
 		"\n## How cost grows with live sessions\n\n" + liveTable(live) + liveNotes
 }
@@ -63,7 +76,9 @@ func parseInts(s string) []int {
 
 // liveSessions grows each system's live sessions step by step and measures
 // throughput (users pick a random live session per request) and memory.
-func liveSessions(ctx context.Context, systems []*system, spec loadSpec, steps []int) []growthRow {
+// A step stops creating sessions after budget; the system then runs with
+// the sessions it has, and takes no further step.
+func liveSessions(ctx context.Context, systems []*system, spec loadSpec, steps []int, budget time.Duration) []growthRow {
 	var rows []growthRow
 	for _, s := range systems {
 		var pool []*client
@@ -71,28 +86,62 @@ func liveSessions(ctx context.Context, systems []*system, spec loadSpec, steps [
 			if ctx.Err() != nil {
 				return rows
 			}
-			heap0, rss0 := heapInUse(), rssBytes(s.enginePID)
 			added := k - len(pool)
+			if added <= 0 {
+				continue
+			}
+			heap0, rss0 := heapInUse(), rssBytes(s.enginePID)
+			cached0, msgs0 := s.cached(), s.stored(ctx)
 			t0 := time.Now()
-			pool = append(pool, populate(ctx, s, spec.users, len(pool), added)...)
-			took := time.Since(t0)
-			row := growthRow{system: s.name, step: k}
-			row.heapPerSession = float64(heapInUse()-heap0) / float64(added)
+			more := populate(ctx, s, spec.users, len(pool), added, t0.Add(budget))
+			if ctx.Err() != nil {
+				return withRatios(rows) // interrupted: the step's pool is incomplete
+			}
+			pool = append(pool, more...)
+			if len(more) == 0 {
+				break // nothing created within the budget
+			}
+			row := growthRow{system: s.name, step: k, live: len(pool), created: time.Since(t0)}
+			added = len(more)
+			grown := float64(heapInUse() - heap0)
+			row.heapPerSession = grown / float64(added)
 			if s.enginePID != 0 {
 				row.rssPerSession = float64(rssBytes(s.enginePID)-rss0) / float64(added)
 			}
+			if s.managers != nil {
+				clients := float64(clientsHeap(pool[len(pool)-added:]))
+				cached1, msgs1 := s.cached(), s.stored(ctx)
+				if n := float64(cached1[0] - cached0[0]); n > 0 {
+					row.accountedPerSession = float64(cached1[1]-cached0[1]) / n
+					if added >= minMeasured {
+						row.cachePerSession = (grown - clients) / float64(added)
+					}
+				}
+				if msgs1[0] >= msgs0[0] && msgs1[1] >= msgs0[1] { // else the server could not tell
+					row.msgsPerSession = float64(msgs1[0]-msgs0[0]) / float64(added)
+					row.storedPerSession = float64(msgs1[1]-msgs0[1]) / float64(added)
+				}
+			}
 			row.res = runRandom(ctx, s, spec, pool)
 			rows = append(rows, row)
-			fmt.Fprintf(os.Stderr, "bench: live sessions %-26s %7d (created %d in %s)  %8.0f req/s\n",
-				s.name, k, added, took.Round(time.Millisecond), row.res.rate())
+			if row.live < k {
+				fmt.Fprintf(os.Stderr, "bench: live sessions %-26s created %d of %d within the step budget %s: no further step\n", s.name, added, k-len(pool)+added, budget)
+			}
+			fmt.Fprintf(os.Stderr, "bench: live sessions %-26s %7d (created %d in %s)  %8.0f req/s  near cache %s/session (accounted %s)  server %.1f msgs, %s/session\n",
+				s.name, k, added, row.created.Round(time.Millisecond), row.res.rate(), kb(row.cachePerSession), kb(row.accountedPerSession),
+				row.msgsPerSession, kb(row.storedPerSession))
+			if row.live < k {
+				break
+			}
 		}
 	}
 	return withRatios(rows)
 }
 
 // populate creates n sessions on s with one increment each, from
-// `workers` goroutines.
-func populate(ctx context.Context, s *system, workers, firstID, n int) []*client {
+// `workers` goroutines, starting none after deadline; it returns the
+// clients whose session it created.
+func populate(ctx context.Context, s *system, workers, firstID, n int, deadline time.Time) []*client {
 	hc := newHTTPClient(workers)
 	defer hc.CloseIdleConnections()
 	out := make([]*client, n)
@@ -102,7 +151,7 @@ func populate(ctx context.Context, s *system, workers, firstID, n int) []*client
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := int(next.Add(1)) - 1; i < n && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
+			for i := int(next.Add(1)) - 1; i < n && ctx.Err() == nil && time.Now().Before(deadline); i = int(next.Add(1)) - 1 {
 				c := newClient(firstID + i)
 				_, _ = c.call(ctx, hc, s.urls[s.route(c)], "POST", "/incr")
 				out[i] = c
@@ -110,7 +159,7 @@ func populate(ctx context.Context, s *system, workers, firstID, n int) []*client
 		}()
 	}
 	wg.Wait()
-	return out
+	return slices.DeleteFunc(out, func(c *client) bool { return c == nil })
 }
 
 // runRandom is a load run in which every request goes to a random session
@@ -192,6 +241,32 @@ func withRatios(rows []growthRow) []growthRow {
 	return rows
 }
 
+// minMeasured is the fewest sessions whose heap growth the growth table
+// reports per session: below it, the heap's noise (a few MB) dominates.
+const minMeasured = 10_000
+
+// clientsHeap is the heap the load generator's clients cs take: measured
+// by copying them (same maps, same cookie strings) and seeing the heap grow.
+func clientsHeap(cs []*client) int64 {
+	heap0 := heapInUse()
+	cp := make([]*client, len(cs))
+	for i, c := range cs {
+		if c == nil {
+			continue
+		}
+		n := newClient(c.id)
+		c.mu.Lock()
+		for k, v := range c.cookies {
+			n.cookies[strings.Clone(k)] = strings.Clone(v)
+		}
+		c.mu.Unlock()
+		cp[i] = n
+	}
+	grown := heapInUse() - heap0
+	runtime.KeepAlive(cp)
+	return grown
+}
+
 // heapInUse is this process's live heap after a collection.
 func heapInUse() int64 {
 	runtime.GC()
@@ -202,10 +277,24 @@ func heapInUse() int64 {
 
 func liveTable(rows []growthRow) string {
 	var b strings.Builder
-	b.WriteString("| system | live sessions | × ceiling (same sessions) | p99 | errors | app heap / session | engine RSS / session | kiln: from memory, engine ops per request |\n|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| system | live sessions | created in | × ceiling (same sessions) | p99 | errors | app heap / session | kiln nodes' heap / session (near cache, accounted) | engine RSS / session | kiln server: records, stored bytes / session | kiln: from memory, engine ops per request |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %d | %.2f | %s | %d | %s | %s | %s |\n", r.system, r.step, r.ratio, ms(p99(r.res)), r.res.errs,
-			kb(r.heapPerSession), kbIf(r.rssPerSession, r.system != ceilingName), kilnCell(r.res.kiln))
+		cache, stored := "–", "–"
+		switch {
+		case r.cachePerSession != 0:
+			cache = fmt.Sprintf("%s (%s)", kb(r.cachePerSession), kb(r.accountedPerSession))
+		case r.accountedPerSession > 0:
+			cache = fmt.Sprintf("– (%s)", kb(r.accountedPerSession))
+		}
+		if r.msgsPerSession > 0 {
+			stored = fmt.Sprintf("%.2f, %s", r.msgsPerSession, kb(r.storedPerSession))
+		}
+		step := strconv.Itoa(r.step)
+		if r.live < r.step {
+			step = fmt.Sprintf("%d of %d (budget)", r.live, r.step)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %.2f | %s | %d | %s | %s | %s | %s | %s |\n", r.system, step, r.created.Round(100*time.Millisecond),
+			r.ratio, ms(p99(r.res)), r.res.errs, kb(r.heapPerSession), cache, kbIf(r.rssPerSession, r.system != ceilingName), stored, kilnCell(r.res.kiln))
 	}
 	return b.String()
 }
@@ -251,15 +340,21 @@ func kbIf(b float64, ok bool) string {
 }
 
 const liveNotes = `
-Each step adds sessions (one increment each) and then runs the same 90/10 load, every request on a
-random live session. Systems run one after another here, not interleaved: the ceiling of a step
-was measured a minute or more before the others, so these ratios are noisier than the comparison's. Memory per session is the growth of this process's heap after a collection
-(the app instances and the load generator's cookies; kiln's near cache lives here) and of the
-engine process's resident memory, divided by the sessions added: rough, especially for the
-JetStream file store, whose RSS includes caches. kiln's near cache keeps at most 10,000 sessions
-per node by default (Config.CacheSessions); past that, requests on evicted sessions load them
-from the engine and take their lease again, and the cache evicts down to 90% of its bound whenever
-it is exceeded. The 1,000,000 step is not run by default (kiln took 39 s to create 100,000, scs 11 s).
+Each step adds sessions (one increment each, from 64 workers: "created in" is the time that took,
+bounded by -step-budget: a system that has not created them all by then runs with those it has,
+"N of M (budget)", and takes no further step) and then runs the same 90/10 load, every request on a random live session. Systems run one after
+another here, not interleaved: the ceiling of a step was measured minutes before the others, so
+these ratios are noisier than the comparison's. Memory per session, each the growth over the
+step divided by the sessions added: *app heap* is this process's live heap after a collection
+(the app instances and the load generator's cookies; kiln's near cache lives here). *kiln nodes'
+heap* is that growth minus the load generator's clients (measured by copying them): the near
+caches and the engine clients' per-key state (natsengine remembers the TTL deadline of every key
+it wrote, ~100 B each) (not shown below 10,000 sessions: the heap's noise would dominate); in
+parentheses what Stats.CachedBytes accounts per cached session (Config.CacheBytes bounds that sum,
+default 256 MiB per node). *engine RSS* is the engine process's
+resident memory: rough, especially for the JetStream file store, whose RSS includes caches.
+*records, stored bytes* are the messages and bytes of the session bucket's streams (every record
+is one message: meta, touch, lease, attribute; its subject, headers and value).
 `
 
 const sizeNotes = `

@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync/atomic"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnhq/kiln"
 	"github.com/kilnhq/kiln/engine"
@@ -14,10 +17,10 @@ import (
 // the kiln server, counted by c.
 // relayURL, if not "", turns request relaying on (kiln.Config.RelayURL):
 // the URL this instance listens on.
-func newKiln(ctx context.Context, url, node, relayURL string, c *engineCounter) (http.Handler, *kiln.Manager, func(), error) {
+func newKiln(ctx context.Context, url, node, relayURL string, c *engineCounter) (http.Handler, *kiln.Manager, *natsengine.Engine, func(), error) {
 	eng, err := natsengine.Open(ctx, natsengine.Options{URL: url, Name: "bench-" + node})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	cfg := kiln.DefaultConfig()
 	cfg.Node = node
@@ -25,13 +28,38 @@ func newKiln(ctx context.Context, url, node, relayURL string, c *engineCounter) 
 	m, err := kiln.New(countingEngine{Engine: eng, c: c}, cfg)
 	if err != nil {
 		eng.Close()
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	stop := func() { m.Close(); eng.Close() }
 	h := m.Handler(newApp(func(_ http.ResponseWriter, r *http.Request) (session, error) {
 		return kilnSession{kiln.FromContext(r.Context())}, nil
 	}))
-	return h, m, stop, nil
+	return h, m, eng, stop, nil
+}
+
+// streamState sums the messages and bytes of the JetStream streams of
+// kiln's session buckets (every shard): what the server stores.
+func streamState(ctx context.Context, eng *natsengine.Engine) (msgs, bytes uint64, err error) {
+	js, err := jetstream.New(eng.Conn())
+	if err != nil {
+		return 0, 0, err
+	}
+	names := js.StreamNames(ctx)
+	for name := range names.Name() {
+		if !strings.HasPrefix(name, "KV_") {
+			continue
+		}
+		st, err := js.Stream(ctx, name)
+		if err != nil {
+			return 0, 0, err
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			return 0, 0, err
+		}
+		msgs, bytes = msgs+info.State.Msgs, bytes+info.State.Bytes
+	}
+	return msgs, bytes, names.Err()
 }
 
 type kilnSession struct{ s *kiln.Session }

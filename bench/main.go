@@ -30,17 +30,24 @@ import (
 )
 
 type options struct {
-	quick    bool
-	users    int
-	warmup   time.Duration
-	window   time.Duration
-	rounds   int
-	out      string
-	sessions string // live-session counts for the growth test
-	sizes    string // session sizes for the growth test
-	noGrowth bool
-	systems  string // comma-separated short names of the systems to run (the ceiling always runs)
-	channels string // subscriber counts for the channel fan-out benchmark
+	quick      bool
+	users      int
+	warmup     time.Duration
+	window     time.Duration
+	rounds     int
+	out        string
+	sessions   string // live-session counts for the growth test
+	sizes      string // session sizes for the growth test
+	noGrowth   bool
+	compare    bool          // run the interleaved comparison (false: only the other tests)
+	servers3   bool          // run the three-server write test
+	shards     string        // shard counts for it
+	memOnly    bool          // growth: live sessions only, ceiling, scs and kiln sticky
+	stepBudget time.Duration // bound on creating one growth step's sessions, per system
+	cpuProf    string        // write a CPU profile of this process (app nodes, load generator) here
+	memProf    string        // write a heap profile here at the end
+	systems    string        // comma-separated short names of the systems to run (the ceiling always runs)
+	channels   string        // subscriber counts for the channel fan-out benchmark
 }
 
 func parseFlags(args []string) (options, error) {
@@ -52,10 +59,17 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.window, "window", 10*time.Second, "measured window per system and round")
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds (A B C D E, A B C D E, ...)")
 	fs.StringVar(&o.out, "out", "results", "directory for latest.md and the charts")
-	fs.StringVar(&o.sessions, "sessions", "1000,10000,100000", "live sessions for the cost-growth test, ascending")
+	fs.StringVar(&o.sessions, "sessions", "1000,10000,100000,1000000", "live sessions for the cost-growth test, ascending")
 	fs.StringVar(&o.sizes, "sizes", "1024,10240,102400", "session sizes in bytes for the cost-growth test")
 	fs.BoolVar(&o.noGrowth, "no-growth", false, "skip the cost-growth tests")
 	fs.StringVar(&o.systems, "systems", "", "only these systems, comma-separated from "+strings.Join(shortNames(), ",")+" (the ceiling always runs); default all but rr-lease")
+	fs.BoolVar(&o.compare, "compare", true, "run the interleaved comparison (-compare=false: only the growth and three-server tests)")
+	fs.BoolVar(&o.servers3, "servers3", true, "run the write test on three kiln servers (1, 3 and 6 shards)")
+	fs.StringVar(&o.shards, "shards", "1,3,6", "shard counts for the three-server test")
+	fs.BoolVar(&o.memOnly, "growth-few", false, "cost-growth tests: live sessions only, on the ceiling, scs + Redis and kiln sticky (for profiling the growth step)")
+	fs.DurationVar(&o.stepBudget, "step-budget", 4*time.Minute, "bound on creating the sessions of one live-sessions step, per system (the step then runs with those created)")
+	fs.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of the benchmark process (app nodes and load generator) to this file")
+	fs.StringVar(&o.memProf, "memprofile", "", "write a heap profile of the benchmark process to this file when the tests end")
 	fs.StringVar(&o.channels, "channels", "1000,10000", "subscriber counts for the channel fan-out benchmark (kiln Hub vs centrifuge + Redis, over SSE); 0 skips it")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -67,6 +81,7 @@ func parseFlags(args []string) (options, error) {
 			"users": func() { o.users = 8 }, "warmup": func() { o.warmup = 300 * time.Millisecond },
 			"window": func() { o.window = 1500 * time.Millisecond }, "rounds": func() { o.rounds = 1 },
 			"sessions": func() { o.sessions = "200,1000" }, "sizes": func() { o.sizes = "1024,102400" },
+			"servers3": func() { o.servers3 = false }, "step-budget": func() { o.stepBudget = 20 * time.Second },
 			"channels": func() { o.channels = "100" },
 		}
 		for name, apply := range quick {
@@ -84,7 +99,11 @@ func main() {
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err = run(ctx, o, "cd bench && go run . "+strings.Join(os.Args[1:], " "))
+	stopProf, err := startProfiles(o)
+	if err == nil {
+		err = run(ctx, o, "cd bench && go run . "+strings.Join(os.Args[1:], " "))
+		err = errors.Join(err, stopProf())
+	}
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -114,19 +133,28 @@ func run(ctx context.Context, o options, command string) error {
 	defer closeAll(systems)
 	h := header{date: time.Now(), command: strings.TrimSpace(command), rounds: o.rounds,
 		spec: loadSpec{users: o.users, warmup: o.warmup, window: o.window, writeShare: 0.1}}
-	sums := compare(ctx, systems, h)
+	var sums []summary
+	if o.compare {
+		sums = compare(ctx, systems, h)
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	var growth string
+	var more string
+	if o.servers3 {
+		more += runServers3(ctx, o, e.bin, tmp, e.kilnURL, e.kilnPID)
+	}
 	if !o.noGrowth {
-		growth = runGrowth(ctx, systems, o)
+		more += runGrowth(ctx, systems, o)
+	}
+	if err := writeHeapProfile(o.memProf); err != nil { // while the systems still hold their sessions
+		return err
 	}
 	chans, cerr := channelSection(ctx, e, o)
 	if chans == "" && cerr != nil {
 		return cerr
 	}
-	return errors.Join(report(o.out, h, sums, growth+chans), cerr)
+	return errors.Join(report(o.out, h, sums, more+chans), cerr)
 }
 
 // startEngines builds kiln and starts Redis and `kiln server`.
@@ -151,7 +179,7 @@ func startEngines(ctx context.Context, p *procs, tmp string) (env, error) {
 	if err != nil {
 		return env{}, err
 	}
-	return env{redisAddr: raddr, redisPID: rc.Process.Pid, kilnURL: kurl, kilnPID: kc.Process.Pid}, nil
+	return env{redisAddr: raddr, redisPID: rc.Process.Pid, kilnURL: kurl, kilnPID: kc.Process.Pid, bin: bin}, nil
 }
 
 // compare runs the interleaved rounds and the lost-update probes.
@@ -181,9 +209,16 @@ func compare(ctx context.Context, systems []*system, h header) []summary {
 }
 
 // report prints and writes the results, and says whether the run failed.
-func report(dir string, h header, sums []summary, growth string) error {
-	md := h.markdown() + "## Comparison\n\n" + mainTable(sums) + "\n" + tableNotes + "\n" + kilnLines(sums) + "\n## Targets\n\n" + targets(sums) + growth
+func report(dir string, h header, sums []summary, more string) error {
+	md := h.markdown()
+	if len(sums) > 0 {
+		md += "## Comparison\n\n" + mainTable(sums) + "\n" + tableNotes + "\n" + kilnLines(sums) + "\n## Targets\n\n" + targets(sums)
+	}
+	md += more
 	fmt.Print(md)
+	if len(sums) == 0 {
+		return nil // a partial run (-compare=false) leaves the full run's results alone
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -96,6 +97,26 @@ func (p *procs) startKilnServer(bin, dataDir string) (*exec.Cmd, string, error) 
 		return nil, "", fmt.Errorf("kiln server: %w", err)
 	}
 	return cmd, url, nil
+}
+
+// startKilnServerConfig starts `kiln server -c cfg`, its log to logPath,
+// and returns it with its stdout, for waitLine.
+func (p *procs) startKilnServerConfig(bin, cfg, logPath string) (*exec.Cmd, io.Reader, error) {
+	cmd := exec.Command(bin, "server", "-c", cfg)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer logFile.Close() // the child keeps its own descriptor
+	cmd.Stderr = logFile
+	if err := p.start(cmd); err != nil {
+		return nil, nil, fmt.Errorf("start kiln server: %w", err)
+	}
+	return cmd, out, nil
 }
 
 // waitLine reads r until a line starting with prefix, returning the rest.

@@ -23,6 +23,7 @@ type env struct {
 	redisPID  int
 	kilnURL   string
 	kilnPID   int
+	bin       string // the kiln binary
 }
 
 // systemMakers are the systems in report order, by the short name -systems
@@ -146,13 +147,13 @@ func newKilnSystem(ctx context.Context, e env, name string, nodes [2]string, rou
 		if relay {
 			relayURL = url
 		}
-		h, m, stop, err := newKiln(ctx, e.kilnURL, node, relayURL, s.counter)
+		h, m, eng, stop, err := newKiln(ctx, e.kilnURL, node, relayURL, s.counter)
 		if err != nil {
 			l.Close()
 			s.close()
 			return nil, fmt.Errorf("kiln node %s: %w", node, err)
 		}
-		s.stops, s.managers = append(s.stops, stop), append(s.managers, m)
+		s.stops, s.managers, s.eng = append(s.stops, stop), append(s.managers, m), eng
 		s.serveOn(i, l, url, h)
 	}
 	return s, nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kilnhq/kiln"
+	"github.com/kilnhq/kiln/engine/natsengine"
 )
 
 // system is one contestant: two app instances on loopback, the way the
@@ -17,10 +18,11 @@ type system struct {
 	name      string
 	urls      [2]string
 	route     router
-	counter   *engineCounter  // nil: no engine
-	enginePID int             // 0: no engine process
-	shared    bool            // instances share sessions (false for the ceiling)
-	managers  []*kiln.Manager // kiln's, for their Stats
+	counter   *engineCounter     // nil: no engine
+	enginePID int                // 0: no engine process
+	shared    bool               // instances share sessions (false for the ceiling)
+	managers  []*kiln.Manager    // kiln's, for their Stats
+	eng       *natsengine.Engine // kiln's: one app node's engine, for the server's stream state
 	servers   []*http.Server
 	stops     []func()
 }
@@ -108,6 +110,30 @@ func (s *system) kilnStats() kiln.Stats {
 		t.RelayErrors += st.RelayErrors
 	}
 	return t
+}
+
+// cached returns the sessions and bytes in the near caches of s's kiln
+// Managers.
+func (s *system) cached() [2]int64 {
+	var c [2]int64
+	for _, m := range s.managers {
+		st := m.Stats()
+		c[0], c[1] = c[0]+st.Cached, c[1]+st.CachedBytes
+	}
+	return c
+}
+
+// stored returns the messages and bytes kiln's server stores for s's
+// bucket (zero for peers, or if the server cannot tell).
+func (s *system) stored(ctx context.Context) [2]uint64 {
+	if s.eng == nil {
+		return [2]uint64{}
+	}
+	msgs, bytes, err := streamState(ctx, s.eng)
+	if err != nil {
+		return [2]uint64{}
+	}
+	return [2]uint64{msgs, bytes}
 }
 
 func (s *system) counts() counts {

@@ -22,25 +22,19 @@ func TestPresence_JoinLeave(t *testing.T) {
 	if got := presenceEvents(t, events, 2); !slices.Equal(got, want) {
 		t.Fatalf("events %q, want %q", got, want)
 	}
-	if got := members(t, hubs[0], "/chat/room1"); !slices.Equal(got, []string{"bob n2", "carol n3"}) {
-		t.Fatalf("members %q", got)
-	}
+	waitMembers(t, hubs[0], "/chat/room1", "bob n2", "carol n3")
 	bob.Close()
 	if got := presenceEvents(t, events, 1); !slices.Equal(got, []string{"leave bob n2"}) {
 		t.Fatalf("events %q after bob left", got)
 	}
-	if got := members(t, hubs[1], "/chat/room1"); !slices.Equal(got, []string{"carol n3"}) {
-		t.Fatalf("members %q after bob left", got)
-	}
+	waitMembers(t, hubs[1], "/chat/room1", "carol n3")
 	if err := hubs[2].Close(); err != nil { // a node shutting down takes its members with it
 		t.Fatal(err)
 	}
 	if got := presenceEvents(t, events, 1); !slices.Equal(got, []string{"leave carol n3"}) {
 		t.Fatalf("events %q after n3 closed", got)
 	}
-	if got := members(t, hubs[0], "/chat/room1"); len(got) != 0 {
-		t.Fatalf("members %q after everyone left", got)
-	}
+	waitMembers(t, hubs[0], "/chat/room1")
 	_ = ctx
 }
 
@@ -53,9 +47,7 @@ func TestPresence_DeadNodeExpires(t *testing.T) {
 	h2 := mustHub(t, nc2, "n2", ttl)
 	mustSubscribe(t, h1, client("bob"), "/chat/room1", nil)
 	mustSubscribe(t, h2, client("carol"), "/chat/room1", nil)
-	if got := members(t, h1, "/chat/room1"); len(got) != 2 {
-		t.Fatalf("members %q", got)
-	}
+	waitMembers(t, h1, "/chat/room1", "bob n1", "carol n2")
 	nc2.Close() // n2 dies: no leave, no refresh
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -96,4 +88,21 @@ func members(t *testing.T, h *channel.Hub, ch string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// waitMembers waits up to 10s for ch's members to be want: a listing may
+// lag a join or leave by the replication delay (docs/channels.md).
+func waitMembers(t *testing.T, h *channel.Hub, ch string, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := members(t, h, ch)
+		if slices.Equal(got, want) || len(got) == 0 && len(want) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("members of %s %q, want %q", ch, got, want)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
+	}
 }

@@ -59,6 +59,9 @@ func (h *Hub) Publish(ctx context.Context, ch string, data []byte, opts ...Publi
 	if isMeta(ch) {
 		return Publication{}, fmt.Errorf("%w: %s: meta channels are published by the Hub", ErrForbidden, ch)
 	}
+	if h.isClosed() {
+		return Publication{}, ErrClosed
+	}
 	return h.publish(ctx, "", ch, data, opts)
 }
 
@@ -70,6 +73,9 @@ func (h *Hub) PublishAs(ctx context.Context, c Client, ch string, data []byte, o
 	}
 	if isMeta(ch) || h.opts.Authorize == nil || !h.opts.Authorize.CanPublish(c, ch) {
 		return Publication{}, fmt.Errorf("%w: publish to %s", ErrForbidden, ch)
+	}
+	if h.isClosed() {
+		return Publication{}, ErrClosed
 	}
 	if len(data) > h.opts.Limits.MaxMessageBytes {
 		return Publication{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), h.opts.Limits.MaxMessageBytes)

@@ -124,7 +124,9 @@ func TestHub_NamesKeptApart(t *testing.T) {
 }
 
 func TestHub_ServiceChannels(t *testing.T) {
-	hubs, _ := clusterHubs(t, nil)
+	// An Authorizer that allows everything: the service rule alone refuses.
+	yes := func(channel.Client, string) bool { return true }
+	hubs, _ := clusterHubs(t, func(o *channel.Options) { o.Authorize = channel.Funcs{Subscribe: yes, Publish: yes} })
 	ctx := context.Background()
 	got := make(chan channel.Publication, 1)
 	if err := hubs[0].Handle("/service/echo", func(_ context.Context, p channel.Publication) error { got <- p; return nil }); err != nil {
@@ -146,5 +148,23 @@ func TestHub_ServiceChannels(t *testing.T) {
 	}
 	if err := hubs[0].Handle("/chat/x", nil); !errors.Is(err, channel.ErrBadChannel) {
 		t.Errorf("Handle(/chat/x): %v, want ErrBadChannel", err)
+	}
+}
+
+func TestHub_Closed(t *testing.T) {
+	h, _ := singleHub(t, nil)
+	s := mustSubscribe(t, h, client("bob"), "/chat/room1", nil)
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitEnd(t, s); !errors.Is(err, channel.ErrClosed) {
+		t.Errorf("subscription of a closed Hub ended with %v, want ErrClosed", err)
+	}
+	ctx := context.Background()
+	if _, err := h.Subscribe(ctx, client("bob"), "/chat/room1", nil); !errors.Is(err, channel.ErrClosed) {
+		t.Errorf("Subscribe on a closed Hub: %v, want ErrClosed", err)
+	}
+	if _, err := h.Publish(ctx, "/chat/room1", []byte("x")); !errors.Is(err, channel.ErrClosed) {
+		t.Errorf("Publish on a closed Hub: %v, want ErrClosed", err)
 	}
 }

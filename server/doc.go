@@ -1,7 +1,9 @@
 // Package server is the kiln server: an embedded NATS server with
 // JetStream that holds the sessions of a cluster of web nodes, configured
 // by a YAML file (kiln.example.yaml documents every field), with health
-// endpoints and a graceful shutdown. `kiln server` runs it.
+// endpoints, Prometheus metrics, the operator console (package console, at
+// /console/ for auth.users with role admin or viewer; docs/console.md) and a
+// graceful shutdown. `kiln server` runs it.
 //
 // # Usage
 //

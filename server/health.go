@@ -20,6 +20,7 @@ type health struct {
 	eng     atomic.Pointer[natsengine.Engine] // set once the buckets are open
 	waiting atomic.Pointer[string]            // why the buckets are not open yet
 	metrics http.Handler                      // /metrics (metrics.go); nil: none
+	console http.Handler                      // nil: no console (console.go); set before handler
 }
 
 func newHealth(srv *natsengine.Server) *health {
@@ -36,6 +37,9 @@ func (h *health) handler() http.Handler {
 	mux.HandleFunc("GET /readyz", h.readyz)
 	if h.metrics != nil {
 		mux.Handle("GET /metrics", h.metrics)
+	}
+	if h.console != nil {
+		mux.Handle(ConsolePath, h.console)
 	}
 	return mux
 }

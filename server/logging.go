@@ -23,6 +23,7 @@ func (r *running) logStart() {
 		"bucket", c.Sessions.Bucket,
 		"replicas", c.replicas(),
 		"shards", c.Sessions.Shards,
+		"console", r.consoleAttr(),
 	}
 	if cl := c.Cluster; cl != nil {
 		attrs = append(attrs, "cluster", cl.Name, "cluster_listen", c.clusterListen(),

@@ -42,17 +42,26 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	h := newHealth(srv)
 	sm := newServerMetrics(srv, cfg.Sessions.Bucket, log)
 	h.metrics = sm.handler()
+	cs, err := newConsoleSlot(&cfg, log, srv)
+	if err != nil {
+		srv.Shutdown()
+		return err
+	}
+	if cs != nil {
+		h.console = cs
+	}
 	hs, err := serveHTTP(cfg.HTTP.Listen, h, log)
 	if err != nil {
 		srv.Shutdown()
 		return err
 	}
-	r := &running{cfg: &cfg, log: log, srv: srv, health: h, http: hs, metrics: sm}
+	r := &running{cfg: &cfg, log: log, srv: srv, health: h, http: hs, metrics: sm, console: cs}
 	r.logStart()
 	eng, err := r.openBuckets(ctx)
 	if eng != nil {
 		h.eng.Store(eng)
 		sm.start(eng)
+		r.startConsole(ctx, eng)
 		fmt.Fprintf(stdout, "%snats://%s\n", ReadyPrefix, r.clientAddr())
 		<-ctx.Done()
 	}
@@ -92,6 +101,8 @@ type running struct {
 	health  *health
 	http    *httpServer // nil: no HTTP endpoints
 	metrics *serverMetrics
+	// console is nil without console users (console.go).
+	console *consoleSlot
 }
 
 // clientAddr is the client address with the port actually listened on.
@@ -181,6 +192,7 @@ func (r *running) stop() {
 	defer cancel()
 	r.http.shutdown(ctx)
 	r.metrics.stop()
+	r.console.stop()
 	if eng := r.health.eng.Swap(nil); eng != nil {
 		eng.Conn().FlushTimeout(time.Second)
 		eng.Close()

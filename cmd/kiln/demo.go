@@ -39,6 +39,7 @@ func demoFlags(args []string) (demo.Options, error) {
 	fs.StringVar(&o.Addr, "addr", "127.0.0.1:8080", "the load balancer's listen address")
 	fs.IntVar(&o.Nodes, "nodes", 3, fmt.Sprintf("number of cart nodes, 1..%d", demo.MaxNodes))
 	fs.BoolVar(&o.Sticky, "sticky", false, "route by the session ID's node suffix instead of round robin (whose nodes relay requests to the session's holder)")
+	fs.StringVar(&o.ConsoleAddr, "console-addr", "127.0.0.1:8090", "the operator console's listen address")
 	if err := parseFlags(fs, args); err != nil {
 		return o, err
 	}
@@ -61,6 +62,8 @@ func printDemo(w io.Writer, d *demo.Demo, sticky bool) {
 	fmt.Fprintf(w, "  nats     %s\n", d.NATSURL())
 	user, file := d.NodeLogin()
 	fmt.Fprintf(w, "  login    %s (the node role); password in %s\n", user, file)
+	cuser, cpass := d.ConsoleLogin()
+	fmt.Fprintf(w, "  console  %s  user %s  password %s\n", d.ConsoleURL(), cuser, cpass)
 	if sticky {
 		fmt.Fprintf(w, "Open %s and click: each session stays on the node its ID names, and moves only if that node dies.\n", d.ProxyURL())
 	} else {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -61,7 +63,7 @@ func TestRun_Demo(t *testing.T) {
 	stdout, lines := pipeLines(t)
 	exited := make(chan int, 1)
 	go func() {
-		exited <- run(ctx, []string{"demo", "-addr", "127.0.0.1:0", "-nodes", "2"}, stdout, io.Discard)
+		exited <- run(ctx, []string{"demo", "-addr", "127.0.0.1:0", "-console-addr", "127.0.0.1:0", "-nodes", "2"}, stdout, io.Discard)
 		stdout.Close()
 	}()
 
@@ -74,6 +76,7 @@ func TestRun_Demo(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Kiln-Node") == "" {
 		t.Errorf("GET %s/api/cart = %d, node %q; want 200 from a node", proxy, resp.StatusCode, resp.Header.Get("X-Kiln-Node"))
 	}
+	checkDemoConsole(t, waitLine(t, lines, "  console  "))
 	waitLine(t, lines, "Press Ctrl-C")
 	cancel()
 
@@ -119,5 +122,26 @@ func waitLine(t *testing.T, lines <-chan string, prefix string) string {
 		case <-deadline:
 			t.Fatalf("no line starting %q within 30s", prefix)
 		}
+	}
+}
+
+// checkDemoConsole logs in to the console that line ("  console  URL  user
+// U  password P") names, with the credentials it prints.
+func checkDemoConsole(t *testing.T, line string) {
+	t.Helper()
+	f := strings.Fields(line)
+	if len(f) != 6 || f[2] != "user" || f[4] != "password" {
+		t.Fatalf("console line %q: want \"console URL user U password P\"", line)
+	}
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	resp, err := hc.PostForm(f[1]+"login", url.Values{"user": {f[3]}, "password": {f[5]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `id="nodes"`) {
+		t.Fatalf("console login with the printed credentials: status %d:\n%s", resp.StatusCode, body)
 	}
 }

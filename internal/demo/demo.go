@@ -32,6 +32,9 @@ type Options struct {
 	Sticky bool
 	// Bucket names the sessions' KV bucket. Default "kiln".
 	Bucket string
+	// ConsoleAddr is the operator console's listen address. Default
+	// 127.0.0.1:0 (a random port; kiln demo asks for 127.0.0.1:8090).
+	ConsoleAddr string
 	// Logger receives the demo's diagnostics. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -42,6 +45,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Nodes == 0 {
 		o.Nodes = 3
+	}
+	if o.ConsoleAddr == "" {
+		o.ConsoleAddr = "127.0.0.1:0"
 	}
 	if o.Bucket == "" {
 		o.Bucket = "kiln"
@@ -64,6 +70,7 @@ type Demo struct {
 	pass      string // the file holding nodeLogin's password
 	nodes     []*node
 	proxy     *proxy
+	console   *demoConsole // console.go
 
 	closeOnce sync.Once
 	closeErr  error
@@ -105,6 +112,9 @@ func (d *Demo) start(ctx context.Context, opts Options) error {
 		d.nodes = append(d.nodes, n)
 	}
 	var err error
+	if d.console, err = startConsole(ctx, d, opts.ConsoleAddr, opts.Bucket, admin, d.log); err != nil {
+		return err
+	}
 	d.proxy, err = startProxy(opts.Addr, newPool(d.nodes, opts.Sticky), d.log)
 	return err
 }
@@ -205,6 +215,9 @@ func (d *Demo) close() error {
 	var errs []error
 	if d.proxy != nil {
 		errs = append(errs, d.proxy.stop(closeTimeout))
+	}
+	if d.console != nil {
+		errs = append(errs, d.console.stop())
 	}
 	for _, n := range d.nodes {
 		errs = append(errs, n.stop(closeTimeout))

@@ -25,6 +25,7 @@ func startProxy(addr string, p *pool, log *slog.Logger) (*proxy, error) {
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(p.pick(pr.In))
+			pr.Out.Host = pr.In.Host // as a balancer does: the chat's WebSocket origin check compares it with Origin
 			pr.SetXForwarded()
 			if pr.Out.Body != nil {
 				pr.Out.Body = &unsentBody{ReadCloser: pr.Out.Body}

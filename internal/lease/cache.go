@@ -3,18 +3,21 @@ package lease
 import (
 	"context"
 	"errors"
-	"sort"
 
 	"github.com/kilnhq/kiln/engine"
 )
 
 // The near cache: the entries of the sessions this node served lately,
-// bounded by Config.CacheSessions and Config.CacheBytes. Eviction drops
-// cached copies of sessions this node does not hold first, then frees the
-// leases of the least recently used idle sessions it holds. An evicted
-// entry that holds a lease stays findable (in leaving, its slot held)
-// until its lease record is free: a request for it meanwhile waits for
-// the slot and then starts over, so no request serves a session whose
+// bounded by Config.CacheBytes (the sizes their snapshots report) and, if
+// set, Config.CacheSessions. Two LRU lists order them: copies (sessions
+// this node does not hold) and held (sessions whose lease it obtained,
+// under this or an earlier incarnation). Eviction drops copies first, then
+// the least recently used idle held entries, freeing their leases, until
+// the cache is within its bounds again: each step is O(1), so an insert
+// costs O(1) amortised however large the cache is (no sort, no scan). An
+// evicted entry that holds a lease stays findable (in leaving, its slot
+// held) until its lease record is free: a request for it meanwhile waits
+// for the slot and then starts over, so no request serves a session whose
 // lease is being given away.
 
 // entry returns k's entry, creating it (and making room) if needed. An
@@ -30,10 +33,11 @@ func (t *Table) entry(k string) *Entry {
 	if !ok {
 		e = &Entry{k: k, slot: make(chan struct{}, 1)}
 		t.entries[k] = e
-		e.lastUse = t.cfg.Clock.Now()
+		t.placeLocked(e)
 		t.evictLocked(e)
+		return e
 	}
-	e.lastUse = t.cfg.Clock.Now()
+	t.placeLocked(e)
 	return e
 }
 
@@ -58,7 +62,7 @@ func (t *Table) Done(e *Entry, snap Snapshot) {
 		t.bytes += size - e.size
 	}
 	e.size = size
-	e.lastUse = t.cfg.Clock.Now()
+	t.placeLocked(e)
 	e.unlock()
 	t.evictLocked(nil)
 	t.mu.Unlock()
@@ -81,43 +85,48 @@ func (t *Table) removeLocked(e *Entry) {
 		delete(t.entries, e.k)
 		t.bytes -= e.size
 	}
+	if e.list != nil {
+		e.list.remove(e)
+	}
+}
+
+// placeLocked makes e, if it is current, the most recently used entry of
+// the list its ownership puts it on.
+func (t *Table) placeLocked(e *Entry) {
+	if t.entries[e.k] != e {
+		return
+	}
+	if e.inc != "" {
+		t.held.pushFront(e)
+	} else {
+		t.copies.pushFront(e)
+	}
+}
+
+// overLocked reports whether the cache is past a bound.
+func (t *Table) overLocked() bool {
+	return t.bytes > t.cfg.CacheBytes || (t.cfg.CacheSessions > 0 && len(t.entries) > t.cfg.CacheSessions)
 }
 
 // evictLocked makes room past a bound, sparing keep (the entry being
-// inserted). A session in use (slot held) is never evicted. Past a bound it
-// evicts down to 90% of it, so the sort that picks victims runs once per
-// tenth of the bound, not on every insert.
+// inserted): copies first, then held entries, least recently used first,
+// until the cache is within its bounds. A session in use (slot held) is
+// never evicted; it is stepped over, so the walk is as long as the
+// evictions it makes plus the requests in flight.
 func (t *Table) evictLocked(keep *Entry) {
-	if len(t.entries) <= t.cfg.CacheSessions && t.bytes <= t.cfg.CacheBytes {
+	if !t.overLocked() {
 		return
 	}
-	maxN, maxBytes := t.cfg.CacheSessions*9/10, t.cfg.CacheBytes/10*9
 	inc := t.live.incarnation()
-	for _, e := range t.victimsLocked(inc) {
-		if len(t.entries) <= maxN && t.bytes <= maxBytes {
-			return
-		}
-		if e != keep && e.tryLock() {
-			t.evictOneLocked(e, inc)
+	for _, l := range [...]*lru{&t.copies, &t.held} {
+		for e := l.back(); e != nil && t.overLocked(); {
+			prev := l.before(e)
+			if e != keep && e.tryLock() {
+				t.evictOneLocked(e, inc)
+			}
+			e = prev
 		}
 	}
-}
-
-// victimsLocked returns the entries in eviction order: copies of sessions
-// this node does not hold first, then the least recently used.
-func (t *Table) victimsLocked(inc string) []*Entry {
-	victims := make([]*Entry, 0, len(t.entries))
-	for _, e := range t.entries {
-		victims = append(victims, e)
-	}
-	sort.Slice(victims, func(i, j int) bool {
-		oi, oj := victims[i].inc == inc, victims[j].inc == inc
-		if oi != oj {
-			return !oi
-		}
-		return victims[i].lastUse.Before(victims[j].lastUse)
-	})
-	return victims
 }
 
 // evictOneLocked drops e, whose slot is held. If this node holds its

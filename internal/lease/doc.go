@@ -81,8 +81,8 @@
 //	Entry.slot        (a channel of capacity 1) the session on this node:
 //	                  its cached copy, lease revision and holder hint; one
 //	                  request or one lease move at a time
-//	Table.mu          the cache: entries, leaving, bytes, closed, and each
-//	                  entry's inc, lastUse and size
+//	Table.mu          the cache: entries, leaving, the LRU lists, bytes,
+//	                  closed, and each entry's inc, size and list links
 //	liveness.writing  (a channel of capacity 1) writes of the liveness
 //	                  record, one at a time; its wait ends with the caller's
 //	                  context

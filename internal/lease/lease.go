@@ -28,7 +28,9 @@ type Config struct {
 	LivenessTTL   time.Duration
 	RecordTTL     time.Duration // TTL of lease records and of a fence's rewrite of the meta record
 
-	CacheSessions, CacheBytes int // near-cache bounds
+	// Near-cache bounds: CacheBytes (the snapshots' sizes, positive) and
+	// CacheSessions (entries; 0 = no bound on their number).
+	CacheSessions, CacheBytes int
 
 	// Advertise is the URL other nodes relay requests to, written into this
 	// node's liveness record with its relay token ("" = none; the only
@@ -81,8 +83,10 @@ type Table struct {
 	cfg  Config
 	live *liveness
 
-	mu      sync.Mutex        // guards entries, leaving, bytes, closed, and each entry's inc, lastUse, size
+	mu      sync.Mutex        // guards entries, leaving, held, copies, bytes, closed, and each entry's inc, size, LRU links
 	entries map[string]*Entry // cached sessions
+	held    lru               // entries whose lease this node obtained (Entry.inc set), most recently used first
+	copies  lru               // the other entries, most recently used first
 	leaving map[string]*Entry // evicted entries whose lease is being freed (their slot is held)
 	bytes   int               // sum of the entries' sizes
 	closed  bool
@@ -95,6 +99,8 @@ type Table struct {
 // hand-over requests, and returns the Table.
 func Start(cfg Config) (*Table, error) {
 	t := &Table{cfg: cfg, entries: make(map[string]*Entry), leaving: make(map[string]*Entry)}
+	t.held.init()
+	t.copies.init()
 	t.live = newLiveness(&t.cfg)
 	sub, err := cfg.Messenger.Subscribe(revokeSubject(cfg.Node), "", func(msg *engine.Msg) { go t.onRevoke(msg) })
 	if err != nil {
@@ -137,12 +143,30 @@ func (t *Table) Stop() error {
 	defer cancelWall()
 	ctx, cancel := t.clockCtxFrom(wall, t.cfg.Wait)
 	defer cancel()
+	t.freeAll(ctx, held)
+	return errors.Join(err, t.live.stop(ctx))
+}
+
+// stopFrees is how many lease frees Stop has in flight at once.
+const stopFrees = 32
+
+// freeAll frees the leases of held, stopFrees at a time, until ctx ends.
+// What it leaves held past the bound, other nodes take once the liveness
+// record is gone (stolen and fenced, as from a node that died).
+func (t *Table) freeAll(ctx context.Context, held []*Entry) {
+	sem := make(chan struct{}, stopFrees)
+	var wg sync.WaitGroup
 	for _, e := range held {
-		if e.lock(ctx) {
+		if ctx.Err() != nil || !e.lock(ctx) {
+			break
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
 			t.setOwned(e, "")
 			t.free(e)
 			e.unlock()
-		}
+		})
 	}
-	return errors.Join(err, t.live.stop(ctx))
+	wg.Wait()
 }

@@ -39,7 +39,7 @@ func (s *lateStore) Commit(ctx context.Context, ops ...engine.Op) ([]uint64, err
 	return s.Store.Commit(ctx, ops...)
 }
 
-func testConfig(t *testing.T, store engine.Store, clk clock.Clock) *Config {
+func testConfig(t testing.TB, store engine.Store, clk clock.Clock) *Config {
 	t.Helper()
 	return &Config{
 		Node: "n1", Store: store, Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),

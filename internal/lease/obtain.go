@@ -141,4 +141,5 @@ func (t *Table) setOwned(e *Entry, inc string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e.inc = inc
+	t.placeLocked(e)
 }

@@ -25,8 +25,10 @@ type Entry struct {
 	// Guarded by Table.mu:
 	inc      string // the incarnation under which this node holds the lease; "" if it does not
 	recorded string // the incarnation Record wrote for this new key, until Adopt
-	lastUse  time.Time
 	size     int
+	// prev, next and list link the entry into its LRU list (lru.go).
+	prev, next *Entry
+	list       *lru
 }
 
 // Key returns the session key the entry is for.
@@ -117,6 +119,7 @@ func (t *Table) Adopt(k string, leaseRev uint64) *Entry {
 	e.leaseRev = leaseRev
 	t.mu.Lock()
 	e.inc, e.recorded = e.recorded, ""
+	t.placeLocked(e)
 	t.mu.Unlock()
 	return e
 }

@@ -1,0 +1,159 @@
+package lease
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/kilnhq/kiln/clock"
+	"github.com/kilnhq/kiln/engine/memengine"
+)
+
+// sized is a Snapshot of a given size.
+type sized int
+
+func (s sized) Size() int                            { return int(s) }
+func (s sized) Revs() (uint64, uint64, time.Time)    { return 0, 0, time.Time{} }
+func (s sized) WithTouch(uint64, time.Time) Snapshot { return s }
+
+func cacheKey(i int) string { return fmt.Sprintf("%043d", i) }
+
+// cachedKey reports whether session i is in the cache.
+func (t *Table) cachedKey(i int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.entries[cacheKey(i)] != nil
+}
+
+// insert serves a request on session i that leaves a copy of size bytes.
+func (t *Table) insert(i int, size int) {
+	e := t.entry(cacheKey(i))
+	e.lock(context.Background())
+	t.Done(e, sized(size))
+}
+
+func (t *Table) listLens() (held, copies int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.held.n, t.copies.n
+}
+
+// newCacheTable starts a Table on memengine with its config changed by mod.
+func newCacheTable(t testing.TB, mod func(*Config)) *Table {
+	t.Helper()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	mem := memengine.New(memengine.Options{Clock: clk})
+	t.Cleanup(func() { mem.Close() })
+	peer := mem.Peer()
+	cfg := testConfig(t, peer, clk)
+	cfg.Messenger, cfg.SessionLive = peer, sessionLive
+	mod(cfg)
+	tb, err := Start(*cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tb.Stop() })
+	return tb
+}
+
+// TestCache_BytesBoundLRU: with CacheBytes the only bound (CacheSessions
+// 0), the cache keeps as many sessions as fit, evicts exactly down to the
+// bound (not below it), and evicts the least recently used first, where a
+// request on an entry makes it recent again.
+func TestCache_BytesBoundLRU(t *testing.T) {
+	const size, fit = 1000, 50
+	tb := newCacheTable(t, func(c *Config) { c.CacheSessions, c.CacheBytes = 0, fit*size })
+	for i := range fit {
+		tb.insert(i, size)
+	}
+	tb.insert(0, size) // 0 is now the most recently used
+	for i := fit; i < fit+10; i++ {
+		tb.insert(i, size)
+	}
+	if n, b := tb.Cached(); n != fit || b != fit*size {
+		t.Fatalf("cached %d sessions, %d bytes; want exactly %d, %d", n, b, fit, fit*size)
+	}
+	if ev := tb.cfg.Counters.Evictions.Load(); ev != 10 {
+		t.Fatalf("evictions = %d, want 10", ev)
+	}
+	if !tb.cachedKey(0) {
+		t.Fatal("the entry used again was evicted")
+	}
+	for i := 1; i <= 10; i++ {
+		if tb.cachedKey(i) {
+			t.Fatalf("entry %d, among the least recently used, is still cached", i)
+		}
+	}
+	for i := 11; i < fit+10; i++ {
+		if !tb.cachedKey(i) {
+			t.Fatalf("entry %d was evicted out of LRU order", i)
+		}
+	}
+}
+
+// TestCache_NoCountBound: CacheSessions 0 puts no bound on the number of
+// sessions; a positive CacheSessions does.
+func TestCache_NoCountBound(t *testing.T) {
+	for _, tc := range []struct{ bound, want int }{{0, 500}, {100, 100}} {
+		tb := newCacheTable(t, func(c *Config) { c.CacheSessions, c.CacheBytes = tc.bound, 1<<30 })
+		for i := range 500 {
+			tb.insert(i, 100)
+		}
+		if n, _ := tb.Cached(); n != tc.want {
+			t.Fatalf("CacheSessions %d: %d cached, want %d", tc.bound, n, tc.want)
+		}
+	}
+}
+
+// TestCache_CopiesBeforeHeld: copies of sessions this node does not hold
+// go before held sessions, however recently used; an entry in use is
+// stepped over, not evicted.
+func TestCache_CopiesBeforeHeld(t *testing.T) {
+	tb := newCacheTable(t, func(c *Config) { c.CacheSessions, c.CacheBytes = 3, 1<<20 })
+	inc := tb.live.incarnation()
+	var inUse *Entry
+	for i := range 2 { // 0 and 1 held, 0 in use
+		e := tb.entry(cacheKey(i))
+		e.lock(context.Background())
+		tb.setOwned(e, inc)
+		if i == 0 {
+			inUse = e
+		} else {
+			tb.Done(e, sized(10))
+		}
+	}
+	defer tb.Done(inUse, sized(10))
+	tb.insert(2, 10) // a copy, more recent than the held ones
+	tb.insert(3, 10) // past the bound: the copy 2 goes
+	if tb.cachedKey(2) || !tb.cachedKey(0) || !tb.cachedKey(1) {
+		t.Fatal("a held session was evicted before the copy")
+	}
+	tb.insert(4, 10) // past the bound, only held or new copies left: 0 is in use, 3 is a copy
+	if !tb.cachedKey(0) {
+		t.Fatal("the entry in use was evicted")
+	}
+	if tb.cachedKey(3) || !tb.cachedKey(1) {
+		t.Fatal("held 1 evicted while copy 3 was cached")
+	}
+	if h, c := tb.listLens(); h != 2 || c != 1 {
+		t.Fatalf("lists: %d held, %d copies; want 2, 1", h, c)
+	}
+}
+
+// BenchmarkCache_InsertFull inserts into a full cache of n sessions: the
+// cost per insert must not grow with n (eviction is O(1) amortised).
+func BenchmarkCache_InsertFull(b *testing.B) {
+	for _, n := range []int{10_000, 1_000_000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			tb := newCacheTable(b, func(c *Config) { c.CacheSessions, c.CacheBytes = 0, n*100 })
+			for i := range n {
+				tb.insert(i, 100)
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				tb.insert(n+i, 100)
+			}
+		})
+	}
+}
