@@ -8,8 +8,9 @@
 // Every kiln.Manager on an engine with messaging publishes a
 // kiln.NodeReport every Config.ReportInterval (default 5s) on the subject
 // cluster.report.<node>, and a last one, Leaving, from Close. A View
-// subscribes to every node's reports and reads the nodes' liveness records
-// (n.<node>, internal/lease) every Options.Poll.
+// subscribes to every node's reports and reads the known nodes' liveness
+// records (n.<node>, internal/lease) every Options.Poll; it lists all of
+// them (a scan) only every Options.Discover.
 //
 // # Usage
 //
@@ -31,8 +32,8 @@
 // Options.Forget, then is dropped.
 //
 // Reports are best effort (core messaging, no persistence): a View
-// started after a node's last report sees the node only once it reports
-// again, or at once if the engine lists keys (engine.Lister).
+// started after a node's last report sees the node once it reports again
+// or, if the engine lists keys (engine.Lister), at its first listing.
 //
 // # Permissions
 //

@@ -31,9 +31,15 @@ func (v *View) tick() {
 }
 
 // poll reads the liveness record of every node the View knows, and of
-// every node the engine lists, then forgets nodes not live for Forget.
+// every node the engine lists (a scan: at most every Options.Discover),
+// then forgets nodes not live for Forget.
 func (v *View) poll(ctx context.Context) error {
-	listed, err := v.listNodes(ctx)
+	var listed []string
+	var err error
+	if now := v.opts.Clock.Now(); v.lastList.IsZero() || now.Sub(v.lastList) >= v.opts.Discover {
+		v.lastList = now
+		listed, err = v.listNodes(ctx)
+	}
 	v.mu.Lock()
 	names := listed
 	for name := range v.nodes {

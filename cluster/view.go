@@ -45,6 +45,10 @@ type Node struct {
 type Options struct {
 	// Poll is how often the liveness records are read. Default 2s.
 	Poll time.Duration
+	// Discover is how often the View lists every liveness record, to find
+	// nodes that have not reported (a scan of the bucket's n.* keys, on
+	// engines that list keys). Reports find the others at once. Default 30s.
+	Discover time.Duration
 	// Forget is how long a node that is not live stays listed. Default 1m.
 	Forget time.Duration
 	// EngineTimeout bounds each engine call. Default 3s.
@@ -56,6 +60,7 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	o.Poll = cmp.Or(o.Poll, 2*time.Second)
 	o.Forget = cmp.Or(o.Forget, time.Minute)
+	o.Discover = cmp.Or(o.Discover, 30*time.Second)
 	o.EngineTimeout = cmp.Or(o.EngineTimeout, 3*time.Second)
 	if o.Clock == nil {
 		o.Clock = clock.Real
@@ -77,6 +82,8 @@ type View struct {
 	nodes  map[string]*node
 	closed bool
 	timer  clock.Timer
+
+	lastList time.Time // when poll last listed the records; only poll (one at a time) uses it
 }
 
 // node is what a View knows of one node.

@@ -53,7 +53,9 @@ func TestChat_TwoProcesses(t *testing.T) {
 	}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		var m struct{ Data struct{ User, Text, Node string } }
+		var m struct {
+			Data struct{ User, Text, Node string }
+		}
 		if line, ok := strings.CutPrefix(sc.Text(), "data: "); ok && json.Unmarshal([]byte(line), &m) == nil && m.Data.Text != "" {
 			if m.Data != (struct{ User, Text, Node string }{"ada", "across processes", "p1"}) {
 				t.Errorf("p2's stream got %+v", m.Data)
