@@ -22,8 +22,9 @@ type presence struct {
 	kv   jetstream.KeyValue
 	stop func()
 
-	mu    sync.Mutex        // guards local
-	local map[string][]byte // key → encoded Member, this Hub's entries
+	mu      sync.Mutex        // guards local, stopped and leaving.Add
+	local   map[string][]byte // key → encoded Member, this Hub's entries
+	stopped bool              // stop began: no new background leave
 
 	leaving sync.WaitGroup // leaves in flight; stop waits for them
 }
@@ -53,6 +54,9 @@ func newPresence(ctx context.Context, h *Hub, replicas int) (*presence, error) {
 	var once sync.Once
 	pr.stop = func() {
 		once.Do(func() { ticker.Stop(); close(quit) })
+		pr.mu.Lock()
+		pr.stopped = true
+		pr.mu.Unlock()
 		pr.leaving.Wait()
 	}
 	go pr.refreshLoop(ticker.C, quit)
@@ -85,8 +89,14 @@ func (pr *presence) join(ctx context.Context, s *Subscription) error {
 }
 
 // leaveAsync runs leave in the background (the caller may be a NATS
-// callback).
+// callback). Once stop began, the leave is left to the entry's TTL: an
+// Add racing stop's Wait would be a misuse of the WaitGroup.
 func (pr *presence) leaveAsync(s *Subscription) {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	if pr.stopped {
+		return
+	}
 	pr.leaving.Add(1)
 	go func() {
 		defer pr.leaving.Done()
