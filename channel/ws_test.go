@@ -274,9 +274,25 @@ func TestWS_SlowConsumer(t *testing.T) {
 	slow := loggedIn(t, n1, "slow").mustWS(n1)
 	slow.subscribe("/chat/big", "")
 	big := strings.Repeat("x", 48<<10)
-	const n = 300 // 14 MB: past the sockets' buffers and the send queue
-	for range n {
-		mustPublish(t, n1.hub, "/chat/big", big)
+	// Publish until the Hub dropped the reader (its presence entry goes),
+	// then read: the close frame waits behind the socket's buffered data,
+	// and the server keeps trying to send it only for a few seconds, so
+	// reading only after a fixed, long burst of publishes loses it on a
+	// loaded machine. 300 × 48 KB = 14 MB is past the sockets' buffers.
+	seen := false // present once, so an absence means it left
+	dropped := func() bool {
+		ms, err := n1.hub.Presence(context.Background(), "/chat/big")
+		here := err == nil && slices.ContainsFunc(ms, func(m channel.Member) bool { return m.Principal == "slow" })
+		seen = seen || here
+		return seen && err == nil && !here
+	}
+	for i := 0; !dropped(); i++ {
+		if i == 300 {
+			t.Fatal("a reader that reads nothing was not dropped after 300 × 48 KB")
+		}
+		for range 10 {
+			mustPublish(t, n1.hub, "/chat/big", big)
+		}
 	}
 	if code, reason := slow.closeStatus(); code != websocket.StatusTryAgainLater || reason != "slow consumer" {
 		t.Errorf("close %d %q, want %d \"slow consumer\"", code, reason, websocket.StatusTryAgainLater)
