@@ -109,6 +109,17 @@ type Config struct {
 	// them over once the record has expired (a node that stops with Close
 	// hands its leases over at once). Default 5s, at least 3s.
 	LivenessTTL time.Duration
+	// RelayURL turns request relaying on (docs/leases.md "Relaying"): the
+	// base URL, scheme and host only (e.g. "http://10.0.0.5:8080"), at which
+	// the other nodes reach this process's HTTP server serving the same
+	// app. It is advertised in this node's liveness record. A request that
+	// arrives here for a session whose ID suffix names another live node
+	// that advertises a URL is forwarded to it instead of moving the lease;
+	// this node takes relayed requests for the sessions it holds. For
+	// round-robin load balancers; with a sticky one there is nothing to
+	// relay. Needs leases and the ID suffix (Node set, NoIDSuffix false).
+	// Default "": off (this node neither relays nor takes relayed requests).
+	RelayURL string
 	// CacheBytes bounds the near cache (the sessions this node keeps in
 	// memory between requests) by memory: the sum of its sessions' sizes,
 	// each its encoded attributes and meta record plus a fixed overhead for
@@ -238,6 +249,8 @@ func (c *Config) Validate() error {
 		{c.LeaseWait <= 0, "LeaseWait", "must be positive"},
 		{c.LeaseRevokeTimeout <= 0, "LeaseRevokeTimeout", "must be positive"},
 		{c.LivenessTTL < 3*time.Second, "LivenessTTL", "must be at least 3s"},
+		{c.RelayURL != "" && !validRelayURL(c.RelayURL), "RelayURL", "must be http:// or https:// with a host and no path, query or user"},
+		{c.RelayURL != "" && (c.NoLeases || c.NoIDSuffix || c.Node == ""), "RelayURL", "needs leases and the ID suffix (Node set, NoLeases and NoIDSuffix false)"},
 		{c.CacheSessions < 0, "CacheSessions", "must not be negative (0: no count bound)"},
 		{c.CacheBytes <= 0, "CacheBytes", "must be positive"},
 		{c.ReportInterval < 0, "ReportInterval", "must not be negative"},

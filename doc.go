@@ -55,6 +55,14 @@
 // failed save gives the client an error (503 if the engine is
 // unreachable), never a success.
 //
+// # Load balancers
+//
+// With a sticky balancer keyed on the ID's ".<node>" suffix every request
+// lands on its session's holder. Behind a round-robin one, set
+// Config.RelayURL: a node forwards a request on a session another live
+// node holds to that node over HTTP instead of moving the lease, and
+// serves it itself if the holder is gone (docs/leases.md "Relaying").
+//
 // Config.OnDestroyed runs once in the cluster for every session that ends,
 // with its final attributes; Manager.InvalidatePrincipal logs a user out
 // everywhere (docs/lifecycle.md).

@@ -36,6 +36,7 @@ type testNode struct {
 	m    *kiln.Manager
 	eng  *countingEngine
 	srv  *httptest.Server
+	kill func() // cuts the node's engine connection (relay_test.go)
 }
 
 // mustCluster starts n nodes named n1..nN; tweak adjusts each node's config.

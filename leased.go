@@ -62,6 +62,9 @@ func (s *snapshot) WithTouch(touchRev uint64, lastAccess time.Time) lease.Snapsh
 // acquireLease takes stored session k's lease (with its request slot). A
 // key that names no live session yields (nil, nil).
 func (m *Manager) acquireLease(ctx context.Context, k string) (*lease.Entry, error) {
+	if e := takeHeld(ctx, k); e != nil {
+		return e, nil // a relayed request: its holder took the slot already
+	}
 	e, err := m.leases.Acquire(ctx, k)
 	switch {
 	case errors.Is(err, lease.ErrNoSession):

@@ -25,6 +25,7 @@ type Manager struct {
 	leases        *lease.Table     // nil with Config.NoLeases
 	touchInterval time.Duration
 	expirySub     engine.Subscription // nil if the engine reports no expiries
+	relay         *relay              // nil unless Config.RelayURL
 	stats         stats
 	name          string    // Config.Node, or a random name if that is empty
 	started       time.Time // when New returned
@@ -73,13 +74,16 @@ func (m *Manager) startLeases(eng engine.Store) error {
 		Node: m.name, Store: m.eng, Messenger: msg, Clock: m.cfg.Clock, Logger: m.cfg.Logger,
 		Wait: m.cfg.LeaseWait, RevokeTimeout: m.cfg.LeaseRevokeTimeout, EngineTimeout: m.cfg.EngineTimeout,
 		LivenessTTL: m.cfg.LivenessTTL, RecordTTL: keys.LeaseTTL(m.maxLifetime()),
-		CacheSessions: m.cfg.CacheSessions, CacheBytes: m.cfg.CacheBytes,
+		CacheSessions: m.cfg.CacheSessions, CacheBytes: m.cfg.CacheBytes, Advertise: m.cfg.RelayURL,
 		Counters: &m.stats.lease, SessionLive: sessionLive,
 	})
 	if err != nil {
 		return engineErr("start leases", err)
 	}
 	m.leases = t
+	if m.cfg.RelayURL != "" {
+		m.relay = newRelay(m)
+	}
 	return nil
 }
 
@@ -147,7 +151,20 @@ func FromContext(ctx context.Context) *Session {
 // (StatusFor) instead of next's response, and the failure is logged. After
 // the start, reads keep working and every change fails with
 // ErrResponseStarted (docs/http.md).
+//
+// With Config.RelayURL, a request on a session another live node holds is
+// forwarded to that node, which serves it through its own handler chain
+// (docs/leases.md "Relaying").
 func (m *Manager) Handler(next http.Handler) http.Handler {
+	serve := m.serveLocal(next)
+	if m.relay != nil {
+		return m.relay.handler(serve)
+	}
+	return serve
+}
+
+// serveLocal serves requests on this node: the session's lease is taken here.
+func (m *Manager) serveLocal(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m.stats.handled.Add(1)
 		s, in, err := m.load(r)

@@ -35,10 +35,22 @@ type Stats struct {
 	// Destroy events this node handed out (OnDestroyed ran, or there is
 	// none), by DestroyReason; each happens once in the cluster.
 	DestroyedExpired, DestroyedInvalidated, DestroyedRenewed, DestroyedLoggedOut int64
+
+	// Relaying (Config.RelayURL): requests this node forwarded to their
+	// session's holder and got an answer for; forwarded requests it served
+	// itself after all (the holder was unreachable or answered "not
+	// here"); forwarded requests that failed after they were sent (503,
+	// may or may not have been applied); relayed requests it served as the
+	// holder; and relayed requests it answered "not here". A relayed
+	// request counts in Handled and Requests on the node that served it
+	// only.
+	Relayed, RelayFallbacks, RelayErrors, RelayServed, RelayNotHere int64
 }
 
 type stats struct {
 	requests, fromMemory, loaded, conflicts, engineOps atomic.Int64
+	relayed, relayFallbacks, relayErrors               atomic.Int64
+	relayServed, relayNotHere                          atomic.Int64
 	lease                                              lease.Counters
 	handled, failed, unavailable, conflicted           atomic.Int64
 	saves, created                                     atomic.Int64
@@ -69,6 +81,8 @@ func (m *Manager) Stats() Stats {
 		Saves: s.saves.Load(), Created: s.created.Load(),
 		DestroyedExpired: s.destroyed[0].Load(), DestroyedInvalidated: s.destroyed[1].Load(),
 		DestroyedRenewed: s.destroyed[2].Load(), DestroyedLoggedOut: s.destroyed[3].Load(),
+		Relayed: s.relayed.Load(), RelayFallbacks: s.relayFallbacks.Load(), RelayErrors: s.relayErrors.Load(),
+		RelayServed: s.relayServed.Load(), RelayNotHere: s.relayNotHere.Load(),
 	}
 	if m.leases != nil {
 		n, b := m.leases.Cached()

@@ -15,13 +15,16 @@ import (
 
 // newKiln is one app instance on kiln, with its own engine connection to
 // the kiln server, counted by c.
-func newKiln(ctx context.Context, url, node string, c *engineCounter) (http.Handler, *kiln.Manager, *natsengine.Engine, func(), error) {
+// relayURL, if not "", turns request relaying on (kiln.Config.RelayURL):
+// the URL this instance listens on.
+func newKiln(ctx context.Context, url, node, relayURL string, c *engineCounter) (http.Handler, *kiln.Manager, *natsengine.Engine, func(), error) {
 	eng, err := natsengine.Open(ctx, natsengine.Options{URL: url, Name: "bench-" + node})
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
 	cfg := kiln.DefaultConfig()
 	cfg.Node = node
+	cfg.RelayURL = relayURL
 	m, err := kiln.New(countingEngine{Engine: eng, c: c}, cfg)
 	if err != nil {
 		eng.Close()

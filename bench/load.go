@@ -68,7 +68,8 @@ func measure(ctx context.Context, s *system, spec loadSpec, n int, user func(i i
 
 func subStats(a, b kiln.Stats) kiln.Stats {
 	return kiln.Stats{Requests: a.Requests - b.Requests, FromMemory: a.FromMemory - b.FromMemory,
-		Handovers: a.Handovers - b.Handovers, EngineOps: a.EngineOps - b.EngineOps}
+		Handovers: a.Handovers - b.Handovers, EngineOps: a.EngineOps - b.EngineOps,
+		Relayed: a.Relayed - b.Relayed, RelayFallbacks: a.RelayFallbacks - b.RelayFallbacks, RelayErrors: a.RelayErrors - b.RelayErrors}
 }
 
 func merge(r loadResult, parts []loadResult) loadResult {

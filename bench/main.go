@@ -46,6 +46,7 @@ type options struct {
 	stepBudget time.Duration // bound on creating one growth step's sessions, per system
 	cpuProf    string        // write a CPU profile of this process (app nodes, load generator) here
 	memProf    string        // write a heap profile here at the end
+	systems    string        // comma-separated short names of the systems to run (the ceiling always runs)
 	channels   string        // subscriber counts for the channel fan-out benchmark
 }
 
@@ -61,6 +62,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.sessions, "sessions", "1000,10000,100000,1000000", "live sessions for the cost-growth test, ascending")
 	fs.StringVar(&o.sizes, "sizes", "1024,10240,102400", "session sizes in bytes for the cost-growth test")
 	fs.BoolVar(&o.noGrowth, "no-growth", false, "skip the cost-growth tests")
+	fs.StringVar(&o.systems, "systems", "", "only these systems, comma-separated from "+strings.Join(shortNames(), ",")+" (the ceiling always runs); default all but rr-lease")
 	fs.BoolVar(&o.compare, "compare", true, "run the interleaved comparison (-compare=false: only the growth and three-server tests)")
 	fs.BoolVar(&o.servers3, "servers3", true, "run the write test on three kiln servers (1, 3 and 6 shards)")
 	fs.StringVar(&o.shards, "shards", "1,3,6", "shard counts for the three-server test")
@@ -124,7 +126,7 @@ func run(ctx context.Context, o options, command string) error {
 	if err != nil {
 		return err
 	}
-	systems, err := newSystems(ctx, e)
+	systems, err := newSystems(ctx, e, o.systems)
 	if err != nil {
 		return err
 	}
@@ -242,7 +244,7 @@ func check(sums []summary) error {
 			fmt.Fprintf(os.Stderr, "bench: FAIL %s: every request of %d round(s) failed: %s\n", s.name, s.deadRounds, s.firstErr)
 			failed = true
 		}
-		kiln := s.name == stickyName || s.name == rrName
+		kiln := s.name == stickyName || s.name == rrName || s.name == rrLeaseName
 		if kiln && (s.probe.setupFailure != "" || s.probe.lost() != 0) {
 			fmt.Fprintf(os.Stderr, "bench: FAIL %s lost updates in the probe: %s\n", s.name, s.probe)
 			failed = true

@@ -74,6 +74,9 @@ does); CPU per request sums this process (load generator + app instances) and th
 engine calls (store reads, commits and lease request/replies), per request.
 The ceiling's instances keep sessions in a plain per-instance map that is not shared: it is the cost
 of the app without any session system, not a contestant.
+kiln round robin runs with request relaying (Config.RelayURL: a request on the other instance's
+session is forwarded to it); "kiln, round robin, lease moves" (only with -systems rr-lease) is the
+same without relaying, the lease moving to every request.
 `
 
 // kilnLines says how kiln served its requests, from its Managers' Stats.
@@ -84,8 +87,9 @@ func kilnLines(sums []summary) string {
 		if k.Requests == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "- %s, Manager.Stats() per session request: FromMemory %.2f, Handovers %.2f, EngineOps %.2f\n",
-			s.name, float64(k.FromMemory)/float64(k.Requests), float64(k.Handovers)/float64(k.Requests), float64(k.EngineOps)/float64(k.Requests))
+		per := func(n int64) float64 { return float64(n) / float64(k.Requests) }
+		fmt.Fprintf(&b, "- %s, Manager.Stats() per session request: FromMemory %.2f, Handovers %.2f, EngineOps %.2f, Relayed %.2f (fallbacks %.3f, failed %.3f)\n",
+			s.name, per(k.FromMemory), per(k.Handovers), per(k.EngineOps), per(k.Relayed), per(k.RelayFallbacks), per(k.RelayErrors))
 	}
 	return b.String()
 }
@@ -101,8 +105,8 @@ func targets(sums []summary) string {
 	b.WriteString("| target | measured | met |\n|---|---|---|\n")
 	row := func(t, m string, ok bool) { fmt.Fprintf(&b, "| %s | %s | %s |\n", t, m, metStr(ok)) }
 	row("kiln sticky ≥ 80% of the ceiling", fmt.Sprintf("%.0f%%", 100*median(sticky.ratios)), median(sticky.ratios) >= 0.8)
-	row("kiln round robin ≥ scs + Redis", fmt.Sprintf("%.2f vs %.2f × ceiling", median(rr.ratios), median(scs.ratios)),
-		median(rr.ratios) >= median(scs.ratios))
+	row("kiln round robin ≥ 1.1 × scs + Redis", fmt.Sprintf("%.2f vs %.2f × ceiling", median(rr.ratios), median(scs.ratios)),
+		median(rr.ratios) >= 1.1*median(scs.ratios))
 	for _, s := range []summary{sticky, rr} {
 		row(s.name+": 0 lost updates", s.probe.String(), s.probe.setupFailure == "" && s.probe.lost() == 0)
 		row(s.name+": 0 RYW mismatches", fmt.Sprint(s.ryw), s.ryw == 0)

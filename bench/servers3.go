@@ -54,7 +54,7 @@ func clusterWrites(ctx context.Context, spec loadSpec, bin, dir string, shards i
 func writeRun(ctx context.Context, spec loadSpec, servers, shards int, url string, pids []int, startup time.Duration) clusterRow {
 	row := clusterRow{servers: servers, shards: shards, startup: startup}
 	s, err := newKilnSystem(ctx, env{kilnURL: url}, fmt.Sprintf("kiln, %d server(s), %d shard(s)", servers, shards),
-		[2]string{"w1", "w2"}, routeByNodeSuffix([2]string{"w1", "w2"}))
+		[2]string{"w1", "w2"}, routeByNodeSuffix([2]string{"w1", "w2"}), false)
 	if err != nil {
 		row.err = err.Error()
 		return row

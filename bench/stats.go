@@ -48,7 +48,8 @@ type summary struct {
 
 func addStats(a, b kiln.Stats) kiln.Stats {
 	return kiln.Stats{Requests: a.Requests + b.Requests, FromMemory: a.FromMemory + b.FromMemory,
-		Handovers: a.Handovers + b.Handovers, EngineOps: a.EngineOps + b.EngineOps}
+		Handovers: a.Handovers + b.Handovers, EngineOps: a.EngineOps + b.EngineOps,
+		Relayed: a.Relayed + b.Relayed, RelayFallbacks: a.RelayFallbacks + b.RelayFallbacks, RelayErrors: a.RelayErrors + b.RelayErrors}
 }
 
 // summarize folds the rounds of system i; ceiling holds the ceiling's rounds.

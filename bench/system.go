@@ -55,19 +55,33 @@ func routeByNodeSuffix(nodes [2]string) router {
 
 // serve starts h on a free loopback port as instance i of s.
 func (s *system) serve(i int, h http.Handler) error {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, url, err := listen()
 	if err != nil {
 		return err
 	}
+	s.serveOn(i, l, url, h)
+	return nil
+}
+
+// listen opens a free loopback port.
+func listen() (net.Listener, string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	return l, "http://" + l.Addr().String(), nil
+}
+
+// serveOn serves h on l (at url) as instance i of s.
+func (s *system) serveOn(i int, l net.Listener, url string, h http.Handler) {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	s.servers = append(s.servers, srv)
-	s.urls[i] = "http://" + l.Addr().String()
+	s.urls[i] = url
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			panic(err)
 		}
 	}()
-	return nil
 }
 
 // close stops the system's HTTP servers and its clients of the engine.
@@ -91,6 +105,9 @@ func (s *system) kilnStats() kiln.Stats {
 		t.FromMemory += st.FromMemory
 		t.Handovers += st.Handovers
 		t.EngineOps += st.EngineOps
+		t.Relayed += st.Relayed
+		t.RelayFallbacks += st.RelayFallbacks
+		t.RelayErrors += st.RelayErrors
 	}
 	return t
 }

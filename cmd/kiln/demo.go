@@ -38,7 +38,7 @@ func demoFlags(args []string) (demo.Options, error) {
 	fs := flag.NewFlagSet("kiln demo", flag.ContinueOnError)
 	fs.StringVar(&o.Addr, "addr", "127.0.0.1:8080", "the load balancer's listen address")
 	fs.IntVar(&o.Nodes, "nodes", 3, fmt.Sprintf("number of cart nodes, 1..%d", demo.MaxNodes))
-	fs.BoolVar(&o.Sticky, "sticky", false, "route by the session ID's node suffix instead of round robin")
+	fs.BoolVar(&o.Sticky, "sticky", false, "route by the session ID's node suffix instead of round robin (whose nodes relay requests to the session's holder)")
 	fs.StringVar(&o.ConsoleAddr, "console-addr", "127.0.0.1:8090", "the operator console's listen address")
 	if err := parseFlags(fs, args); err != nil {
 		return o, err
@@ -67,7 +67,7 @@ func printDemo(w io.Writer, d *demo.Demo, sticky bool) {
 	if sticky {
 		fmt.Fprintf(w, "Open %s and click: each session stays on the node its ID names, and moves only if that node dies.\n", d.ProxyURL())
 	} else {
-		fmt.Fprintf(w, "Open %s and click: watch 'served by' change while your cart stays.\n", d.ProxyURL())
+		fmt.Fprintf(w, "Open %s and click: the proxy spreads your requests over the nodes, and they relay each one to the node holding your session ('served by'); stop that node and another takes over with your cart.\n", d.ProxyURL())
 	}
 	fmt.Fprintf(w, "Open %s in two tabs: a message typed in one arrives in the other, whichever nodes serve them.\n", d.ChatURL())
 	fmt.Fprintln(w, "Press Ctrl-C to stop.")

@@ -14,9 +14,11 @@ import (
 )
 
 // TestDemo_Chat: the chat runs beside the cart at /chat/ through the
-// demo's balancer. A stream opened through it stays on one node while the
-// posts go round robin: every message reaches it, from every node, and
-// the cart's login is the chat's (one session).
+// demo's balancer. The nodes relay a session's requests to the node that
+// holds it, so a user's stream and posts are served there; a second user
+// whose session another node holds posts too: every message reaches the
+// stream, from both nodes, and the cart's login is the chat's (one
+// session).
 func TestDemo_Chat(t *testing.T) {
 	d := mustStart(t, demo.Options{Nodes: 3})
 	c := newClient(t, d.ProxyURL())
@@ -47,9 +49,17 @@ func TestDemo_Chat(t *testing.T) {
 		close(msgs)
 	}()
 
+	other := newClient(t, d.ProxyURL())
+	for range 6 { // a session is created where the request lands: find one held elsewhere
+		if other.post("/chat/api/login", url.Values{"user": {"bob"}}).node != streamNode {
+			break
+		}
+		other = newClient(t, d.ProxyURL())
+	}
 	posted := map[string]bool{}
-	for i := range 4 {
-		a := c.post("/chat/api/rooms/lobby/messages", url.Values{"text": {"m" + string(rune('0'+i))}})
+	users := []*client{c, c, other, other}
+	for i, u := range users {
+		a := u.post("/chat/api/rooms/lobby/messages", url.Values{"text": {"m" + string(rune('0'+i))}})
 		posted[a.node] = true
 	}
 	fromOther := false
@@ -59,7 +69,7 @@ func TestDemo_Chat(t *testing.T) {
 			if !ok {
 				t.Fatalf("stream ended after %d messages", i)
 			}
-			if m.User != "ada" || m.Text != "m"+string(rune('0'+i)) {
+			if want := map[bool]string{true: "ada", false: "bob"}[i < 2]; m.User != want || m.Text != "m"+string(rune('0'+i)) {
 				t.Errorf("message %d: %+v", i, m)
 			}
 			fromOther = fromOther || m.Node != streamNode

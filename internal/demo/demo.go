@@ -26,6 +26,9 @@ type Options struct {
 	// Nodes is the number of cart nodes, 1..MaxNodes. Default 3.
 	Nodes int
 	// Sticky routes by the session ID's node suffix instead of round robin.
+	// Round robin (the default) runs the nodes with request relaying
+	// (kiln.Config.RelayURL): a node that gets a request on a session
+	// another node holds forwards it there instead of moving the lease.
 	Sticky bool
 	// Bucket names the sessions' KV bucket. Default "kiln".
 	Bucket string
@@ -102,7 +105,7 @@ func (d *Demo) start(ctx context.Context, opts Options) error {
 		return err
 	}
 	for i := 1; i <= opts.Nodes; i++ {
-		n, err := startNode(ctx, fmt.Sprintf("n%d", i), d.nats.ClientURL(), opts.Bucket, d.nodeLogin, d.log)
+		n, err := startNode(ctx, fmt.Sprintf("n%d", i), d.nats.ClientURL(), opts.Bucket, d.nodeLogin, !opts.Sticky, d.log)
 		if err != nil {
 			return err
 		}

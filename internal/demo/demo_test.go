@@ -15,14 +15,18 @@ import (
 	"github.com/kilnhq/kiln/internal/demo"
 )
 
+// TestDemo_RoundRobin: the proxy spreads a user's requests over the nodes,
+// and the nodes relay them to the one holding the session, which serves
+// them all.
 func TestDemo_RoundRobin(t *testing.T) {
 	d := mustStart(t, demo.Options{Nodes: 3})
 	c := newClient(t, d.ProxyURL())
 
-	served := map[string]int{}
+	served, received := map[string]int{}, map[string]int{}
 	for i, item := range []string{"apple", "pear", "apple", "fig", "apple", "pear"} {
 		got := c.add(item)
 		served[got.node]++
+		received[got.received]++
 		if got.Items[item] == 0 || got.total() != i+1 {
 			t.Fatalf("add #%d (%s) on %s: cart %v, want %d items with the %s", i+1, item, got.node, got.Items, i+1, item)
 		}
@@ -30,13 +34,14 @@ func TestDemo_RoundRobin(t *testing.T) {
 	for want := 1; want <= 3; want++ {
 		got := c.counter()
 		served[got.node]++
+		received[got.received]++
 		if got.Counter != want {
 			t.Fatalf("counter on %s = %d, want %d", got.node, got.Counter, want)
 		}
 	}
 
-	if len(served) < 2 {
-		t.Errorf("served by %v, want at least 2 distinct nodes", served)
+	if len(received) < 2 || len(served) != 1 {
+		t.Errorf("received by %v, served by %v: want several nodes receiving, the holder alone serving", received, served)
 	}
 	if got, want := c.cart().Items, map[string]int{"apple": 3, "pear": 2, "fig": 1}; !maps.Equal(got, want) {
 		t.Errorf("cart %v, want %v", got, want)
@@ -206,9 +211,10 @@ func mustStart(t *testing.T, opts demo.Options) *demo.Demo {
 
 // answer is the cart app's JSON, with the node that served it.
 type answer struct {
-	node    string
-	Items   map[string]int `json:"items"`
-	Counter int            `json:"counter"`
+	node     string         // X-Kiln-Node: the node that served it
+	received string         // X-Kiln-Received-By: the node the proxy sent it to
+	Items    map[string]int `json:"items"`
+	Counter  int            `json:"counter"`
 }
 
 func (a answer) total() int {
@@ -272,6 +278,6 @@ func (c *client) decode(resp *http.Response, err error) answer {
 	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
 		c.t.Fatalf("decode: %v", err)
 	}
-	a.node = resp.Header.Get("X-Kiln-Node")
+	a.node, a.received = resp.Header.Get("X-Kiln-Node"), resp.Header.Get(demo.ReceivedByHeader)
 	return a
 }

@@ -14,8 +14,11 @@
 // # Routing
 //
 // The proxy sends each request to the next node in turn (round robin), so
-// consecutive clicks land on different nodes while the session stays the
-// same. With Options.Sticky it routes by the session ID's node suffix
+// consecutive clicks land on different nodes (X-Kiln-Received-By) while the
+// session stays the same. The nodes relay (kiln.Config.RelayURL): a node
+// that receives a request on a session another node holds forwards it
+// there, so the holder serves it (X-Kiln-Node) and the lease stays put; if
+// the holder is down, the receiving node serves it itself. With Options.Sticky it routes by the session ID's node suffix
 // (the part of the kiln_session cookie after the last '.'), as a sticky
 // load balancer would; requests without a known suffix go round robin.
 // If a node does not accept the connection, the proxy tries the next one.

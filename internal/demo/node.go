@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -44,28 +45,37 @@ const (
 )
 
 // startNode starts the cart app of node name with an engine connection of
-// its own to the NATS server at natsURL, on a random loopback port.
-func startNode(ctx context.Context, name, natsURL, bucket string, as login, log *slog.Logger) (*node, error) {
+// its own to the NATS server at natsURL, on a random loopback port. With
+// relay, the node relays requests on sessions another node holds to that
+// node (kiln.Config.RelayURL) instead of moving their leases.
+func startNode(ctx context.Context, name, natsURL, bucket string, as login, relay bool, log *slog.Logger) (*node, error) {
 	log = log.With("node", name)
 	n := &node{name: name}
-	var err error
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("demo: node %s: %w", name, err)
+	}
 	if n.eng, err = openEngine(ctx, name, natsURL, bucket, as, log); err != nil {
+		ln.Close()
 		return nil, err
+	}
+	relayURL := ""
+	if relay {
+		relayURL = "http://" + ln.Addr().String()
 	}
 	n.hub, err = channel.NewHub(ctx, n.eng.Conn(), channel.Options{Node: name, Bucket: bucket, Authorize: chatapp.Authorizer{}, Logger: log})
 	if err == nil {
-		n.m, err = newManager(n.eng, n.hub, name, log)
-	}
-	if err == nil {
-		n.web, err = startWebServer("127.0.0.1:0", apps(n.m, n.hub, name))
+		n.m, err = newManager(n.eng, n.hub, name, relayURL, log)
 	}
 	if err != nil {
+		ln.Close()
 		if n.hub != nil {
 			n.hub.Close()
 		}
 		n.eng.Close()
 		return nil, fmt.Errorf("demo: node %s: %w", name, err)
 	}
+	n.web = serveWeb(ln, apps(n.m, n.hub, name))
 	n.url = n.web.url
 	log.Info("demo: node started", "url", n.url)
 	return n, nil
@@ -84,9 +94,10 @@ func openEngine(ctx context.Context, name, natsURL, bucket string, as login, log
 	return eng, nil
 }
 
-func newManager(eng *natsengine.Engine, hub *channel.Hub, name string, log *slog.Logger) (*kiln.Manager, error) {
+func newManager(eng *natsengine.Engine, hub *channel.Hub, name, relayURL string, log *slog.Logger) (*kiln.Manager, error) {
 	cfg := kiln.DefaultConfig()
 	cfg.Node = name
+	cfg.RelayURL = relayURL
 	cfg.Logger = log
 	cfg.ErrorHandler = cartapp.ErrorHandler
 	cfg.OnDestroyed = hub.OnDestroyed // a logout closes the user's chat streams on every node

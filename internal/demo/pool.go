@@ -14,6 +14,7 @@ type pool struct {
 	sticky bool
 	cookie string         // the session cookie's name
 	urls   []*url.URL     // the nodes' base URLs, in order
+	names  []string       // the nodes' names, in order
 	byName map[string]int // node name -> index in urls
 	byHost map[string]int // node host:port -> index in urls
 	next   atomic.Uint64  // round robin position
@@ -28,7 +29,7 @@ func newPool(nodes []*node, sticky bool) *pool {
 	}
 	for i, n := range nodes {
 		u, _ := url.Parse(n.url) // made by startWebServer: always valid
-		p.urls = append(p.urls, u)
+		p.urls, p.names = append(p.urls, u), append(p.names, n.name)
 		p.byName[n.name], p.byHost[u.Host] = i, i
 	}
 	return p
@@ -71,4 +72,12 @@ func (p *pool) after(host string) []*url.URL {
 		out = append(out, p.urls[(start+k)%len(p.urls)])
 	}
 	return out
+}
+
+// nameOf returns the name of the node at host ("" if none).
+func (p *pool) nameOf(host string) string {
+	if i, ok := p.byHost[host]; ok {
+		return p.names[i]
+	}
+	return ""
 }

@@ -8,6 +8,10 @@ import (
 	"time"
 )
 
+// ReceivedByHeader names, on every response through the demo's proxy,
+// the node the proxy sent the request to.
+const ReceivedByHeader = "X-Kiln-Received-By"
+
 // proxy is the demo's load balancer: a reverse proxy over the nodes.
 type proxy struct {
 	web       *webServer
@@ -26,6 +30,12 @@ func startProxy(addr string, p *pool, log *slog.Logger) (*proxy, error) {
 			if pr.Out.Body != nil {
 				pr.Out.Body = &unsentBody{ReadCloser: pr.Out.Body}
 			}
+		},
+		// The node the balancer sent the request to; X-Kiln-Node names
+		// the one that served it (round robin relays it to the holder).
+		ModifyResponse: func(resp *http.Response) error {
+			resp.Header.Set(ReceivedByHeader, p.nameOf(resp.Request.URL.Host))
+			return nil
 		},
 		Transport:    &failover{base: transport, pool: p, log: log},
 		ErrorHandler: proxyError(log),

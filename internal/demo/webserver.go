@@ -21,13 +21,18 @@ func startWebServer(addr string, h http.Handler) (*webServer, error) {
 	if err != nil {
 		return nil, err
 	}
+	return serveWeb(ln, h), nil
+}
+
+// serveWeb serves h on ln in a goroutine.
+func serveWeb(ln net.Listener, h http.Handler) *webServer {
 	w := &webServer{
 		srv:    &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second},
 		url:    "http://" + ln.Addr().String(),
 		served: make(chan error, 1),
 	}
 	go func() { w.served <- w.srv.Serve(ln) }()
-	return w, nil
+	return w
 }
 
 // stop shuts the server down gracefully, or closes it past timeout, and

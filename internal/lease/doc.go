@@ -29,6 +29,7 @@
 //	liveness.go  the n.<node> record, incarnations, revive
 //	cache.go     the near cache and eviction
 //	record.go    the lease record and the hand-over messages
+//	relay.go     what request relaying needs: HeldHere, AcquireHeld, LookupPeer
 //
 // # States
 //

@@ -13,7 +13,8 @@ import (
 	"github.com/kilnhq/kiln/internal/hist"
 )
 
-// Config is what a Table needs from the session layer. Every field is required.
+// Config is what a Table needs from the session layer. Every field but
+// Advertise is required.
 type Config struct {
 	Node      string           // this node's name in lease and liveness records and subjects
 	Store     engine.Store     // records l.<k>, n.<node>, and s.<k>.m (read, and rewritten by a fence)
@@ -30,6 +31,11 @@ type Config struct {
 	// Near-cache bounds: CacheBytes (the snapshots' sizes, positive) and
 	// CacheSessions (entries; 0 = no bound on their number).
 	CacheSessions, CacheBytes int
+
+	// Advertise is the URL other nodes relay requests to, written into this
+	// node's liveness record with its relay token ("" = none; the only
+	// optional field).
+	Advertise string
 
 	Counters *Counters // where the Table counts what it does
 

@@ -29,10 +29,14 @@ import (
 // never lands over a newer one. Only when the record is gone (expired or
 // deleted) is it written without condition.
 
-// livenessRecord is the value of n.<node>.
+// livenessRecord is the value of n.<node>. URL and Token are what the node
+// advertises for request relaying (Config.Advertise, relay.go); both are
+// empty when it does not relay.
 type livenessRecord struct {
-	Inc string    `cbor:"i"`
-	At  time.Time `cbor:"t"`
+	Inc   string    `cbor:"i"`
+	At    time.Time `cbor:"t"`
+	URL   string    `cbor:"u,omitempty"`
+	Token string    `cbor:"r,omitempty"`
 }
 
 type liveness struct {
@@ -44,6 +48,7 @@ type liveness struct {
 	writing chan struct{}
 
 	mu     sync.Mutex // guards inc, rev, until, closed, timer
+	token  string     // relay token, drawn once at start (immutable)
 	inc    string     // incarnation: changes whenever this node may have lost its leases
 	rev    uint64     // revision of the last acknowledged write; 0 if unknown
 	until  time.Time  // live before this instant, by the injected clock
@@ -52,7 +57,7 @@ type liveness struct {
 }
 
 func newLiveness(cfg *Config) *liveness {
-	return &liveness{cfg: cfg, inc: randomToken(), writing: make(chan struct{}, 1)}
+	return &liveness{cfg: cfg, inc: randomToken(), token: randomToken() + randomToken(), writing: make(chan struct{}, 1)}
 }
 
 func (v *liveness) lockWrite(ctx context.Context) error {
@@ -159,7 +164,11 @@ func (v *liveness) reviveLocked(ctx context.Context) error {
 // write records incarnation inc as of start, conditional on revision rev
 // (none if 0), and on success extends until.
 func (v *liveness) write(ctx context.Context, inc string, start time.Time, rev uint64) error {
-	rec, err := encode(&livenessRecord{Inc: inc, At: start})
+	lr := livenessRecord{Inc: inc, At: start}
+	if v.cfg.Advertise != "" {
+		lr.URL, lr.Token = v.cfg.Advertise, v.token
+	}
+	rec, err := encode(&lr)
 	if err != nil {
 		return err
 	}

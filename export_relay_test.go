@@ -1,0 +1,10 @@
+package kiln
+
+import "net/http"
+
+// SetRelayTransport replaces the transport of m's relay hop (tests inject
+// faults with it). m must have Config.RelayURL set.
+func SetRelayTransport(m *Manager, rt http.RoundTripper) { m.relay.hop.proxy.Transport = rt }
+
+// RelayTransport returns the transport of m's relay hop.
+func RelayTransport(m *Manager) http.RoundTripper { return m.relay.hop.proxy.Transport }
