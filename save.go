@@ -177,7 +177,7 @@ func (s *Session) input(k string, changes []change, now time.Time) saveInput {
 // touch is settled, so that later touches build on the right revision.
 func (s *Session) touch(ctx context.Context) error {
 	now := s.m.now()
-	if !s.stored || now.Sub(s.lastAccess) < s.m.touchInterval {
+	if !s.stored || s.m.touchFresh(now, s.lastAccess) {
 		return nil
 	}
 	op, err := s.m.touchOp(s.key, s.meta, now)

@@ -94,7 +94,7 @@ func (m *Manager) planAttrs(p *savePlan, in saveInput, ttl time.Duration) (map[s
 // (in.touchDue). Skipping it keeps the precision a read has: the idle
 // timer set at the last touch runs at least IdleTimeout past now.
 func (m *Manager) planTouch(p *savePlan, in saveInput, meta metaRecord) error {
-	if in.existing() && !in.touchDue && in.now.Sub(in.lastAccess) < m.touchInterval {
+	if in.existing() && !in.touchDue && m.touchFresh(in.now, in.lastAccess) {
 		return nil
 	}
 	touch, err := m.touchOp(in.k, meta, in.now)
@@ -105,6 +105,18 @@ func (m *Manager) planTouch(p *savePlan, in saveInput, meta metaRecord) error {
 	p.touchAt = len(p.prepare)
 	p.prepare = append(p.prepare, touch)
 	return nil
+}
+
+// touchFresh reports whether the access time last, stored in the touch
+// record, is recent enough at now that a request need not write it again:
+// less than TouchInterval old, and not in the future. An access time in the
+// future was written by a node whose clock is ahead of this one's; the
+// engine's idle timer started when it was written, so by this node's
+// clock it may run out before last+IdleTimeout: skipping the write until
+// this clock reaches it could end a session in use.
+func (m *Manager) touchFresh(now, last time.Time) bool {
+	age := now.Sub(last)
+	return age >= 0 && age < m.touchInterval
 }
 
 // attrOps returns the writes of the new records of changes (those next
