@@ -26,6 +26,12 @@ type NodeReport struct {
 	Interval    Duration  `json:"interval"`              // the node's ReportInterval: the next report is due by then
 	Leaving     bool      `json:"leaving,omitempty"`     // the last report, sent by Close
 	Stats       Stats     `json:"stats"`
+	// EngineLatency is every engine call's wall-clock latency (Get and
+	// Commit merged: Observations' EngineGet and EngineCommit), ExpiryLag
+	// Observations' ExpiryLag; both cumulative since Started, so that a
+	// reader takes the distribution between two reports (ReportHistogram.Sub).
+	EngineLatency ReportHistogram `json:"engine_latency"`
+	ExpiryLag     ReportHistogram `json:"expiry_lag"`
 }
 
 // Duration is a time.Duration that JSON encodes as a string ("5s").
@@ -72,6 +78,9 @@ func (m *Manager) startReports(eng engine.Store) {
 // Report returns the report this Manager publishes now.
 func (m *Manager) Report() NodeReport {
 	r := NodeReport{Node: m.name, Started: m.started, At: m.now(), Interval: Duration(m.cfg.ReportInterval), Stats: m.Stats()}
+	o := m.Observations()
+	r.EngineLatency = reportHistogram(o.EngineGet.Latency, o.EngineCommit.Latency)
+	r.ExpiryLag = reportHistogram(o.ExpiryLag)
 	if m.leases != nil {
 		r.Incarnation = m.leases.Incarnation()
 	}

@@ -1,7 +1,8 @@
 // Package cluster shows a kiln cluster's web nodes: which are live, since
 // when, under which incarnation, how many sessions each holds in memory,
-// its counters (kiln.Stats) and its request rate. kiln server's /metrics
-// and console use it; so can an app.
+// its counters (kiln.Stats), its engine-latency and expiry-lag histograms
+// (kiln.ReportHistogram) and its request rate. kiln server's /metrics and
+// console share one View; so can an app use it.
 //
 // # How nodes report
 //

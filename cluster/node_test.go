@@ -37,3 +37,14 @@ func TestNode_View(t *testing.T) {
 		})
 	}
 }
+
+// TestNode_ViewHistograms: a Node carries its last report's histograms.
+func TestNode_ViewHistograms(t *testing.T) {
+	lat := kiln.ReportHistogram{Bounds: []float64{0.001}, Counts: []uint64{3, 4}, Sum: 0.01}
+	lag := kiln.ReportHistogram{Bounds: []float64{1}, Counts: []uint64{1, 1}, Sum: 0.5}
+	n := node{report: &kiln.NodeReport{Node: "w", Interval: kiln.Duration(time.Second), EngineLatency: lat, ExpiryLag: lag}}
+	got := n.view("w", time.Time{})
+	if got.EngineLatency.Total() != 4 || got.ExpiryLag.Total() != 1 {
+		t.Fatalf("histograms not carried: %+v, %+v", got.EngineLatency, got.ExpiryLag)
+	}
+}

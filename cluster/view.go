@@ -36,6 +36,10 @@ type Node struct {
 	Cached      int64     // sessions in its near cache
 	CachedBytes int64
 	Stats       kiln.Stats
+	// EngineLatency and ExpiryLag are the histograms of its last report,
+	// cumulative since it started (zero before any, or from a node whose
+	// reports lack them).
+	EngineLatency, ExpiryLag kiln.ReportHistogram
 	// RequestsPerSec is the rate of Stats.Handled between its last two
 	// reports (0 after its first).
 	RequestsPerSec float64
@@ -179,6 +183,7 @@ func (n *node) view(name string, now time.Time) Node {
 	out.Incarnation, out.Leaving = r.Incarnation, r.Leaving
 	out.Started, out.LastReport = r.Started, r.At
 	out.Stats, out.Cached, out.CachedBytes = r.Stats, r.Stats.Cached, r.Stats.CachedBytes
+	out.EngineLatency, out.ExpiryLag = r.EngineLatency, r.ExpiryLag
 	fresh := now.Sub(n.received) <= 3*time.Duration(r.Interval)
 	recorded := r.Incarnation == "" || r.Incarnation == n.liveInc
 	out.Live = fresh && recorded && !r.Leaving

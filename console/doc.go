@@ -25,7 +25,8 @@
 // live count, a principal's sessions, a page of all of them), one
 // session (its attributes decoded to JSON, its holder, its times; the
 // actions invalidate and log out everywhere) and charts over the last
-// hour (an in-memory ring of samples). Sessions are named by their store
+// hour (an in-memory ring of samples; engine latency and expiry lag are
+// quantiles estimated from the histograms in the nodes' reports). Sessions are named by their store
 // key or its fingerprint, never by their ID.
 //
 // # Security

@@ -26,6 +26,12 @@ type sample struct {
 	LeaseWaitMillis     float64 // mean wait per lease acquisition
 	Failed, Unavailable float64
 	Nodes, LiveNodes    int
+	// Over the interval, all nodes merged: engine-call latency p50 and
+	// p99 in ms; expiry lag p99 and the bound of its highest bucket in s.
+	// 0 when nothing was observed.
+	LatencyP50, LatencyP99 float64
+	LagP99, LagMax         float64
+	LatencyCalls, LagCount uint64 // how many observations those are of
 }
 
 // sampler takes a sample every SampleInterval into a ring of ringSize.
@@ -43,8 +49,9 @@ type sampler struct {
 
 // nodeMark is a node's counters at the previous sample.
 type nodeMark struct {
-	incarnation string
-	stats       kiln.Stats
+	incarnation  string
+	stats        kiln.Stats
+	latency, lag kiln.ReportHistogram
 }
 
 func startSampler(opts Options, count *countCache) *sampler {
@@ -99,17 +106,22 @@ func (s *sampler) take() {
 func (s *sampler) rates(nodes []cluster.Node) sample {
 	var d kiln.Stats
 	var x sample
+	var lat, lag kiln.ReportHistogram
 	next := make(map[string]nodeMark, len(nodes))
 	for _, n := range nodes {
 		x.Nodes++
 		if n.Live {
 			x.LiveNodes++
 		}
-		next[n.Name] = nodeMark{n.Incarnation, n.Stats}
+		next[n.Name] = nodeMark{n.Incarnation, n.Stats, n.EngineLatency, n.ExpiryLag}
 		if p, ok := s.prev[n.Name]; ok && p.incarnation == n.Incarnation {
 			addDelta(&d, p.stats, n.Stats)
+			lat = addHistDelta(lat, p.latency, n.EngineLatency)
+			lag = addHistDelta(lag, p.lag, n.ExpiryLag)
 		}
 	}
+	x.LatencyCalls, x.LatencyP50, x.LatencyP99 = lat.Total(), lat.Quantile(0.5)*1e3, lat.Quantile(0.99)*1e3
+	x.LagCount, x.LagP99, x.LagMax = lag.Total(), lag.Quantile(0.99), lag.MaxBound()
 	s.prev = next
 	sec := s.opts.SampleInterval.Seconds()
 	x.FromMemory, x.Loaded = float64(d.FromMemory)/sec, float64(d.Loaded)/sec
@@ -142,6 +154,19 @@ func addDelta(d *kiln.Stats, prev, cur kiln.Stats) {
 	add(&d.DestroyedLoggedOut, prev.DestroyedLoggedOut, cur.DestroyedLoggedOut)
 	add(&d.Failed, prev.Failed, cur.Failed)
 	add(&d.Unavailable, prev.Unavailable, cur.Unavailable)
+}
+
+// addHistDelta adds cur − prev to sum; a pair that does not subtract
+// (another run, other bounds, a report without histograms) adds nothing.
+func addHistDelta(sum, prev, cur kiln.ReportHistogram) kiln.ReportHistogram {
+	d, ok := cur.Sub(prev)
+	if !ok {
+		return sum
+	}
+	if out, ok := sum.Add(d); ok {
+		return out
+	}
+	return sum
 }
 
 // samples returns the samples kept, oldest first.

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/kilnhq/kiln/cluster"
 	"github.com/kilnhq/kiln/console"
 	"github.com/kilnhq/kiln/engine/natsengine"
 	natsserver "github.com/nats-io/nats-server/v2/server"
@@ -21,7 +20,8 @@ const ConsolePath = "/console/"
 // consoleSlot serves the console (package console) at ConsolePath once
 // the session buckets are open, and 503 until then. The console runs on
 // an Admin Manager (kiln.Config.Admin: it takes no expiry work from the
-// web nodes) and a cluster.View, both on the server's own client.
+// web nodes) on the server's own client, and shows the web nodes of the
+// cluster.View /metrics runs (serverMetrics): one View per server.
 //
 // There is a console only if auth.users has a user with role admin or
 // viewer and a password: with none it is not served at all (404), on
@@ -35,7 +35,6 @@ type consoleSlot struct {
 
 	// Set by start and read by stop, both on Run's goroutine.
 	admin *adminSessions
-	view  *cluster.View
 }
 
 // newConsoleSlot returns the console's slot, or nil if no user may log in.
@@ -73,40 +72,31 @@ func (s *consoleSlot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.ServeHTTP(w, r)
 }
 
-// start runs the console on eng.
-func (s *consoleSlot) start(ctx context.Context, eng *natsengine.Engine) error {
+// start runs the console on eng, showing the web nodes of nodes.
+func (s *consoleSlot) start(eng *natsengine.Engine, nodes console.Nodes) error {
 	admin, err := newAdminSessions(eng, consoleNode(s.cfg.Server.Name), s.log)
 	if err != nil {
 		return fmt.Errorf("console: %w", err)
 	}
-	view, err := cluster.Watch(ctx, eng, cluster.Options{Logger: s.log})
-	if err != nil {
-		admin.Close()
-		return fmt.Errorf("console: %w", err)
-	}
-	c, err := console.New(console.Options{Sessions: admin, Nodes: view, Users: s.users, Logger: s.log,
+	c, err := console.New(console.Options{Sessions: admin, Nodes: nodes, Users: s.users, Logger: s.log,
 		Servers: natsServers{srv: s.srv, bucket: s.cfg.Sessions.Bucket}, Prefix: strings.TrimSuffix(ConsolePath, "/")})
 	if err != nil {
-		view.Close()
 		admin.Close()
 		return err
 	}
-	s.admin, s.view = admin, view
+	s.admin = admin
 	s.h.Store(c)
 	return nil
 }
 
-// stop stops the console, its view and its Manager (which hands over
-// any lease it holds).
+// stop stops the console and its Manager (which hands over any lease it
+// holds); the View is serverMetrics'.
 func (s *consoleSlot) stop() {
 	if s == nil {
 		return
 	}
 	if c := s.h.Swap(nil); c != nil {
 		c.Close()
-	}
-	if s.view != nil {
-		s.view.Close()
 	}
 	if s.admin != nil {
 		s.admin.Close()
@@ -202,12 +192,13 @@ func stream(st natsserver.StreamDetail, self string) console.Stream {
 
 // startConsole starts the console, if there is one (the start line says
 // where it is, or why there is none): a console that does not start
-// leaves the server running, and its pages answer 503.
-func (r *running) startConsole(ctx context.Context, eng *natsengine.Engine) {
+// leaves the server running, and its pages answer 503. Its web nodes are
+// those of /metrics' cluster.View (r.metrics): one View, not two.
+func (r *running) startConsole(_ context.Context, eng *natsengine.Engine) {
 	if r.console == nil || r.http == nil {
 		return
 	}
-	if err := r.console.start(ctx, eng); err != nil {
+	if err := r.console.start(eng, r.metrics); err != nil {
 		r.log.Error("kiln server: console not started", "err", err)
 		return
 	}

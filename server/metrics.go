@@ -66,7 +66,7 @@ func (m *serverMetrics) handler() http.Handler {
 }
 
 // start follows the cluster through eng, the server's own client, once
-// the buckets are open.
+// the buckets are open; the console shares this View (Nodes).
 func (m *serverMetrics) start(eng *natsengine.Engine) {
 	m.eng.Store(eng)
 	ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
@@ -90,6 +90,11 @@ func (m *serverMetrics) stop() {
 		v.Close()
 	}
 }
+
+// Nodes are the web nodes of the View: what the console shows too
+// (console.Nodes), so that kiln server follows the cluster once. None
+// before start or if the View did not start (start logged why).
+func (m *serverMetrics) Nodes() []cluster.Node { return m.nodes() }
 
 func (m *serverMetrics) nodes() []cluster.Node {
 	if v := m.view.Load(); v != nil {
