@@ -114,9 +114,11 @@ func relayable(req *http.Request) bool {
 // firstID returns the random part and the node suffix of the first
 // well-formed ID among the request's candidates: the one load tries first.
 func firstID(header, cookie []string) (base, node string) {
-	for _, v := range candidates(header, cookie) {
-		if b, n, ok := parseID(v); ok {
-			return b, n
+	for _, vals := range [2][]string{header, cookie} { // candidates' order, without the copy
+		for _, v := range vals {
+			if b, n, ok := parseID(v); ok {
+				return b, n
+			}
 		}
 	}
 	return "", ""
@@ -147,8 +149,8 @@ func (r *relay) verify(vals []string) (hopFields, bool) {
 	if len(vals) != 1 {
 		return hopFields{}, false
 	}
-	f := strings.Split(vals[0], " ")
-	if len(f) != 5 || subtle.ConstantTimeCompare([]byte(f[0]), []byte(r.m.leases.RelayToken())) != 1 {
+	var f [5]string
+	if !splitFields(vals[0], &f) || subtle.ConstantTimeCompare([]byte(f[0]), []byte(r.m.leases.RelayToken())) != 1 {
 		return hopFields{}, false
 	}
 	v, err := strconv.ParseUint(f[3], 10, 16)
@@ -157,6 +159,19 @@ func (r *relay) verify(vals []string) (hopFields, bool) {
 	}
 	undash := func(s string) string { return strings.TrimPrefix(s, "-") }
 	return hopFields{from: f[1], remoteAddr: undash(f[2]), tlsVersion: uint16(v), serverName: undash(f[4])}, true
+}
+
+// splitFields splits s at single spaces into exactly len(f) fields, as
+// strings.Split would, without allocating; false if the count differs.
+func splitFields(s string, f *[5]string) bool {
+	for i := range len(f) - 1 {
+		var ok bool
+		if f[i], s, ok = strings.Cut(s, " "); !ok {
+			return false
+		}
+	}
+	f[len(f)-1] = s
+	return !strings.Contains(s, " ")
 }
 
 // serveRelayed serves a request another node relayed here, if this node

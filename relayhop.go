@@ -71,36 +71,57 @@ func (hopBuffers) Get() []byte  { return hopBufferPool.Get().(*[32 << 10]byte)[:
 func (hopBuffers) Put(b []byte) { hopBufferPool.Put((*[32 << 10]byte)(b[:32<<10])) }
 
 // hop is one relayed request's state, found through its context.
+// It holds the hop's writer and client trace too, so that a relayed
+// request costs one allocation for all three.
 type hop struct {
+	context.Context // the request's, cancelled when the hop ends; Value(hopKey{}) is the hop
 	hopTarget
-	in    *http.Request // as it arrived at the origin
-	local http.Handler
-	body  *hopBody     // nil: the request has none
-	conns atomic.Int32 // connections the transport got for it
+	in         *http.Request // as it arrived at the origin
+	local      http.Handler
+	body       *hopBody     // nil: the request has none
+	conns      atomic.Int32 // connections the transport got for it
+	replayable bool         // the transport would replay it on a second connection
+	cancel     context.CancelFunc
+	out        hopWriter
+	trace      httptrace.ClientTrace
 }
 
 type hopKey struct{}
 
+// Value makes the hop findable through its context without another layer.
+func (hp *hop) Value(key any) any {
+	if key == (hopKey{}) {
+		return hp
+	}
+	return hp.Context.Value(key)
+}
+
 // forward relays req to node; if the holder cannot have run it, it is
 // served by local.
 func (h *hopProxy) forward(w http.ResponseWriter, req *http.Request, to hopTarget, local http.Handler) {
-	hp := &hop{in: req, local: local, hopTarget: to}
+	hp := &hop{in: req, local: local, hopTarget: to, out: hopWriter{ResponseWriter: w}}
 	if req.Body != nil && req.Body != http.NoBody && req.ContentLength != 0 {
 		hp.body = &hopBody{rc: req.Body}
 	}
-	ctx, cancel := context.WithCancel(context.WithValue(req.Context(), hopKey{}, hp))
+	var cancel context.CancelFunc
+	hp.Context, cancel = context.WithCancel(req.Context())
 	defer cancel()
-	replayable := hp.body == nil && safeMethod(req)
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) {
-		if hp.conns.Add(1) > 1 && replayable {
-			cancel() // the transport replays a request that may have run
-		}
-	}})
-	out := &hopWriter{ResponseWriter: w}
+	hp.cancel, hp.replayable = cancel, hp.body == nil && safeMethod(req)
+	hp.trace.GotConn = hp.gotConn
+	ctx := httptrace.WithClientTrace(hp, &hp.trace)
+	out := &hp.out
 	defer h.brokenResponse(hp, out)
 	h.proxy.ServeHTTP(out, req.WithContext(ctx))
 	if out.wrote {
 		h.r.m.stats.relayed.Add(1)
+	}
+}
+
+// gotConn counts the connections the transport got for the hop and
+// cancels a second attempt of a request that may have run.
+func (hp *hop) gotConn(httptrace.GotConnInfo) {
+	if hp.conns.Add(1) > 1 && hp.replayable {
+		hp.cancel() // the transport replays a request that may have run
 	}
 }
 
