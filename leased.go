@@ -81,7 +81,9 @@ func (m *Manager) acquireLease(ctx context.Context, k string) (*lease.Entry, err
 // false (s untouched) if the copy's meta record does not decode.
 func (s *Session) restore(base, k string, snap *snapshot) bool {
 	var meta metaRecord
-	if decode(snap.meta, &meta) != nil {
+	// Its own decoder directly: decode would check the whole record is
+	// well-formed CBOR before handing it over to be checked again.
+	if meta.UnmarshalCBOR(snap.meta) != nil {
 		return false
 	}
 	s.base, s.key, s.stored = base, k, true

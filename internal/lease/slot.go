@@ -68,6 +68,9 @@ func (t *Table) Acquire(ctx context.Context, k string) (*Entry, error) {
 		t.cfg.Counters.WaitNanos.Add(int64(d))
 		t.cfg.Counters.Wait.Observe(d)
 	}()
+	if e := t.tryHeld(k); e != nil {
+		return e, nil
+	}
 	ctx, cancel := t.clockCtxFrom(ctx, t.cfg.Wait)
 	defer cancel()
 	for attempt := 1; ; attempt++ {
@@ -90,6 +93,23 @@ func (t *Table) Acquire(ctx context.Context, k string) (*Entry, error) {
 			return nil, t.waitErr(k, err)
 		}
 	}
+}
+
+// tryHeld is Acquire's first attempt when it cannot wait: k's current
+// entry with its slot held if the slot is free and this node's live
+// incarnation holds the lease (the request on a session this node holds),
+// else nil, nothing held. It spares such a request the wait bound (a
+// context and a timer) that only a wait, a revival or an obtain use.
+func (t *Table) tryHeld(k string) *Entry {
+	e := t.entry(k)
+	if !e.tryLock() {
+		return nil
+	}
+	if inc, ok := t.live.live(); ok && t.current(e) && t.owns(e, inc) {
+		return e
+	}
+	e.unlock()
+	return nil
 }
 
 // lockEntry returns k's current entry with its slot held. An entry that
