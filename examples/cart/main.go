@@ -35,6 +35,7 @@ import (
 
 	"github.com/kilnhq/kiln"
 	"github.com/kilnhq/kiln/internal/cartapp"
+	"github.com/kilnhq/kiln/internal/serve"
 )
 
 // options are the command line flags.
@@ -91,7 +92,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer m.Close()
-	return serve(ctx, opts.addr, cartapp.Wrap(m, opts.node), stdout, log)
+	return serve.Serve(ctx, "cart", opts.addr, cartapp.Wrap(m, opts.node), stdout, log)
 }
 
 // parseFlags parses args; getenv supplies the secrets not given as flags.

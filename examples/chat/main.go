@@ -30,6 +30,7 @@ import (
 	"github.com/kilnhq/kiln"
 	"github.com/kilnhq/kiln/channel"
 	"github.com/kilnhq/kiln/internal/chatapp"
+	"github.com/kilnhq/kiln/internal/serve"
 )
 
 // options are the command line flags.
@@ -86,7 +87,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer m.Close()
-	return serve(ctx, opts.addr, chatapp.Wrap(m, hub, opts.node), stdout, log)
+	return serve.Serve(ctx, "chat", opts.addr, chatapp.Wrap(m, hub, opts.node), stdout, log)
 }
 
 func parseFlags(args []string, getenv func(string) string) (options, error) {

@@ -1,4 +1,7 @@
-package main
+// Package serve runs the sample apps' HTTP servers (examples/cart,
+// examples/chat): listen, say where, serve until the context ends, then
+// shut down gracefully.
+package serve
 
 import (
 	"context"
@@ -14,9 +17,10 @@ import (
 // shutdownTimeout bounds the wait for in-flight requests at shutdown.
 const shutdownTimeout = 10 * time.Second
 
-// serve serves h on addr until ctx ends, then shuts down gracefully. It
-// prints the URL it listens on to stdout once connections are accepted.
-func serve(ctx context.Context, addr string, h http.Handler, stdout io.Writer, log *slog.Logger) error {
+// Serve serves h on addr until ctx ends, then shuts down gracefully. It
+// prints the URL it listens on to stdout once connections are accepted;
+// name prefixes its log lines ("cart", "chat").
+func Serve(ctx context.Context, name, addr string, h http.Handler, stdout io.Writer, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -25,14 +29,14 @@ func serve(ctx context.Context, addr string, h http.Handler, stdout io.Writer, l
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	url := "http://" + ln.Addr().String()
-	log.Info("cart: listening", "url", url)
+	log.Info(name+": listening", "url", url)
 	fmt.Fprintf(stdout, "listening on %s\n", url)
 	select {
 	case err := <-served:
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("cart: shutting down")
+	log.Info(name + ": shutting down")
 	return shutdown(srv, served)
 }
 
