@@ -2,8 +2,6 @@ package channel_test
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"slices"
 	"testing"
 	"time"
@@ -11,30 +9,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/kilnhq/kiln/channel"
+	"github.com/kilnhq/kiln/internal/testutil"
 )
-
-// mustBrowser starts a headless chromium; it skips without one unless CI
-// is set (then it fails).
-func mustBrowser(t *testing.T) context.Context {
-	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium not found, and CI is set: .ci/run installs Debian's chromium")
-		}
-		t.Skip("chromium not found (apt-get install chromium)")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.UserDataDir(t.TempDir()))
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(acancel)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
-}
 
 func js[T any](t *testing.T, tab context.Context, a chromedp.Action[T]) T {
 	t.Helper()
@@ -64,7 +40,7 @@ func TestClientJS_ReconnectResume(t *testing.T) {
 	for _, transport := range []string{"sse", "ws"} {
 		t.Run(transport, func(t *testing.T) {
 			n1, _ := twoNodes(t, nil, channel.TransportOptions{})
-			tab := mustBrowser(t)
+			tab := testutil.Browser(t)
 			js(t, tab, chromedp.Steps(chromedp.Navigate(n1.srv.URL+"/test.html")))
 			js(t, tab, chromedp.Evaluate[bool](`(() => {
 				window.got = []; window.live = 0;

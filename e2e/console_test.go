@@ -9,7 +9,6 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -17,6 +16,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/kilnhq/kiln/internal/testutil"
 )
 
 // screenshots, if set, is the directory TestConsoleBrowser writes its
@@ -30,22 +31,6 @@ const (
 	consoleViewerPassword = "console-viewer-pw-2e7a"
 	consoleNodePassword   = "console-node-pw-b4c8"
 )
-
-// chromium returns the browser's path; without one it skips the test,
-// or fails it in CI (CI=true), where .ci/run installs Debian's chromium.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("no chromium on PATH, and CI=true: .ci/run installs Debian's chromium (apt-get install chromium)")
-	}
-	t.Skip("no chromium on PATH (apt-get install chromium): the console's browser test needs one")
-	return ""
-}
 
 // newTab is a headless chromium tab, closed when the test ends.
 func newTab(t *testing.T, path string) context.Context {
@@ -90,7 +75,7 @@ func startConsoleKiln(t *testing.T) (*kilnServer, string) {
 // button, and a POST it forges gets 403.
 func TestConsoleBrowser(t *testing.T) {
 	needBinaries(t)
-	browserPath := chromium(t)
+	browserPath := testutil.Chromium(t)
 	srv, console := startConsoleKiln(t)
 	shop1 := startCart(t, "shop1", srv.url, "-user", "web", "-password", consoleNodePassword)
 	shop2 := startCart(t, "shop2", srv.url, "-user", "web", "-password", consoleNodePassword)

@@ -2,46 +2,16 @@ package chatapp_test
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/kilnhq/kiln/internal/testutil"
 )
 
 // browserBound bounds each browser step.
 const browserBound = 20 * time.Second
-
-// mustBrowser starts a headless chromium of its own (its own cookies)
-// and returns a tab. It skips the test when chromium is missing, unless
-// CI is set: then it fails.
-func mustBrowser(t *testing.T) context.Context {
-	t.Helper()
-	path := ""
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			path = p
-			break
-		}
-	}
-	if path == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium not found, and CI is set: .ci/run installs Debian's chromium")
-		}
-		t.Skip("chromium not found (apt-get install chromium)")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.UserDataDir(t.TempDir()))
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(acancel)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
-}
 
 // run runs steps in tab within browserBound.
 func run(t *testing.T, tab context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
@@ -114,7 +84,7 @@ func waitText(t *testing.T, tab context.Context, text string) {
 // message is shown as text, never run.
 func TestBrowser_ChatAcrossNodes(t *testing.T) {
 	ns := chatNodes(t, 2)
-	alice, bob := mustBrowser(t), mustBrowser(t)
+	alice, bob := testutil.Browser(t), testutil.Browser(t)
 	joinAs(t, alice, ns[0].srv.URL, "ws", "alice")
 	say(t, alice, "said before bob came")
 	joinAs(t, bob, ns[1].srv.URL, "sse", "bob")

@@ -2,40 +2,22 @@ package demo_test
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/kilnhq/kiln/internal/demo"
+	"github.com/kilnhq/kiln/internal/testutil"
 )
 
 // TestDemo_ChatInBrowsers: two chromium browsers open the demo's chat
 // through its round-robin balancer, one over WebSocket, one over SSE;
 // what one types shows in the other.
 func TestDemo_ChatInBrowsers(t *testing.T) {
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium not found, and CI is set: .ci/run installs Debian's chromium")
-		}
-		t.Skip("chromium not found (apt-get install chromium)")
-	}
+	testutil.Chromium(t) // before the demo starts: skips or fails without one
 	d := mustStart(t, demo.Options{Nodes: 3})
-	tab := func() context.Context {
-		opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
-			chromedp.Flag("disable-dev-shm-usage", true), chromedp.UserDataDir(t.TempDir()))
-		actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
-		t.Cleanup(acancel)
-		ctx, cancel := chromedp.NewContext(actx)
-		t.Cleanup(cancel)
-		if err := chromedp.Do(ctx); err != nil {
-			t.Fatalf("start chromium: %v", err)
-		}
-		return ctx
-	}
+	tab := func() context.Context { return testutil.Browser(t) }
 	do := func(ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
