@@ -201,11 +201,17 @@ func (e *Engine) publish(ctx context.Context, msgs []*nats.Msg) (*pubAck, error)
 // retry check runs again (the conditions' deadlines, which pass while
 // this retries): nothing was written yet, so its error ends the commit.
 func (e *Engine) publishRetry(ctx context.Context, msgs []*nats.Msg, check func() error) (*pubAck, error) {
+	var retried error // why the last attempt was retried
 	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
 		ack, err := e.publish(ctx, msgs)
 		if !retryable(err) {
+			if err != nil && retried != nil && ctx.Err() != nil {
+				// ctx ended during a retry: say why it was retrying.
+				err = errors.Join(retried, err)
+			}
 			return ack, err
 		}
+		retried = err
 		select {
 		case <-ctx.Done():
 			return nil, errors.Join(err, ctx.Err())

@@ -213,7 +213,7 @@ func TestCommit_NoStream(t *testing.T) {
 	if err := js.DeleteStream(context.Background(), "KV_kiln"); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_, err := e.Commit(ctx, engine.Op{Key: "k", Value: []byte("v")})
 	if !errors.Is(err, engine.ErrUnavailable) || !errors.Is(err, nats.ErrNoResponders) || !errors.Is(err, context.DeadlineExceeded) {
