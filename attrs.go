@@ -128,12 +128,13 @@ func (s *Session) current(name string, a *attr) ([]byte, error) {
 // its record and checks that it is the version the meta record this
 // request loaded points at.
 func (s *Session) loadAttr(name string) ([]byte, error) {
-	if info := s.meta.Attrs[name]; info.inline() {
+	info, _ := s.indexed(name)
+	if info.inline() {
 		return info.Value, nil
 	}
 	ctx, cancel := s.m.engineCtx(s.ctx)
 	defer cancel()
-	e, err := s.m.eng.Get(ctx, attrKey(s.key, name, s.meta.Attrs[name]))
+	e, err := s.m.eng.Get(ctx, attrKey(s.key, name, info))
 	if errors.Is(err, engine.ErrNotFound) {
 		s.broken = true // the meta record we hold is outdated: reload it next time
 		return nil, fmt.Errorf("load %q: %w: attribute gone", name, ErrConcurrentUpdate)
@@ -145,7 +146,7 @@ func (s *Session) loadAttr(name string) ([]byte, error) {
 	if err := decode(e.Value, &rec); err != nil {
 		return nil, fmt.Errorf("load %q: %w", name, err)
 	}
-	if want := s.meta.Attrs[name].Version; rec.Version != want {
+	if want := info.Version; rec.Version != want {
 		s.broken = true
 		return nil, fmt.Errorf("load %q: %w: version %d, want %d", name, ErrConcurrentUpdate, rec.Version, want)
 	}
@@ -166,7 +167,7 @@ func (s *Session) attrEntry(name string) *attr {
 
 // liveCount returns how many attributes the session holds now.
 func (s *Session) liveCount() int {
-	n := len(s.meta.Attrs)
+	n := s.indexLen()
 	for name, a := range s.attrs {
 		switch {
 		case a.deleted && s.inIndex(name):

@@ -93,7 +93,7 @@ func (s *Session) allValues(changes []change) ([]change, error) {
 		byName[c.name] = c
 	}
 	var out []change
-	for name := range nextIndex(s.meta.Attrs, changes, 0, "", false) {
+	for name := range nextIndex(s.attrIndex(), changes, 0, "", false) {
 		if c, ok := byName[name]; ok {
 			out = append(out, c)
 			continue
@@ -117,6 +117,7 @@ type stored struct {
 
 // record returns what the request loaded of its session.
 func (s *Session) record() stored {
+	s.attrIndex()
 	return stored{meta: s.meta, metaRev: s.metaRev, lastAccess: s.lastAccess}
 }
 

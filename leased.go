@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/kilnhq/kiln/internal/lease"
 )
@@ -14,16 +15,21 @@ import (
 // (a snapshot), and leaves its own state behind when it ends.
 
 // snapshot is what the holder keeps of a session between requests; the
-// lease package stores it as an opaque lease.Snapshot. It holds encoded
-// bytes only, each once: the meta record as stored, inline attributes
-// included (a request decodes it when it restores the copy: a few µs,
-// against ~1 KB of maps a decoded index would keep per session), and the
-// values of the other attributes loaded so far.
+// lease package stores it as an opaque lease.Snapshot. It holds the meta
+// record decoded, so that a request restores the copy without decoding
+// anything (decoding it took ~40% of a held request's CPU): its fields,
+// and its attribute index as a slice sorted by name (inline values
+// included), which a request searches, and turns into a map only if it
+// saves (index.go); a map kept here would cost ~1 KB more per session (a
+// group of 8 slots even for one attribute). Everything in it is shared
+// read-only by the requests that restore it. The values of the other
+// attributes loaded so far are kept encoded.
 type snapshot struct {
 	metaRev    uint64
 	touchRev   uint64
 	lastAccess time.Time
-	meta       []byte       // the meta record, encoded
+	meta       metaRecord   // the meta record without its index (Attrs nil)
+	index      []indexEntry // the meta record's attribute index
 	attrs      []cachedAttr // encoded values of the attributes loaded so far
 }
 
@@ -33,16 +39,19 @@ type cachedAttr struct {
 	raw  []byte
 }
 
-// snapshotOverhead is what a cached session costs beyond its encoded
-// bytes: the lease.Entry and its slot channel, its slot in the cache's
-// map and lists, the snapshot itself and its slice headers, and the
-// allocator's rounding (measured: BenchmarkNearCache_Memory).
+// snapshotOverhead is what a cached session costs beyond its bytes and
+// index entries: the lease.Entry and its slot channel, its slot in the
+// cache's map and lists, the snapshot itself and its slice headers, and
+// the allocator's rounding (measured: BenchmarkNearCache_Memory).
 const snapshotOverhead = 540
 
-// Size is the memory the copy takes: its encoded bytes plus the overhead
-// of a cached session.
+// Size is the memory the copy takes: its bytes plus the overhead of a
+// cached session.
 func (s *snapshot) Size() int {
-	n := snapshotOverhead + len(s.meta)
+	n := snapshotOverhead + len(s.meta.Principal) + len(s.meta.Tag) + len(s.meta.Ended)
+	for _, e := range s.index {
+		n += len(e.name) + len(e.info.Value) + len(e.info.Sum) + len(e.info.Tag) + int(unsafe.Sizeof(e))
+	}
 	for _, a := range s.attrs {
 		n += len(a.name) + len(a.raw) + 40
 	}
@@ -77,24 +86,19 @@ func (m *Manager) acquireLease(ctx context.Context, k string) (*lease.Entry, err
 	return e, nil
 }
 
-// restore fills s from the cached copy of stored session k, reporting
-// false (s untouched) if the copy's meta record does not decode.
-func (s *Session) restore(base, k string, snap *snapshot) bool {
-	var meta metaRecord
-	// Its own decoder directly: decode would check the whole record is
-	// well-formed CBOR before handing it over to be checked again.
-	if meta.UnmarshalCBOR(snap.meta) != nil {
-		return false
-	}
+// restore fills s from the cached copy of stored session k.
+func (s *Session) restore(base, k string, snap *snapshot) {
 	s.base, s.key, s.stored = base, k, true
-	s.meta, s.metaRev, s.touchRev, s.lastAccess = meta, snap.metaRev, snap.touchRev, snap.lastAccess
-	s.metaRaw, s.metaRawRev = snap.meta, snap.metaRev
-	s.loadedPrincipal = meta.Principal
-	s.attrs = make(map[string]*attr, len(snap.attrs))
+	s.meta, s.metaRev, s.touchRev, s.lastAccess = snap.meta, snap.metaRev, snap.touchRev, snap.lastAccess
+	// s.meta.Attrs is nil: built from s.index if a use needs it (index.go).
+	s.index, s.loadedPrincipal = snap.index, s.meta.Principal
+	s.attrs = nil // attrEntry makes the map when the request needs one
+	if len(snap.attrs) > 0 {
+		s.attrs = make(map[string]*attr, len(snap.attrs))
+	}
 	for _, a := range snap.attrs {
 		s.attrs[a.name] = &attr{raw: a.raw, loaded: true}
 	}
-	return true
 }
 
 // reset turns s into a new, unsaved session (the one it named has ended),
@@ -131,32 +135,19 @@ func (s *Session) release() {
 // session saved for its response is kept: one whose handler ended without
 // the save (it panicked) may hold changes the engine does not.
 func (s *Session) snapshot(k string) *snapshot {
-	if !s.stored || s.broken || s.key != k || !s.responded {
-		return nil
-	}
-	meta, err := s.encodedMeta()
-	if err != nil {
+	if !s.stored || s.broken || s.key != k || !s.responded || s.metaDirty {
 		return nil
 	}
 	attrs := make([]cachedAttr, 0, len(s.attrs))
 	for name, a := range s.attrs {
-		// An inline attribute's value is in the encoded meta record already:
-		// a restored request reads it from the decoded index.
-		if a.loaded && !a.deleted && !s.meta.Attrs[name].inline() {
+		// An inline attribute's value is in the meta record's index already.
+		if info, _ := s.indexed(name); a.loaded && !a.deleted && !info.inline() {
 			attrs = append(attrs, cachedAttr{name: name, raw: a.raw})
 		}
 	}
-	return &snapshot{meta: meta, metaRev: s.metaRev, touchRev: s.touchRev, lastAccess: s.lastAccess, attrs: attrs}
-}
-
-// encodedMeta returns s.meta encoded: the bytes it was restored from if
-// nothing changed it since (same revision, nothing pending), else freshly
-// encoded (after a save or a load from the engine).
-func (s *Session) encodedMeta() ([]byte, error) {
-	if s.metaRaw != nil && s.metaRawRev == s.metaRev && !s.metaDirty {
-		return s.metaRaw, nil
-	}
-	return encode(s.meta)
+	meta := s.meta
+	meta.Attrs = nil
+	return &snapshot{meta: meta, index: s.indexEntries(), metaRev: s.metaRev, touchRev: s.touchRev, lastAccess: s.lastAccess, attrs: attrs}
 }
 
 // sessionLive reports whether a meta record's value is a session that can

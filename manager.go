@@ -189,9 +189,10 @@ func (m *Manager) loadLeased(ctx context.Context, s *Session, base string) error
 	}
 	s.lease = e
 	snap, ok := e.Snapshot().(*snapshot)
-	if !ok || !s.restore(base, e.Key(), snap) {
+	if !ok {
 		return m.loadStored(ctx, s, base)
 	}
+	s.restore(base, e.Key(), snap)
 	m.stats.fromMemory.Add(1)
 	if m.expired(s) {
 		return m.endExpired(ctx, s)
@@ -229,7 +230,7 @@ func (m *Manager) loadStored(ctx context.Context, s *Session, base string) error
 		m.cfg.Logger.Warn("kiln: undecodable session records; starting a new session", "session", k[:8])
 		return nil
 	}
-	s.base, s.key, s.meta, s.metaRev, s.loadedPrincipal = base, k, rec, meta.Revision, rec.Principal
+	s.base, s.key, s.meta, s.index, s.metaRev, s.loadedPrincipal = base, k, rec, nil, meta.Revision, rec.Principal
 	s.touchRev, s.lastAccess = touch.Revision, tr.LastAccess
 	switch {
 	case rec.Ended != "":

@@ -100,7 +100,7 @@ func (s *Session) unchanged(name string, a *attr, b []byte) bool {
 	if a.loaded {
 		return bytes.Equal(b, a.raw) || (a.read && bytes.Equal(b, asRead(a)))
 	}
-	info, ok := s.meta.Attrs[name]
+	info, ok := s.indexed(name)
 	if ok && info.inline() {
 		return bytes.Equal(b, info.Value)
 	}
@@ -111,7 +111,7 @@ func (s *Session) checkSessionSize(changes []change) error {
 	if len(changes) == 0 {
 		return nil // nothing grows
 	}
-	next := nextIndex(s.meta.Attrs, changes, 0, "", false)
+	next := nextIndex(s.attrIndex(), changes, 0, "", false)
 	if n := len(next); n > s.m.cfg.MaxAttributes {
 		return fmt.Errorf("save: %w: %d attributes, limit %d", ErrTooLarge, n, s.m.cfg.MaxAttributes)
 	}
@@ -167,6 +167,7 @@ func (s *Session) saveChanges(ctx context.Context, changes []change) (saveResult
 
 // input returns the records a save of changes under key k starts from.
 func (s *Session) input(k string, changes []change, now time.Time) saveInput {
+	s.attrIndex()
 	return saveInput{k: k, meta: s.meta, changes: changes, userAgent: s.userAgent, now: now, lastAccess: s.lastAccess}
 }
 
@@ -243,7 +244,7 @@ func (s *Session) adoptLease(k string, revs planRevs) {
 // saved records a successful save, so that a second save in the same
 // request (changes made after the response started) builds on it.
 func (s *Session) saved(meta metaRecord, changes []change, revs planRevs, now time.Time) {
-	s.meta = meta
+	s.meta, s.index = meta, nil
 	for _, c := range changes {
 		if c.deleted {
 			delete(s.attrs, c.name)

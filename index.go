@@ -1,0 +1,69 @@
+package kiln
+
+import (
+	"slices"
+	"strings"
+)
+
+// A Session restored from the near cache gets the copy's attribute index
+// as a sorted slice shared with it (leased.go): most requests only look
+// attributes up, and building a map per request cost more than the
+// lookups. The index becomes a map, s.meta.Attrs, only when a use needs
+// one: a save, Keys, a plan. Read the index through these methods, never
+// s.meta.Attrs directly, which is nil until then.
+
+// indexEntry is one entry of a snapshot's attribute index.
+type indexEntry struct {
+	name string
+	info attrInfo
+}
+
+// indexed returns the index entry of the attribute under name.
+func (s *Session) indexed(name string) (attrInfo, bool) {
+	if s.meta.Attrs != nil || s.index == nil {
+		info, ok := s.meta.Attrs[name]
+		return info, ok
+	}
+	i, ok := slices.BinarySearchFunc(s.index, name, func(e indexEntry, name string) int {
+		return strings.Compare(e.name, name)
+	})
+	if !ok {
+		return attrInfo{}, false
+	}
+	return s.index[i].info, true
+}
+
+// indexLen returns the number of attributes in the index.
+func (s *Session) indexLen() int {
+	if s.meta.Attrs != nil || s.index == nil {
+		return len(s.meta.Attrs)
+	}
+	return len(s.index)
+}
+
+// attrIndex returns the index as a map, building s.meta.Attrs from the
+// restored index first if it is not built yet. The map must not be
+// changed in place: the next index is a new map (nextIndex).
+func (s *Session) attrIndex() map[string]attrInfo {
+	if s.meta.Attrs == nil && len(s.index) > 0 {
+		s.meta.Attrs = make(map[string]attrInfo, len(s.index))
+		for _, e := range s.index {
+			s.meta.Attrs[e.name] = e.info
+		}
+	}
+	return s.meta.Attrs
+}
+
+// indexEntries returns the index as a snapshot keeps it, sorted by name:
+// the one s was restored from, while no save replaced it.
+func (s *Session) indexEntries() []indexEntry {
+	if s.index != nil {
+		return s.index
+	}
+	index := make([]indexEntry, 0, len(s.meta.Attrs))
+	for name, info := range s.meta.Attrs {
+		index = append(index, indexEntry{name: name, info: info})
+	}
+	slices.SortFunc(index, func(a, b indexEntry) int { return strings.Compare(a.name, b.name) })
+	return index
+}
