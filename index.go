@@ -41,6 +41,28 @@ func (s *Session) indexLen() int {
 	return len(s.index)
 }
 
+// sizeAfter returns the number of attributes and their total size the
+// index will hold after changes (each name once), without building it.
+func (s *Session) sizeAfter(changes []change) (n, size int) {
+	n = s.indexLen()
+	if s.meta.Attrs != nil || s.index == nil {
+		size = s.meta.sessionSize()
+	} else {
+		for _, e := range s.index {
+			size += e.info.Size
+		}
+	}
+	for _, c := range changes {
+		if info, ok := s.indexed(c.name); ok {
+			n, size = n-1, size-info.Size
+		}
+		if !c.deleted {
+			n, size = n+1, size+len(c.value)
+		}
+	}
+	return n, size
+}
+
 // attrIndex returns the index as a map, building s.meta.Attrs from the
 // restored index first if it is not built yet. The map must not be
 // changed in place: the next index is a new map (nextIndex).

@@ -72,6 +72,9 @@ func (s *Session) changes() ([]change, error) {
 		switch {
 		case a.deleted && s.inIndex(name):
 			out = append(out, change{name: name, deleted: true})
+		case a.has && a.read && immutable(a.val):
+			// Read and not put, of a type a handler cannot change in place:
+			// it is what was loaded, no encode needed to tell.
 		case a.has:
 			b, err := encode(a.val)
 			if err != nil {
@@ -87,6 +90,24 @@ func (s *Session) changes() ([]change, error) {
 		}
 	}
 	return out, s.checkSessionSize(out)
+}
+
+// immutable reports whether v is of a kind that holds no reference a
+// handler could change it through (numbers, strings, bools, nil), so that a
+// value of it read from the session is still what was loaded.
+func immutable(v any) bool {
+	t := reflect.TypeOf(v)
+	if t == nil {
+		return true // a nil any
+	}
+	switch t.Kind() {
+	case reflect.Bool, reflect.String,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
+		return true
+	}
+	return false
 }
 
 // unchanged reports whether b is what the engine holds for the attribute:
@@ -111,11 +132,10 @@ func (s *Session) checkSessionSize(changes []change) error {
 	if len(changes) == 0 {
 		return nil // nothing grows
 	}
-	next := nextIndex(s.attrIndex(), changes, 0, "", false)
-	if n := len(next); n > s.m.cfg.MaxAttributes {
+	n, size := s.sizeAfter(changes)
+	if n > s.m.cfg.MaxAttributes {
 		return fmt.Errorf("save: %w: %d attributes, limit %d", ErrTooLarge, n, s.m.cfg.MaxAttributes)
 	}
-	size := (&metaRecord{Attrs: next}).sessionSize()
 	if size > s.m.cfg.MaxSessionSize {
 		return fmt.Errorf("save: %w: session of %d bytes, limit %d", ErrTooLarge, size, s.m.cfg.MaxSessionSize)
 	}
