@@ -31,6 +31,7 @@ type snapshot struct {
 	meta       metaRecord   // the meta record without its index (Attrs nil)
 	index      []indexEntry // the meta record's attribute index
 	attrs      []cachedAttr // encoded values of the attributes loaded so far
+	size       int          // Size, computed once
 }
 
 // cachedAttr is one attribute's encoded value in a snapshot.
@@ -47,7 +48,10 @@ const snapshotOverhead = 540
 
 // Size is the memory the copy takes: its bytes plus the overhead of a
 // cached session.
-func (s *snapshot) Size() int {
+func (s *snapshot) Size() int { return s.size }
+
+// sized returns s with its size computed.
+func (s *snapshot) sized() *snapshot {
 	n := snapshotOverhead + len(s.meta.Principal) + len(s.meta.Tag) + len(s.meta.Ended)
 	for _, e := range s.index {
 		n += len(e.name) + len(e.info.Value) + len(e.info.Sum) + len(e.info.Tag) + int(unsafe.Sizeof(e))
@@ -55,7 +59,8 @@ func (s *snapshot) Size() int {
 	for _, a := range s.attrs {
 		n += len(a.name) + len(a.raw) + 40
 	}
-	return n
+	s.size = n
+	return s
 }
 
 // Revs returns the copy's meta and touch revisions and last access.
@@ -91,7 +96,7 @@ func (s *Session) restore(base, k string, snap *snapshot) {
 	s.base, s.key, s.stored = base, k, true
 	s.meta, s.metaRev, s.touchRev, s.lastAccess = snap.meta, snap.metaRev, snap.touchRev, snap.lastAccess
 	// s.meta.Attrs is nil: built from s.index if a use needs it (index.go).
-	s.index, s.loadedPrincipal = snap.index, s.meta.Principal
+	s.index, s.loadedPrincipal, s.restored = snap.index, s.meta.Principal, snap
 	s.attrs = nil // attrEntry makes the map when the request needs one
 	if len(snap.attrs) > 0 {
 		s.attrs = make(map[string]*attr, len(snap.attrs))
@@ -138,16 +143,47 @@ func (s *Session) snapshot(k string) *snapshot {
 	if !s.stored || s.broken || s.key != k || !s.responded || s.metaDirty {
 		return nil
 	}
-	attrs := make([]cachedAttr, 0, len(s.attrs))
+	n := 0
 	for name, a := range s.attrs {
-		// An inline attribute's value is in the meta record's index already.
-		if info, _ := s.indexed(name); a.loaded && !a.deleted && !info.inline() {
+		if s.cached(name, a) {
+			n++
+		}
+	}
+	if s.unchangedSince(s.restored, n) {
+		return s.restored // most requests: the copy as it was, no new one
+	}
+	attrs := make([]cachedAttr, 0, n)
+	for name, a := range s.attrs {
+		if s.cached(name, a) {
 			attrs = append(attrs, cachedAttr{name: name, raw: a.raw})
 		}
 	}
 	meta := s.meta
 	meta.Attrs = nil
-	return &snapshot{meta: meta, index: s.indexEntries(), metaRev: s.metaRev, touchRev: s.touchRev, lastAccess: s.lastAccess, attrs: attrs}
+	snap := &snapshot{meta: meta, index: s.indexEntries(), metaRev: s.metaRev, touchRev: s.touchRev, lastAccess: s.lastAccess, attrs: attrs}
+	return snap.sized()
+}
+
+// cached reports whether a snapshot keeps the attribute's encoded value:
+// it was loaded and is not inline (an inline value is in the index).
+func (s *Session) cached(name string, a *attr) bool {
+	info, _ := s.indexed(name)
+	return a.loaded && !a.deleted && !info.inline()
+}
+
+// unchangedSince reports whether snap, the copy s was restored from, is
+// still what the holder should keep: nothing was saved or touched since
+// (same index, revisions and fields) and no attribute was loaded beyond
+// the n it holds.
+func (s *Session) unchangedSince(snap *snapshot, n int) bool {
+	if snap == nil || s.index == nil || n != len(snap.attrs) {
+		return false
+	}
+	a, b := s.meta, snap.meta
+	return s.metaRev == snap.metaRev && s.touchRev == snap.touchRev && s.lastAccess.Equal(snap.lastAccess) &&
+		a.Version == b.Version && a.Created.Equal(b.Created) && a.Deadline.Equal(b.Deadline) &&
+		a.Principal == b.Principal && a.MaxIdle == b.MaxIdle && a.Remember == b.Remember &&
+		a.Ended == b.Ended && a.Pending == b.Pending && a.Tag == b.Tag
 }
 
 // sessionLive reports whether a meta record's value is a session that can

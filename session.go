@@ -33,6 +33,9 @@ type Session struct {
 	// index is the near-cache copy's attribute index that s was restored
 	// from, shared read-only; nil if s was loaded, is new, or saved since.
 	index []indexEntry
+	// restored is the near-cache copy s was restored from, or nil: kept
+	// again as it is if the request changed nothing (leased.go).
+	restored *snapshot
 	// touchRev is the revision of the touch record, lastAccess its value.
 	touchRev   uint64
 	lastAccess time.Time

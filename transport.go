@@ -61,7 +61,12 @@ func (m *Manager) idValues(r *http.Request) (header, cookie []string) {
 }
 
 // candidates returns the values to try, the header's first.
-func candidates(header, cookie []string) []string { return slices.Concat(header, cookie) }
+func candidates(header, cookie []string) []string {
+	if len(header) == 0 {
+		return cookie // the common case, without a copy
+	}
+	return slices.Concat(header, cookie)
+}
 
 // incomingFor returns what each channel said, once the session served was
 // loaded from a value whose random part is base ("" if none was live).
