@@ -34,6 +34,7 @@ type Hub struct {
 
 	mu       sync.Mutex                 // guards the fields below
 	subs     map[*Subscription]struct{} // open subscriptions
+	conns    map[*tracked]struct{}      // open connections (logout.go)
 	handlers []handlerEntry             // Handle'd service patterns
 	closed   bool
 }
@@ -69,7 +70,7 @@ func NewHub(ctx context.Context, nc *nats.Conn, opts Options) (*Hub, error) {
 		return nil, fmt.Errorf("channel: jetstream: %w", err)
 	}
 	h := &Hub{opts: opts, log: opts.Logger, nc: nc, js: js, subj: subjectsFor(opts.Bucket),
-		subs: make(map[*Subscription]struct{}), lim: newLimiter(opts.Limits)}
+		subs: make(map[*Subscription]struct{}), conns: make(map[*tracked]struct{}), lim: newLimiter(opts.Limits)}
 	ctx, cancel := h.opCtx(ctx)
 	defer cancel()
 	if err := h.setup(ctx); err != nil {
@@ -95,8 +96,15 @@ func (h *Hub) setup(ctx context.Context) error {
 		h.pres.stop()
 		return fmt.Errorf("channel: subscribe %s: %w", h.subj.ctl, err)
 	}
+	logouts, err := h.listenLogouts(ctx)
+	if err != nil {
+		h.ctl.Unsubscribe()
+		h.pres.stop()
+		return fmt.Errorf("channel: subscribe to logouts: %w", err)
+	}
 	h.quit = make(chan struct{})
 	go h.watch(h.quit)
+	go h.logouts(logouts)
 	return nil
 }
 

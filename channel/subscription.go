@@ -43,7 +43,7 @@ type Subscription struct {
 func (s *Subscription) C() <-chan Publication { return s.c }
 
 // Err is why the subscription ended (nil while it runs): ErrClosed,
-// ErrSlowConsumer, ErrLoggedOut or ErrCannotRecover.
+// ErrSlowConsumer, ErrLoggedOut, ErrResubscribe or ErrCannotRecover.
 func (s *Subscription) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -73,6 +73,11 @@ func (h *Hub) Subscribe(ctx context.Context, c Client, pattern string, since *Po
 	if err := h.authorizeSubscribe(c, pattern, segs); err != nil {
 		return nil, err
 	}
+	return h.subscribe(ctx, c, pattern, segs, since)
+}
+
+// subscribe is Subscribe once authorised.
+func (h *Hub) subscribe(ctx context.Context, c Client, pattern string, segs []string, since *Position) (*Subscription, error) {
 	if !h.lim.addSubscription(c.ConnID) {
 		return nil, fmt.Errorf("%w: %d subscriptions per connection", ErrLimit, h.opts.Limits.MaxSubscriptions)
 	}
