@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -302,6 +303,8 @@ func (o Options) validate() error {
 	switch {
 	case o.Node == "":
 		return errors.New("channel: Options.Node is required")
+	case !validLogoutNode(o.Node):
+		return fmt.Errorf("channel: Options.Node %q: want no '/' or '*', no control characters, at most 64 bytes", o.Node)
 	case !validBucket(o.Bucket):
 		return fmt.Errorf("channel: Options.Bucket %q: want letters, digits, '-' and '_'", o.Bucket)
 	case o.History < 1:
@@ -318,6 +321,12 @@ func (o Options) validate() error {
 		return fmt.Errorf("channel: Options.Limits %+v: want positive values", o.Limits)
 	}
 	return nil
+}
+
+// validLogoutNode: the node's logout channel (logout.go) is one channel segment.
+func validLogoutNode(node string) bool {
+	_, err := segments(logoutPrefix+node, false)
+	return err == nil && len(node) <= 64 && !strings.Contains(node, "/")
 }
 
 func validBucket(b string) bool {

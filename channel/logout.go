@@ -11,18 +11,23 @@ import (
 	"github.com/kilnhq/kiln"
 )
 
-// A logout broadcast is stored on logoutChannel like any publication, so
-// that a Hub whose NATS connection was down when it was made reads it from
-// history once the connection is back (core NATS would have lost it), and
-// also sent on "kilnch.<bucket>.ctl" for Hubs of the previous version.
-// Users can neither publish nor subscribe to "/meta/**" channels.
-const logoutChannel = "/meta/logout"
+// A logout broadcast is stored on the broadcasting node's channel under
+// "/meta/logout/" (one channel per node, so that nodes never contend for
+// one channel's compare-and-set) like any publication, so that a Hub whose
+// NATS connection was down when it was made reads it from history once
+// the connection is back (core NATS would have lost it). It is also sent
+// on "kilnch.<bucket>.ctl" for Hubs of the previous version. Users can
+// neither publish nor subscribe to "/meta/**" channels.
+const (
+	logoutPrefix  = "/meta/logout/"
+	logoutPattern = logoutPrefix + "**"
+)
 
 // logoutConn is the ConnID of a Hub's own logout subscription.
 const logoutConn = "hub.logouts"
 
 // logoutRetry bounds the wait between attempts to subscribe to
-// logoutChannel again.
+// the logout channels again.
 const logoutRetry = time.Second
 
 // control is a logout broadcast.
@@ -57,8 +62,8 @@ func (h *Hub) OnDestroyed(ctx context.Context, ev kiln.DestroyEvent) error {
 	return h.CloseSession(ctx, ev.Fingerprint)
 }
 
-// broadcast ends c's subscriptions here, stores c on logoutChannel (the
-// other Hubs' logout subscriptions deliver it), and sends it on the
+// broadcast ends c's subscriptions here, stores c on this node's logout
+// channel (the other Hubs' logout subscriptions deliver it), and sends it on the
 // control subject. An error means it may not have reached every node.
 func (h *Hub) broadcast(ctx context.Context, c control) error {
 	h.closeMatching(c)
@@ -68,7 +73,7 @@ func (h *Hub) broadcast(ctx context.Context, c control) error {
 	}
 	ctx, cancel := h.opCtx(ctx)
 	defer cancel()
-	if _, err := h.publish(ctx, "", logoutChannel, b, nil); err != nil {
+	if _, err := h.publish(ctx, "", logoutPrefix+h.opts.Node, b, nil); err != nil {
 		return fmt.Errorf("channel: logout broadcast: %w", err)
 	}
 	if err := h.nc.Publish(h.subj.ctl, b); err != nil {
@@ -88,9 +93,14 @@ func (h *Hub) applyControl(b []byte) {
 	h.closeMatching(c)
 }
 
-// listenLogouts subscribes this Hub to logoutChannel from now on.
+// listenLogouts subscribes this Hub to every node's logout channel from
+// now on.
 func (h *Hub) listenLogouts(ctx context.Context) (*Subscription, error) {
-	return h.subscribe(ctx, Client{ConnID: logoutConn, Node: h.opts.Node}, logoutChannel, mustSegments(logoutChannel), nil)
+	segs, err := segments(logoutPattern, true)
+	if err != nil {
+		return nil, err
+	}
+	return h.subscribe(ctx, Client{ConnID: logoutConn, Node: h.opts.Node}, logoutPattern, segs, nil)
 }
 
 // logouts applies the broadcasts s delivers until the Hub closes. When s
@@ -117,7 +127,7 @@ func (h *Hub) logouts(s *Subscription) {
 	}
 }
 
-// relisten subscribes to logoutChannel again; nil if it failed.
+// relisten subscribes to the logout channels again; nil if it failed.
 func (h *Hub) relisten() *Subscription {
 	s, err := h.listenLogouts(context.Background())
 	if err != nil {
