@@ -26,6 +26,11 @@ const (
 // logoutConn is the ConnID of a Hub's own logout subscription.
 const logoutConn = "hub.logouts"
 
+// logoutQueue is how many logouts a Hub may have yet to apply before its
+// logout subscription counts as too slow (then it ends every stream, as
+// when it missed some): a burst of expiries on other nodes stays far below.
+const logoutQueue = 1 << 16
+
 // logoutRetry bounds the wait between attempts to subscribe to
 // the logout channels again.
 const logoutRetry = time.Second
@@ -100,7 +105,7 @@ func (h *Hub) listenLogouts(ctx context.Context) (*Subscription, error) {
 	if err != nil {
 		return nil, err
 	}
-	return h.subscribe(ctx, Client{ConnID: logoutConn, Node: h.opts.Node}, logoutPattern, segs, nil)
+	return h.subscribe(ctx, Client{ConnID: logoutConn, Node: h.opts.Node}, logoutPattern, segs, nil, logoutQueue)
 }
 
 // logouts applies the broadcasts s delivers until the Hub closes. When s
