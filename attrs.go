@@ -36,7 +36,7 @@ func Get[T any](s *Session, name string) (T, bool, error) {
 	if !a.has {
 		a.read = true
 	}
-	a.val, a.has = v, true
+	a.val, a.has, a.enc = v, true, nil
 	return v, true, nil
 }
 
@@ -73,7 +73,10 @@ func (s *Session) Put(name string, v any) error {
 		return fmt.Errorf("put %q: %w: more than %d attributes", name, ErrTooLarge, s.m.cfg.MaxAttributes)
 	}
 	a := s.attrEntry(name)
-	a.val, a.has, a.deleted, a.read = v, true, false, false
+	a.val, a.has, a.deleted, a.read, a.enc = v, true, false, false, nil
+	if !mutableInPlace(v) {
+		a.enc = b
+	}
 	s.ensureID()
 	return nil
 }
@@ -86,7 +89,7 @@ func (s *Session) Delete(name string) error {
 		return err
 	}
 	a := s.attrEntry(name)
-	a.val, a.has, a.deleted = nil, false, true
+	a.val, a.has, a.deleted, a.enc = nil, false, true, nil
 	return nil
 }
 

@@ -38,7 +38,7 @@ func (s *Session) saveRenew(ctx context.Context, changes []change) (saveResult, 
 	now, newKey := s.m.now(), storeKey(s.base)
 	in := s.input(newKey, values, now)
 	in.meta.Version++
-	in.meta.Attrs = nil // the new ID's index holds exactly values
+	in.meta.Attrs, in.index = nil, nil // the new ID's index holds exactly values
 	in.replaced = s.key
 	p, meta, err := s.m.planSave(in)
 	if err != nil {

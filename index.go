@@ -1,6 +1,8 @@
 package kiln
 
 import (
+	"iter"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -20,17 +22,7 @@ type indexEntry struct {
 
 // indexed returns the index entry of the attribute under name.
 func (s *Session) indexed(name string) (attrInfo, bool) {
-	if s.meta.Attrs != nil || s.index == nil {
-		info, ok := s.meta.Attrs[name]
-		return info, ok
-	}
-	i, ok := slices.BinarySearchFunc(s.index, name, func(e indexEntry, name string) int {
-		return strings.Compare(e.name, name)
-	})
-	if !ok {
-		return attrInfo{}, false
-	}
-	return s.index[i].info, true
+	return lookupIndex(s.meta.Attrs, s.index, name)
 }
 
 // indexLen returns the number of attributes in the index.
@@ -39,6 +31,37 @@ func (s *Session) indexLen() int {
 		return len(s.meta.Attrs)
 	}
 	return len(s.index)
+}
+
+// lookupIndex finds name in an index held as the map attrs, or, while
+// attrs is nil, as the sorted slice index.
+func lookupIndex(attrs map[string]attrInfo, index []indexEntry, name string) (attrInfo, bool) {
+	if attrs != nil || index == nil {
+		info, ok := attrs[name]
+		return info, ok
+	}
+	i, ok := slices.BinarySearchFunc(index, name, func(e indexEntry, name string) int {
+		return strings.Compare(e.name, name)
+	})
+	if !ok {
+		return attrInfo{}, false
+	}
+	return index[i].info, true
+}
+
+// allIndex returns the entries of an index held as lookupIndex reads it,
+// and their number.
+func allIndex(attrs map[string]attrInfo, index []indexEntry) (iter.Seq2[string, attrInfo], int) {
+	if attrs != nil || index == nil {
+		return maps.All(attrs), len(attrs)
+	}
+	return func(yield func(string, attrInfo) bool) {
+		for _, e := range index {
+			if !yield(e.name, e.info) {
+				return
+			}
+		}
+	}, len(index)
 }
 
 // sizeAfter returns the number of attributes and their total size the

@@ -72,11 +72,11 @@ func (s *Session) changes() ([]change, error) {
 		switch {
 		case a.deleted && s.inIndex(name):
 			out = append(out, change{name: name, deleted: true})
-		case a.has && a.read && immutable(a.val):
+		case a.has && a.read && !mutableInPlace(a.val):
 			// Read and not put, of a type a handler cannot change in place:
 			// it is what was loaded, no encode needed to tell.
 		case a.has:
-			b, err := encode(a.val)
+			b, err := a.encoded()
 			if err != nil {
 				return nil, fmt.Errorf("save %q: %w", name, err)
 			}
@@ -92,22 +92,12 @@ func (s *Session) changes() ([]change, error) {
 	return out, s.checkSessionSize(out)
 }
 
-// immutable reports whether v is of a kind that holds no reference a
-// handler could change it through (numbers, strings, bools, nil), so that a
-// value of it read from the session is still what was loaded.
-func immutable(v any) bool {
-	t := reflect.TypeOf(v)
-	if t == nil {
-		return true // a nil any
+// encoded returns a's value encoded: as Put encoded it, if it kept that.
+func (a *attr) encoded() ([]byte, error) {
+	if a.enc != nil {
+		return a.enc, nil
 	}
-	switch t.Kind() {
-	case reflect.Bool, reflect.String,
-		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
-		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
-		return true
-	}
-	return false
+	return encode(a.val)
 }
 
 // unchanged reports whether b is what the engine holds for the attribute:
@@ -187,8 +177,7 @@ func (s *Session) saveChanges(ctx context.Context, changes []change) (saveResult
 
 // input returns the records a save of changes under key k starts from.
 func (s *Session) input(k string, changes []change, now time.Time) saveInput {
-	s.attrIndex()
-	return saveInput{k: k, meta: s.meta, changes: changes, userAgent: s.userAgent, now: now, lastAccess: s.lastAccess}
+	return saveInput{k: k, meta: s.meta, index: s.index, changes: changes, userAgent: s.userAgent, now: now, lastAccess: s.lastAccess}
 }
 
 // touch persists the access time if the stored one is TouchInterval old.

@@ -66,9 +66,13 @@ type attr struct {
 	loaded bool   // raw was loaded
 	// read: val was decoded from raw (Get), not put, so re-encoding it to
 	// what raw decodes to is no change (see Session.unchanged).
-	read    bool
-	val     any  // the value last handed out or put
-	has     bool // val is set
+	read bool
+	val  any  // the value last handed out or put
+	has  bool // val is set
+	// enc is val encoded, kept by Put when val cannot change in place
+	// (!mutableInPlace: a number, string, time), so the save need not
+	// encode it again; nil otherwise.
+	enc     []byte
 	deleted bool // Delete was called
 }
 

@@ -115,6 +115,27 @@ func TestSession_PointerMutatedInPlace(t *testing.T) {
 	})
 }
 
+// TestSession_PutThenGetOtherType: a value put, then read back as another
+// type, is saved as the request last held it (the read's value), not as
+// the Put encoded it.
+func TestSession_PutThenGetOtherType(t *testing.T) {
+	c := mustCluster(t, 1, nil)
+	m := c.nodes[0].m
+	rec := serve(t, m, "", func(w http.ResponseWriter, r *http.Request) {
+		s := kiln.FromContext(r.Context())
+		s.Put("n", 5)
+		if v, ok, err := kiln.Get[float64](s, "n"); v != 5 || !ok || err != nil {
+			t.Errorf("Get[float64] = %v %v %v", v, ok, err)
+		}
+	})
+	serve(t, m, sessionCookie(rec), func(w http.ResponseWriter, r *http.Request) {
+		v, _, err := kiln.FromContext(r.Context()).Get("n")
+		if _, ok := v.(float64); !ok || err != nil {
+			t.Errorf("stored n = %T %v (%v), want the float64 the request held last", v, v, err)
+		}
+	})
+}
+
 func TestSession_Accessors(t *testing.T) {
 	c := mustCluster(t, 1, nil)
 	m := c.nodes[0].m
