@@ -136,6 +136,29 @@ func (m *Manager) Config() Config { return m.cfg }
 
 type ctxKey struct{}
 
+// served is what the middleware allocates for one request, in one piece:
+// its state, the response writer wrapping the handler's, and the context
+// that carries the session.
+type served struct {
+	req request
+	w   responseWriter
+	ctx sessionContext
+}
+
+// sessionContext is context.WithValue(Context, ctxKey{}, s), without an
+// allocation of its own.
+type sessionContext struct {
+	context.Context
+	s *Session
+}
+
+func (c *sessionContext) Value(key any) any {
+	if key == (ctxKey{}) {
+		return c.s
+	}
+	return c.Context.Value(key)
+}
+
 // FromContext returns the session of the request whose context ctx is, or
 // nil outside a handler wrapped by Manager.Handler.
 func FromContext(ctx context.Context) *Session {
@@ -173,9 +196,10 @@ func (m *Manager) serveLocal(next http.Handler) http.Handler {
 			m.fail(w, r, failedSession(s, in), err)
 			return
 		}
-		q := &request{m: m, r: r, s: s, in: in}
-		next.ServeHTTP(&responseWriter{ResponseWriter: w, req: q}, r.WithContext(context.WithValue(r.Context(), ctxKey{}, s)))
-		q.finish(w)
+		v := &served{req: request{m: m, r: r, s: s, in: in}, ctx: sessionContext{Context: r.Context(), s: s}}
+		v.w = responseWriter{ResponseWriter: w, req: &v.req}
+		next.ServeHTTP(&v.w, r.WithContext(&v.ctx))
+		v.req.finish(w)
 	})
 }
 

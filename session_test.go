@@ -1,6 +1,7 @@
 package kiln_test
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -257,4 +258,30 @@ func TestCookie_Attributes(t *testing.T) {
 	if len(ck) != 1 || !ck[0].HttpOnly || !ck[0].Secure || ck[0].SameSite != http.SameSiteLaxMode || ck[0].Path != "/" {
 		t.Fatalf("cookie = %+v, want HttpOnly, Secure (TLS), SameSite=Lax, Path=/", ck)
 	}
+}
+
+// TestFromContext_DerivedContext: the request's context carries the
+// session to contexts derived from it, and still carries the values and
+// the cancellation of the context the request came with.
+func TestFromContext_DerivedContext(t *testing.T) {
+	c := mustCluster(t, 1, nil)
+	type outerKey struct{}
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), outerKey{}, "outer"))
+	h := c.nodes[0].m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := kiln.FromContext(r.Context())
+		derived, stop := context.WithTimeout(r.Context(), time.Minute)
+		defer stop()
+		if s == nil || kiln.FromContext(derived) != s {
+			t.Errorf("FromContext of a derived context = %p, want %p", kiln.FromContext(derived), s)
+		}
+		if v := derived.Value(outerKey{}); v != "outer" {
+			t.Errorf("outer value = %v", v)
+		}
+		cancel()
+		<-derived.Done() // the request's cancellation reaches it
+		if !errors.Is(derived.Err(), context.Canceled) {
+			t.Errorf("derived.Err() = %v, want context.Canceled", derived.Err())
+		}
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequestWithContext(parent, "GET", "/", nil))
 }
