@@ -358,11 +358,14 @@ func (m *Manager) engineCtx(ctx context.Context) (context.Context, context.Cance
 }
 
 // idFor returns the client-facing ID of a session.
-func (m *Manager) idFor(base string) string {
+func (m *Manager) idFor(base string) string { return m.sessionID(base).String() }
+
+// sessionID is idFor, not built yet.
+func (m *Manager) sessionID(base string) sessionID {
 	if m.cfg.NoIDSuffix {
-		return base
+		return sessionID{base: base}
 	}
-	return withNode(base, m.cfg.Node)
+	return sessionID{base: base, node: m.cfg.Node}
 }
 
 func (m *Manager) checkAttrSize(name string, n int) error {
