@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"unsafe"
 )
 
@@ -76,4 +77,34 @@ func BenchmarkClient_Memory(b *testing.B) {
 		runtime.KeepAlive(cs)
 	}
 	b.ReportMetric(perClient, "bytes/client")
+}
+
+func TestCounter(t *testing.T) {
+	for _, c := range []struct {
+		body string
+		want int
+		err  bool
+	}{
+		{`{"counter":0}`, 0, false},
+		{`{"counter":12345}`, 12345, false},
+		{`{"counter": 7, "x": 1}`, 7, false}, // not the app's shape: encoding/json
+		{`{"counter":-3}`, -3, false},
+		{`oops`, 0, true},
+	} {
+		n, err := counter([]byte(c.body))
+		if n != c.want || (err != nil) != c.err {
+			t.Errorf("counter(%s) = %d, %v; want %d, error %v", c.body, n, err, c.want, c.err)
+		}
+	}
+}
+
+func TestReadBody(t *testing.T) {
+	long := strings.Repeat("x", 1000)
+	for _, in := range []string{"", `{"counter":1}`, long} {
+		var buf [64]byte
+		got, err := readBody(iotest.OneByteReader(strings.NewReader(in)), buf[:0])
+		if err != nil || string(got) != in {
+			t.Errorf("readBody(%d bytes) = %d bytes, %v", len(in), len(got), err)
+		}
+	}
 }
