@@ -134,6 +134,7 @@ func liveSessions(ctx context.Context, systems []*system, spec loadSpec, steps [
 				break
 			}
 		}
+		s.forgetSessions()
 	}
 	return withRatios(rows)
 }
