@@ -351,7 +351,7 @@ step divided by the sessions added: *app heap* is this process's live heap after
 (the app instances and the load generator's cookies; kiln's near cache lives here). *kiln nodes'
 heap* is that growth minus the load generator's clients (measured by copying them): the near
 caches and the engine clients' per-key state (natsengine remembers the TTL deadline of every key
-it wrote, ~52 B each) (not shown below 10,000 sessions: the heap's noise would dominate); in
+it wrote, 50–70 B each) (not shown below 10,000 sessions: the heap's noise would dominate); in
 parentheses what Stats.CachedBytes accounts per cached session (Config.CacheBytes bounds that sum,
 default 256 MiB per node). *engine RSS* is the engine process's
 resident memory: rough, especially for the JetStream file store, whose RSS includes caches.
