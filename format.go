@@ -38,14 +38,6 @@ type metaWire struct {
 // MarshalCBOR writes m in format 1 if none of its attributes is inline,
 // else in format 2.
 func (m metaRecord) MarshalCBOR() ([]byte, error) {
-	if b, ok := appendMeta(make([]byte, 0, metaSizeHint(&m)), &m); ok {
-		return b, nil
-	}
-	return m.marshalGeneric()
-}
-
-// marshalGeneric is MarshalCBOR through the codec's reflection.
-func (m metaRecord) marshalGeneric() ([]byte, error) {
 	w := metaWire{metaFields: metaFields(m)}
 	switch {
 	case hasInline(m.Attrs):

@@ -73,7 +73,7 @@ func (m *Manager) planSave(in saveInput) (savePlan, metaRecord, error) {
 		return p, meta, err
 	}
 	meta.Attrs, meta.Tag = next, tag
-	b, err := encodeMeta(&meta)
+	b, err := encode(&meta)
 	if err != nil {
 		return p, meta, err
 	}
