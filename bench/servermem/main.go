@@ -21,6 +21,7 @@ import (
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -33,7 +34,19 @@ func main() {
 	n := flag.Int("n", 100000, "sessions to create")
 	workers := flag.Int("workers", 64, "concurrent creators (the bench's users)")
 	heap := flag.String("heap", "", "write a heap profile here once the sessions exist")
+	cpu := flag.String("cpu", "", "write a CPU profile of the creation here")
 	flag.Parse()
+	if *cpu != "" {
+		f, err := os.Create(*cpu)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "servermem:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*n, *workers, *heap); err != nil {
 		fmt.Fprintln(os.Stderr, "servermem:", err)
 		os.Exit(1)
@@ -77,7 +90,7 @@ func run(n, workers int, heapPath string) error {
 	heap0 := heapInUse()
 	var next, failed atomic.Int64
 	var wg sync.WaitGroup
-	t0 := time.Now()
+	t0, cpu0 := time.Now(), processCPU()
 	for range workers {
 		wg.Add(1)
 		go func() {
@@ -92,13 +105,14 @@ func run(n, workers int, heapPath string) error {
 		}()
 	}
 	wg.Wait()
-	took := time.Since(t0)
+	took, cpu := time.Since(t0), processCPU()-cpu0
 	msgs, bytes, err := streamState(ctx, eng)
 	if err != nil {
 		return err
 	}
 	heap1 := heapInUse()
-	fmt.Printf("created %d sessions (%d failed) in %s: %.0f/s\n", n, failed.Load(), took.Round(time.Millisecond), float64(n)/took.Seconds())
+	fmt.Printf("created %d sessions (%d failed) in %s: %.0f/s, %.0f CPU µs/session (server, kiln, handler)\n",
+		n, failed.Load(), took.Round(time.Millisecond), float64(n)/took.Seconds(), float64(cpu.Microseconds())/float64(n))
 	fmt.Printf("stream: %d msgs, %d bytes: %.2f msgs, %.0f B/session\n", msgs, bytes, float64(msgs)/float64(n), float64(bytes)/float64(n))
 	fmt.Printf("heap in use (server + kiln client + near cache): %.0f B/session\n", float64(heap1-heap0)/float64(n))
 	if heapPath == "" {
@@ -116,6 +130,13 @@ func errorsJoin(a, b error) error {
 		return a
 	}
 	return b
+}
+
+// processCPU is the user and system CPU this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func heapInUse() uint64 {
