@@ -354,7 +354,9 @@ caches and the engine clients' per-key state (natsengine remembers the TTL deadl
 it wrote, 50–70 B each) (not shown below 10,000 sessions: the heap's noise would dominate); in
 parentheses what Stats.CachedBytes accounts per cached session (Config.CacheBytes bounds that sum,
 default 256 MiB per node). *engine RSS* is the engine process's
-resident memory: rough, especially for the JetStream file store, whose RSS includes caches.
+resident memory: rough, especially for the JetStream file store, whose RSS includes caches;
+kiln server runs with its default garbage-collector target, GOGC=50 unless the bench's
+environment sets GOGC (docs/server.md).
 *records, stored bytes* are the messages and bytes of the session bucket's streams (every record
 is one message: meta, touch, lease, attribute; its subject, headers and value).
 `

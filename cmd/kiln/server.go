@@ -25,6 +25,7 @@ func runServer(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	setServerGC(os.LookupEnv)
 	return server.Run(ctx, cfg, slog.Default(), stdout)
 }
 

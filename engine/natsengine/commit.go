@@ -1,6 +1,7 @@
 package natsengine
 
 import (
+	"bytes"
 	"context"
 	crand "crypto/rand"
 	"encoding/base64"
@@ -229,6 +230,11 @@ func retryable(err error) bool {
 }
 
 func parseAck(data []byte, batch string, n int) (*pubAck, error) {
+	if batch == "" {
+		if ack, ok := plainAck(data); ok {
+			return ack, nil
+		}
+	}
 	var ack pubAck
 	if err := json.Unmarshal(data, &ack); err != nil {
 		return nil, fmt.Errorf("%w: bad publish ack %q: %w", engine.ErrUnavailable, data, err)
@@ -240,6 +246,44 @@ func parseAck(data []byte, batch string, n int) (*pubAck, error) {
 		return nil, fmt.Errorf("%w: unexpected publish ack %s", engine.ErrUnavailable, data)
 	}
 	return &ack, nil
+}
+
+// plainAck parses the acknowledgement of a stored single publish as the
+// server writes it, {"stream":"<name>","seq":<n>}, without encoding/json
+// (1–4 µs an ack on 2 loaded cores, 0.15–0.4 µs this way: ~6% of the CPU of
+// creating a session went to encoding/json). Anything else
+// (an error, a domain, a duplicate, a batch, a name that is not plain ASCII) is not ok, and
+// parseAck decodes it in full.
+func plainAck(data []byte) (*pubAck, bool) {
+	const head, mid = `{"stream":"`, `","seq":`
+	rest, ok := bytes.CutPrefix(data, []byte(head))
+	if !ok {
+		return nil, false
+	}
+	name, digits, ok := bytes.Cut(rest, []byte(mid))
+	if !ok || !plainName(name) {
+		return nil, false
+	}
+	digits, ok = bytes.CutSuffix(digits, []byte("}"))
+	if !ok || len(digits) == 0 || len(digits) > 20 || digits[0] == '0' {
+		return nil, false
+	}
+	seq, err := strconv.ParseUint(string(digits), 10, 64)
+	if err != nil {
+		return nil, false
+	}
+	return &pubAck{Stream: string(name), Seq: seq}, true
+}
+
+// plainName reports whether name is non-empty printable ASCII with
+// nothing JSON would unescape or replace.
+func plainName(name []byte) bool {
+	for _, c := range name {
+		if c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return len(name) > 0
 }
 
 // newBatchID is 22 random URL-safe characters (the server allows 64).
