@@ -11,7 +11,7 @@ import (
 )
 
 // Errors of the package. Err of a Subscription is one of ErrSlowConsumer,
-// ErrLoggedOut, ErrClosed or ErrCannotRecover.
+// ErrLoggedOut, ErrResubscribe, ErrClosed or ErrCannotRecover.
 var (
 	// ErrBadChannel: a channel name or pattern is malformed (see Names in
 	// the package doc), or a wildcard was given where a channel is needed.
@@ -39,6 +39,11 @@ var (
 	// ErrLoggedOut: the subscriber's principal or session was logged out
 	// (on any node).
 	ErrLoggedOut = errors.New("channel: logged out")
+	// ErrResubscribe: the Hub cannot tell whether it missed a logout (its
+	// connection was down longer than the logout channel's history
+	// reaches), so it ended every stream. Subscribe again, from the last
+	// position: the client's session is checked again then.
+	ErrResubscribe = errors.New("channel: logouts may have been missed while disconnected; resubscribe")
 	// ErrClosed: the Subscription or the Hub was closed.
 	ErrClosed = errors.New("channel: closed")
 )

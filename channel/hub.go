@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,7 @@ type Hub struct {
 
 	mu       sync.Mutex                 // guards the fields below
 	subs     map[*Subscription]struct{} // open subscriptions
+	conns    map[*tracked]struct{}      // open connections (logout.go)
 	handlers []handlerEntry             // Handle'd service patterns
 	closed   bool
 }
@@ -69,7 +71,7 @@ func NewHub(ctx context.Context, nc *nats.Conn, opts Options) (*Hub, error) {
 		return nil, fmt.Errorf("channel: jetstream: %w", err)
 	}
 	h := &Hub{opts: opts, log: opts.Logger, nc: nc, js: js, subj: subjectsFor(opts.Bucket),
-		subs: make(map[*Subscription]struct{}), lim: newLimiter(opts.Limits)}
+		subs: make(map[*Subscription]struct{}), conns: make(map[*tracked]struct{}), lim: newLimiter(opts.Limits)}
 	ctx, cancel := h.opCtx(ctx)
 	defer cancel()
 	if err := h.setup(ctx); err != nil {
@@ -95,8 +97,15 @@ func (h *Hub) setup(ctx context.Context) error {
 		h.pres.stop()
 		return fmt.Errorf("channel: subscribe %s: %w", h.subj.ctl, err)
 	}
+	logouts, err := h.listenLogouts(ctx)
+	if err != nil {
+		h.ctl.Unsubscribe()
+		h.pres.stop()
+		return fmt.Errorf("channel: subscribe to logouts: %w", err)
+	}
 	h.quit = make(chan struct{})
 	go h.watch(h.quit)
+	go h.logouts(logouts)
 	return nil
 }
 
@@ -294,6 +303,8 @@ func (o Options) validate() error {
 	switch {
 	case o.Node == "":
 		return errors.New("channel: Options.Node is required")
+	case !validLogoutNode(o.Node):
+		return fmt.Errorf("channel: Options.Node %q: want no '/' or '*', no control characters, at most 64 bytes", o.Node)
 	case !validBucket(o.Bucket):
 		return fmt.Errorf("channel: Options.Bucket %q: want letters, digits, '-' and '_'", o.Bucket)
 	case o.History < 1:
@@ -310,6 +321,12 @@ func (o Options) validate() error {
 		return fmt.Errorf("channel: Options.Limits %+v: want positive values", o.Limits)
 	}
 	return nil
+}
+
+// validLogoutNode: the node's logout channel (logout.go) is one channel segment.
+func validLogoutNode(node string) bool {
+	_, err := segments(logoutPrefix+node, false)
+	return err == nil && len(node) <= 64 && !strings.Contains(node, "/")
 }
 
 func validBucket(b string) bool {

@@ -23,6 +23,7 @@ type Subscription struct {
 	done      chan struct{} // closed by end
 	wake      chan struct{} // one pending wake-up for pump
 	catchUp   chan struct{} // one pending request to re-read history after high
+	queueMax  int           // past this many queued, the subscriber is dropped as slow
 
 	mu          sync.Mutex    // guards the fields below
 	queue       []Publication // live publications pump has not taken yet
@@ -43,7 +44,7 @@ type Subscription struct {
 func (s *Subscription) C() <-chan Publication { return s.c }
 
 // Err is why the subscription ended (nil while it runs): ErrClosed,
-// ErrSlowConsumer, ErrLoggedOut or ErrCannotRecover.
+// ErrSlowConsumer, ErrLoggedOut, ErrResubscribe or ErrCannotRecover.
 func (s *Subscription) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -73,11 +74,18 @@ func (h *Hub) Subscribe(ctx context.Context, c Client, pattern string, since *Po
 	if err := h.authorizeSubscribe(c, pattern, segs); err != nil {
 		return nil, err
 	}
+	return h.subscribe(ctx, c, pattern, segs, since, h.opts.ClientBuffer)
+}
+
+// subscribe is Subscribe once authorised; queueMax bounds the live
+// publications queued for the subscriber.
+func (h *Hub) subscribe(ctx context.Context, c Client, pattern string, segs []string, since *Position, queueMax int) (*Subscription, error) {
 	if !h.lim.addSubscription(c.ConnID) {
 		return nil, fmt.Errorf("%w: %d subscriptions per connection", ErrLimit, h.opts.Limits.MaxSubscriptions)
 	}
 	s := &Subscription{h: h, client: c, pattern: pattern, tail: subjectTail(segs), c: make(chan Publication, 16),
-		done: make(chan struct{}), wake: make(chan struct{}, 1), catchUp: make(chan struct{}, 1), last: make(map[string]uint64)}
+		done: make(chan struct{}), wake: make(chan struct{}, 1), catchUp: make(chan struct{}, 1), last: make(map[string]uint64),
+		queueMax: queueMax}
 	if err := h.register(s); err != nil {
 		h.lim.removeSubscription(c.ConnID)
 		return nil, err
@@ -161,7 +169,7 @@ func (s *Subscription) offer(p Publication) {
 		s.mu.Unlock()
 		return
 	}
-	if len(s.queue) >= s.h.opts.ClientBuffer {
+	if len(s.queue) >= s.queueMax {
 		s.mu.Unlock()
 		s.end(ErrSlowConsumer)
 		return

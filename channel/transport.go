@@ -20,6 +20,7 @@ import (
 type hubAPI interface {
 	Subscribe(ctx context.Context, c Client, pattern string, since *Position) (*Subscription, error)
 	PublishAs(ctx context.Context, c Client, ch string, data []byte, opts ...PublishOption) (Publication, error)
+	track(c Client, end func(error)) (untrack func())
 }
 
 // TransportOptions configure the SSE, WebSocket and publish handlers. The
@@ -175,6 +176,8 @@ func endReason(err error) string {
 		return "limit reached"
 	case errors.Is(err, ErrCannotRecover):
 		return "cannot recover"
+	case errors.Is(err, ErrResubscribe):
+		return "resubscribe"
 	case errors.Is(err, ErrMaybePublished):
 		return "may or may not have been published: retry with the same id"
 	case err == nil || errors.Is(err, ErrClosed) || errors.Is(err, context.Canceled):

@@ -113,6 +113,7 @@ func newWSConn(conn *websocket.Conn, h hubAPI, c Client, opts TransportOptions) 
 func (ws *wsConn) serve(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer ws.hub.track(ws.c, func(err error) { ws.endsConn(err) })()
 	ws.wg.Add(2)
 	go ws.writer(ctx)
 	go ws.heartbeat(ctx)
@@ -208,17 +209,29 @@ func (ws *wsConn) forward(pattern string, sub *Subscription) {
 			return
 		}
 	}
-	err := sub.Err()
-	switch {
-	case errors.Is(err, ErrLoggedOut):
-		ws.close(websocket.StatusPolicyViolation, "logged out", err)
-	case errors.Is(err, ErrSlowConsumer):
-		ws.close(websocket.StatusTryAgainLater, "slow consumer", err)
+	switch err := sub.Err(); {
+	case ws.endsConn(err):
 	case errors.Is(err, ErrClosed) || err == nil:
 		// closed by the client's unsubscribe or the connection's end
 	default:
 		ws.enqueue(wsOut{Type: "unsubscribed", Channel: pattern, Reason: endReason(err)})
 	}
+}
+
+// endsConn closes the connection if err ends it as a whole (a logout, a
+// slow consumer, logouts missed by the Hub), and reports whether it did.
+func (ws *wsConn) endsConn(err error) bool {
+	switch {
+	case errors.Is(err, ErrLoggedOut):
+		ws.close(websocket.StatusPolicyViolation, "logged out", err)
+	case errors.Is(err, ErrSlowConsumer):
+		ws.close(websocket.StatusTryAgainLater, "slow consumer", err)
+	case errors.Is(err, ErrResubscribe):
+		ws.close(websocket.StatusTryAgainLater, "resubscribe", err)
+	default:
+		return false
+	}
+	return true
 }
 
 func (ws *wsConn) publish(ctx context.Context, f wsIn) {
