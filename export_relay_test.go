@@ -8,3 +8,7 @@ func SetRelayTransport(m *Manager, rt http.RoundTripper) { m.relay.hop.rt = rt }
 
 // RelayTransport returns the transport of m's relay hop.
 func RelayTransport(m *Manager) http.RoundTripper { return m.relay.hop.rt }
+
+// RelayStdTransport returns the http.Transport m's relay hop sends requests
+// with a body through.
+func RelayStdTransport(m *Manager) http.RoundTripper { return m.relay.hop.rt.(*hopConns).next }

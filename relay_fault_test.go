@@ -35,7 +35,7 @@ func TestRelay_HolderKilled(t *testing.T) {
 	// idle connections it sees closed; doing it here makes that
 	// deterministic (a request sent on a connection that died after it was
 	// written is a may-or-may-not failure: TestRelay_HopFaults).
-	kiln.RelayTransport(a.m).(*http.Transport).CloseIdleConnections()
+	kiln.RelayTransport(a.m).(interface{ CloseIdleConnections() }).CloseIdleConnections()
 	if got := u.must(a, "POST", "/incr", nil)["counter"]; got != float64(3) {
 		t.Fatalf("increment after the holder died: counter %v, want 3", got)
 	}

@@ -42,17 +42,18 @@ type hopProxy struct {
 }
 
 func newHopProxy(r *relay) *hopProxy {
-	return &hopProxy{r: r, rt: &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: r.m.cfg.LeaseRevokeTimeout, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: 512,
-		IdleConnTimeout:     90 * time.Second,
+	dial := (&net.Dialer{Timeout: r.m.cfg.LeaseRevokeTimeout, KeepAlive: 30 * time.Second}).DialContext
+	const maxIdle, idleFor = 512, 90 * time.Second
+	next := &http.Transport{
+		DialContext: dial, MaxIdleConnsPerHost: maxIdle, IdleConnTimeout: idleFor,
 		// The holder answers a 421 or asks for the body once it has the
 		// session's slot, which it waits for at most LeaseWait.
 		ExpectContinueTimeout: r.m.cfg.LeaseWait + time.Second,
 		// The holder sees the client's Accept-Encoding, not one the hop
 		// added, and its response passes through as it was encoded.
 		DisableCompression: true,
-	}}
+	}
+	return &hopProxy{r: r, rt: &hopConns{dial: dial, next: next, maxIdle: maxIdle, idleFor: idleFor, idle: make(map[string][]*hopConn)}}
 }
 
 // hopBufferPool pools the buffers response bodies are copied with.

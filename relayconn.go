@@ -1,0 +1,192 @@
+package kiln
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"sync"
+	"time"
+)
+
+// hopConns is the hop's transport. A request without a body to an http://
+// holder is written, and its response read, on the calling goroutine over
+// a pooled keep-alive connection: no writer and reader goroutines to hand
+// it to and back, as http.Transport has (their handoffs were a good part
+// of a relayed request's cost), and never sent twice. Everything else (a
+// body, sent with Expect: 100-continue; https) goes to next, an
+// *http.Transport.
+//
+// Failures are those the hop judges (relayhop.go): a dial error before any
+// connection (GotConn not called), anything after may have reached the
+// holder. An idle connection the holder closed is found before reuse
+// (connAlive), so it is dialled again rather than failing a request.
+type hopConns struct {
+	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
+	next    *http.Transport
+	maxIdle int           // idle connections kept per holder
+	idleFor time.Duration // an idle connection older than this is closed, not reused
+
+	mu   sync.Mutex // guards idle
+	idle map[string][]*hopConn
+}
+
+// hopConn is a connection to a holder with its buffers.
+type hopConn struct {
+	net.Conn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	lastUsed time.Time
+}
+
+// maxInformational bounds the 1xx responses one request may get.
+const maxInformational = 8
+
+var errTooManyInformational = errors.New("kiln: relay: too many informational responses from the holder")
+
+func (t *hopConns) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !connAliveSupported || req.URL.Scheme != "http" || req.Body != nil || req.Header["Expect"] != nil {
+		return t.next.RoundTrip(req)
+	}
+	ctx := req.Context()
+	c, reused, err := t.get(ctx, req.URL.Host)
+	if err != nil {
+		return nil, err
+	}
+	trace := httptrace.ContextClientTrace(ctx)
+	if trace != nil && trace.GotConn != nil {
+		trace.GotConn(httptrace.GotConnInfo{Conn: c.Conn, Reused: reused})
+	}
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) }) // unblocks the exchange
+	res, err := c.exchange(req, trace)
+	if err != nil {
+		stop()
+		c.Close()
+		return nil, err
+	}
+	b := &hopConnBody{rc: res.Body, c: c, t: t, host: req.URL.Host, stop: stop, keep: !res.Close}
+	b.eof = res.Body == http.NoBody
+	res.Body = b
+	return res, nil
+}
+
+// exchange writes req and reads its final response, passing informational
+// ones to the trace.
+func (c *hopConn) exchange(req *http.Request, trace *httptrace.ClientTrace) (*http.Response, error) {
+	if err := req.Write(c.bw); err != nil {
+		return nil, err
+	}
+	if err := c.bw.Flush(); err != nil {
+		return nil, err
+	}
+	for range maxInformational {
+		res, err := http.ReadResponse(c.br, req)
+		if err != nil {
+			return nil, err
+		}
+		if res.StatusCode < 100 || res.StatusCode > 199 || res.StatusCode == http.StatusSwitchingProtocols {
+			return res, nil
+		}
+		if trace != nil && trace.Got1xxResponse != nil {
+			if err := trace.Got1xxResponse(res.StatusCode, textproto.MIMEHeader(res.Header)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return nil, errTooManyInformational
+}
+
+// get returns an idle connection to host that is still open, or dials one.
+func (t *hopConns) get(ctx context.Context, host string) (c *hopConn, reused bool, err error) {
+	now := time.Now()
+	for {
+		t.mu.Lock()
+		list := t.idle[host]
+		if len(list) == 0 {
+			t.mu.Unlock()
+			break
+		}
+		c = list[len(list)-1]
+		t.idle[host] = list[:len(list)-1]
+		t.mu.Unlock()
+		if now.Sub(c.lastUsed) < t.idleFor && c.br.Buffered() == 0 && connAlive(c.Conn) {
+			return c, true, nil
+		}
+		c.Close()
+	}
+	conn, err := t.dial(ctx, "tcp", host)
+	if err != nil {
+		return nil, false, err
+	}
+	return &hopConn{Conn: conn, br: bufio.NewReaderSize(conn, 4<<10), bw: bufio.NewWriterSize(conn, 4<<10)}, false, nil
+}
+
+// put keeps c for the next request to host, or closes it.
+func (t *hopConns) put(host string, c *hopConn) {
+	c.lastUsed = time.Now()
+	t.mu.Lock()
+	if len(t.idle[host]) < t.maxIdle {
+		t.idle[host] = append(t.idle[host], c)
+		c = nil
+	}
+	t.mu.Unlock()
+	if c != nil {
+		c.Close()
+	}
+}
+
+// CloseIdleConnections closes every idle connection, next's too.
+func (t *hopConns) CloseIdleConnections() {
+	t.mu.Lock()
+	idle := t.idle
+	t.idle = make(map[string][]*hopConn)
+	t.mu.Unlock()
+	for _, list := range idle {
+		for _, c := range list {
+			c.Close()
+		}
+	}
+	t.next.CloseIdleConnections()
+}
+
+// hopConnBody is a response body on a pooled connection: the connection
+// goes back to the pool once the body was read to its end, else it is
+// closed (never drained: an event stream has no end).
+type hopConnBody struct {
+	rc   io.ReadCloser
+	c    *hopConn
+	t    *hopConns
+	host string
+	stop func() bool // of the context's AfterFunc; false: it ran
+	eof  bool
+	keep bool // the holder did not ask to close the connection
+	done bool
+}
+
+func (b *hopConnBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.eof = true
+	}
+	return n, err
+}
+
+func (b *hopConnBody) Close() error {
+	if b.done {
+		return nil
+	}
+	b.done = true
+	reuse := b.stop() && b.eof && b.keep
+	if !reuse {
+		b.c.Close() // first: the body's Close would read to the end
+	}
+	err := b.rc.Close()
+	if reuse {
+		b.t.put(b.host, b.c)
+	}
+	return err
+}
