@@ -103,6 +103,9 @@ func (m *Manager) Close() error {
 	if m.leases != nil {
 		errs = append(errs, m.leases.Stop())
 	}
+	if m.relay != nil {
+		m.relay.hop.closeIdle()
+	}
 	m.reports.leave()
 	return errors.Join(errs...)
 }

@@ -31,8 +31,9 @@ type hopConns struct {
 	maxIdle int           // idle connections kept per holder
 	idleFor time.Duration // an idle connection older than this is closed, not reused
 
-	mu   sync.Mutex // guards idle
-	idle map[string][]*hopConn
+	mu    sync.Mutex // guards idle and sweep
+	idle  map[string][]*hopConn
+	sweep *time.Timer // closes connections idle for idleFor; nil: none idle
 }
 
 // hopConn is a connection to a holder with its buffers.
@@ -132,9 +133,43 @@ func (t *hopConns) put(host string, c *hopConn) {
 	if len(t.idle[host]) < t.maxIdle {
 		t.idle[host] = append(t.idle[host], c)
 		c = nil
+		if t.sweep == nil {
+			t.sweep = time.AfterFunc(t.idleFor, t.closeStale)
+		}
 	}
 	t.mu.Unlock()
 	if c != nil {
+		c.Close()
+	}
+}
+
+// closeStale closes the connections idle for idleFor or longer, and looks
+// again later while some are idle (as http.Transport's IdleConnTimeout: a
+// holder that left keeps no connections open here).
+func (t *hopConns) closeStale() {
+	var stale []*hopConn
+	t.mu.Lock()
+	now := time.Now()
+	for host, list := range t.idle {
+		kept := list[:0]
+		for _, c := range list {
+			if now.Sub(c.lastUsed) >= t.idleFor {
+				stale = append(stale, c)
+			} else {
+				kept = append(kept, c)
+			}
+		}
+		clear(list[len(kept):])
+		if t.idle[host] = kept; len(kept) == 0 {
+			delete(t.idle, host)
+		}
+	}
+	t.sweep = nil
+	if len(t.idle) > 0 {
+		t.sweep = time.AfterFunc(t.idleFor/2, t.closeStale)
+	}
+	t.mu.Unlock()
+	for _, c := range stale {
 		c.Close()
 	}
 }

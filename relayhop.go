@@ -28,17 +28,19 @@ import (
 //     "Expect: 100-continue", so the holder gets the body only once it
 //     serves the request.
 //   - anything after the request went out (a reset, a timeout, a broken
-//     response): it may have; 503 and a log line, never a retry. The
-//     transport retries by itself only a request it wrote nothing of, or
-//     one of a method HTTP calls safe (GET, HEAD, ...) on a reused
-//     connection that failed before the response; the hop cancels that
-//     second attempt, which then counts as may-or-may-not.
+//     response): it may have; 503 and a log line, never a retry. Kiln's
+//     own connections (relayconn.go) never send a request twice;
+//     http.Transport, which carries requests with a body, retries by
+//     itself only a request it wrote nothing of, or one of a method HTTP
+//     calls safe (GET, HEAD, ...) on a reused connection that failed
+//     before the response; the hop cancels that second attempt, which
+//     then counts as may-or-may-not.
 
 var errNotHere = errors.New("kiln: relay: the holder does not hold the lease")
 
 type hopProxy struct {
 	r  *relay
-	rt http.RoundTripper // an *http.Transport; tests inject faults here
+	rt http.RoundTripper // a *hopConns; tests inject faults here
 }
 
 func newHopProxy(r *relay) *hopProxy {
@@ -54,6 +56,13 @@ func newHopProxy(r *relay) *hopProxy {
 		DisableCompression: true,
 	}
 	return &hopProxy{r: r, rt: &hopConns{dial: dial, next: next, maxIdle: maxIdle, idleFor: idleFor, idle: make(map[string][]*hopConn)}}
+}
+
+// closeIdle closes the hop's idle connections (Manager.Close).
+func (h *hopProxy) closeIdle() {
+	if c, ok := h.rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
 
 // hopBufferPool pools the buffers response bodies are copied with.
