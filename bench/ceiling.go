@@ -21,9 +21,18 @@ type plainSession struct {
 
 const ceilingCookie = "plain"
 
-func newCeiling() http.Handler {
+// newCeiling returns the ceiling's app and the func that forgets its
+// sessions.
+func newCeiling() (http.Handler, func()) {
 	c := &ceilingStore{data: map[string]*plainSession{}}
-	return newApp(c.open)
+	return newApp(c.open), c.forget
+}
+
+// forget drops every session, as if they had all expired.
+func (c *ceilingStore) forget() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.data = map[string]*plainSession{}
 }
 
 func (c *ceilingStore) open(w http.ResponseWriter, r *http.Request) (session, error) {

@@ -134,6 +134,7 @@ func liveSessions(ctx context.Context, systems []*system, spec loadSpec, steps [
 				break
 			}
 		}
+		s.forgetSessions()
 	}
 	return withRatios(rows)
 }
@@ -144,6 +145,7 @@ func liveSessions(ctx context.Context, systems []*system, spec loadSpec, steps [
 func populate(ctx context.Context, s *system, workers, firstID, n int, deadline time.Time) []*client {
 	hc := newHTTPClient(workers)
 	defer hc.CloseIdleConnections()
+	slab := make([]client, n) // one allocation for the step's clients, not n
 	out := make([]*client, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -152,7 +154,8 @@ func populate(ctx context.Context, s *system, workers, firstID, n int, deadline 
 		go func() {
 			defer wg.Done()
 			for i := int(next.Add(1)) - 1; i < n && ctx.Err() == nil && time.Now().Before(deadline); i = int(next.Add(1)) - 1 {
-				c := newClient(firstID + i)
+				c := &slab[i]
+				c.id = firstID + i
 				_, _ = c.call(ctx, hc, s.urls[s.route(c)], "POST", "/incr")
 				out[i] = c
 			}
@@ -174,6 +177,7 @@ func runRandom(ctx context.Context, s *system, spec loadSpec, pool []*client) lo
 
 func driveRandom(ctx context.Context, s *system, hc *http.Client, pool []*client, writeShare float64, w *window) loadResult {
 	var r loadResult
+	var anon client // record's client: no read-your-writes check here
 	for ctx.Err() == nil && !w.over.Load() {
 		c := pool[rand.IntN(len(pool))]
 		method, path := "GET", "/read"
@@ -184,7 +188,7 @@ func driveRandom(ctx context.Context, s *system, hc *http.Client, pool []*client
 		t0 := time.Now()
 		_, err := c.call(ctx, hc, s.urls[s.route(c)], method, path)
 		if measuring && !w.over.Load() {
-			r.record(newClient(0), time.Since(t0), 0, method == "POST", err)
+			r.record(&anon, time.Since(t0), 0, method == "POST", err)
 		}
 	}
 	return r
@@ -246,21 +250,19 @@ func withRatios(rows []growthRow) []growthRow {
 const minMeasured = 10_000
 
 // clientsHeap is the heap the load generator's clients cs take: measured
-// by copying them (same maps, same cookie strings) and seeing the heap grow.
+// by copying them (as populate allocates them, with the same cookie
+// strings) and seeing the heap grow.
 func clientsHeap(cs []*client) int64 {
 	heap0 := heapInUse()
+	slab := make([]client, len(cs))
 	cp := make([]*client, len(cs))
 	for i, c := range cs {
 		if c == nil {
 			continue
 		}
-		n := newClient(c.id)
-		c.mu.Lock()
-		for k, v := range c.cookies {
-			n.cookies[strings.Clone(k)] = strings.Clone(v)
-		}
-		c.mu.Unlock()
-		cp[i] = n
+		slab[i].id = c.id
+		slab[i].cookies = strings.Clone(c.header())
+		cp[i] = &slab[i]
 	}
 	grown := heapInUse() - heap0
 	runtime.KeepAlive(cp)
@@ -349,7 +351,7 @@ step divided by the sessions added: *app heap* is this process's live heap after
 (the app instances and the load generator's cookies; kiln's near cache lives here). *kiln nodes'
 heap* is that growth minus the load generator's clients (measured by copying them): the near
 caches and the engine clients' per-key state (natsengine remembers the TTL deadline of every key
-it wrote, ~100 B each) (not shown below 10,000 sessions: the heap's noise would dominate); in
+it wrote, 50–70 B each) (not shown below 10,000 sessions: the heap's noise would dominate); in
 parentheses what Stats.CachedBytes accounts per cached session (Config.CacheBytes bounds that sum,
 default 256 MiB per node). *engine RSS* is the engine process's
 resident memory: rough, especially for the JetStream file store, whose RSS includes caches.

@@ -80,8 +80,6 @@ func (c *client) clone(id int) *client {
 	d.sent.Store(int64(id))
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for k, v := range c.cookies {
-		d.cookies[k] = v
-	}
+	d.cookies = c.cookies
 	return d
 }

@@ -83,7 +83,9 @@ func closeAll(systems []*system) {
 func newCeilingSystem(context.Context, env) (*system, error) {
 	s := &system{name: ceilingName, route: routeByUser}
 	for i := range 2 {
-		if err := s.serve(i, newCeiling()); err != nil {
+		h, forget := newCeiling()
+		s.forget = append(s.forget, forget)
+		if err := s.serve(i, h); err != nil {
 			return nil, err
 		}
 	}

@@ -25,6 +25,19 @@ type system struct {
 	eng       *natsengine.Engine // kiln's: one app node's engine, for the server's stream state
 	servers   []*http.Server
 	stops     []func()
+	// forget drops the sessions the instances keep in this process's
+	// heap (the ceiling's maps; none for a system whose sessions live in
+	// its engine): the live-sessions test calls them once it is done
+	// with a system, so that its million sessions do not weigh on the
+	// garbage collector, which the systems share, while the next one runs.
+	forget []func()
+}
+
+// forgetSessions runs s.forget.
+func (s *system) forgetSessions() {
+	for _, f := range s.forget {
+		f()
+	}
 }
 
 // router picks the instance for a client's next request.

@@ -1,6 +1,7 @@
 package natsengine
 
 import (
+	"hash/maphash"
 	"strconv"
 	"sync"
 	"time"
@@ -54,52 +55,127 @@ func logicalTTL(h nats.Header) time.Duration {
 // deadlines are the logical deadlines, on the server's clock, of the
 // latest revision of keys this client wrote or read with a TTL. It is
 // safe for concurrent use.
+//
+// A node remembers one for each of the ~4 records of every session it
+// wrote or read within the sessions' idle timeout, so the table is kept
+// small per key: an entry is a 128-bit hash of the key (the key string is
+// not kept) and the revision and deadline, 32 bytes, in one of
+// deadlineParts maps, each under its own mutex. Two keys collide with a
+// probability of about n²/2¹²⁹ (n keys held), as the IDs' 128 random bits
+// do; a collision would only make the check miss a deadline of one of
+// them. A map is rebuilt when prune leaves it a quarter of the size it
+// grew to: a Go map keeps its peak memory.
 type deadlines struct {
-	mu sync.Mutex             // guards m
-	m  map[string]keyDeadline // key → its latest known revision with a TTL
+	once  sync.Once
+	seeds [2]maphash.Seed
+	parts [deadlineParts]deadlinePart
 }
+
+// deadlineParts is how many maps (and mutexes) a deadlines table has.
+const deadlineParts = 16
+
+type deadlinePart struct {
+	mu   sync.Mutex                  // guards m and peak
+	m    map[deadlineKey]keyDeadline // key's hash → its latest known revision with a TTL
+	peak int                         // the most entries m held since it was made
+}
+
+// deadlineKey is a key's 128-bit hash.
+type deadlineKey [2]uint64
 
 type keyDeadline struct {
 	rev uint64
-	at  time.Time
+	at  int64 // Unix nanoseconds
+}
+
+// part returns key's hash and the part that holds it.
+func (d *deadlines) part(key string) (deadlineKey, *deadlinePart) {
+	d.once.Do(func() { d.seeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()} })
+	h := deadlineKey{maphash.String(d.seeds[0], key), maphash.String(d.seeds[1], key)}
+	return h, &d.parts[h[0]%deadlineParts]
 }
 
 // note records that key's revision rev expires at at.
 func (d *deadlines) note(key string, rev uint64, at time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.m == nil {
-		d.m = make(map[string]keyDeadline)
+	h, p := d.part(key)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = make(map[deadlineKey]keyDeadline)
 	}
-	if cur, ok := d.m[key]; !ok || cur.rev <= rev {
-		d.m[key] = keyDeadline{rev: rev, at: at}
+	if cur, ok := p.m[h]; !ok || cur.rev <= rev {
+		p.m[h] = keyDeadline{rev: rev, at: at.UnixNano()}
 	}
+	p.peak = max(p.peak, len(p.m))
 }
 
 // forget drops key: its latest revision has no TTL, or is gone.
 func (d *deadlines) forget(key string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	delete(d.m, key)
+	h, p := d.part(key)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.m, h)
 }
 
 // passed reports whether key's revision rev is known to have run out by
 // now.
 func (d *deadlines) passed(key string, rev uint64, now time.Time) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	cur, ok := d.m[key]
-	return ok && cur.rev == rev && !now.Before(cur.at)
+	h, p := d.part(key)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cur, ok := p.m[h]
+	return ok && cur.rev == rev && now.UnixNano() >= cur.at
 }
 
 // prune drops the deadlines that the server has acted on by now: the
 // value is removed, so the server refuses a condition on it by itself.
 func (d *deadlines) prune(now time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for k, v := range d.m {
-		if now.Sub(v.at) > expiryMargin+2*time.Second {
-			delete(d.m, k)
+	horizon := now.Add(-(expiryMargin + 2*time.Second)).UnixNano()
+	for i := range d.parts {
+		d.parts[i].prune(horizon)
+	}
+}
+
+// prune drops the deadlines before horizon, and rebuilds m if that left
+// it a quarter of its peak.
+func (p *deadlinePart) prune(horizon int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, v := range p.m {
+		if v.at < horizon {
+			delete(p.m, k)
 		}
 	}
+	if p.peak >= 64 && len(p.m) < p.peak/4 {
+		m := make(map[deadlineKey]keyDeadline, len(p.m))
+		for k, v := range p.m {
+			m[k] = v
+		}
+		p.m, p.peak = m, len(m)
+	}
+}
+
+// len is how many deadlines d holds.
+func (d *deadlines) len() int {
+	n := 0
+	for i := range d.parts {
+		p := &d.parts[i]
+		p.mu.Lock()
+		n += len(p.m)
+		p.mu.Unlock()
+	}
+	return n
+}
+
+// slots is how many entries d's maps are sized for: the peak each grew
+// to since it was last made.
+func (d *deadlines) slots() int {
+	n := 0
+	for i := range d.parts {
+		p := &d.parts[i]
+		p.mu.Lock()
+		n += p.peak
+		p.mu.Unlock()
+	}
+	return n
 }

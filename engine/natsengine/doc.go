@@ -174,8 +174,9 @@
 // server's expiry of the value it replaced (see Writes: the server's TTL
 // runs 3s past the logical one), and a write refused because the bucket
 // is full (Options.MaxBytes) fails with engine.ErrUnavailable. Each shard
-// keeps, for the deadline check, one small entry per key with a TTL that
-// this client wrote or read, until about 5s past its deadline.
+// keeps, for the deadline check, one entry per key with a TTL that this
+// client wrote or read (a 128-bit hash of the key, its revision and
+// deadline: 50 to 70 bytes of heap), until about 5s past its deadline.
 //
 // When a stream leader's server goes away, the survivors elect a new
 // leader; in tests on loopback writes resumed 60 ms to 1.1 s after the
