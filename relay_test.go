@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -200,13 +199,6 @@ func BenchmarkRelay(b *testing.B) {
 	if s := sumStats(nodes); s.Handovers != 0 {
 		b.Fatalf("%d handovers", s.Handovers)
 	}
-}
-
-// processCPU is the CPU time (user and system) this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // relayTimed is relayCluster with the shortest liveness TTL: tests that
