@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -26,10 +28,11 @@ import (
 // holder. An idle connection the holder closed is found before reuse
 // (connAlive), so it is dialled again rather than failing a request.
 type hopConns struct {
-	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
-	next    *http.Transport
-	maxIdle int           // idle connections kept per holder
-	idleFor time.Duration // an idle connection older than this is closed, not reused
+	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
+	next      *http.Transport
+	maxIdle   int           // idle connections kept per holder
+	idleFor   time.Duration // an idle connection older than this is closed, not reused
+	maxHeader int64         // bytes the holder's response headers may take (1xx ones too); 0: 10 MB, as http.Transport
 
 	mu    sync.Mutex // guards idle and sweep
 	idle  map[string][]*hopConn
@@ -39,9 +42,31 @@ type hopConns struct {
 // hopConn is a connection to a holder with its buffers.
 type hopConn struct {
 	net.Conn
-	br       *bufio.Reader
+	br       *bufio.Reader // reads through limit
 	bw       *bufio.Writer
+	limit    hopReadLimit
 	lastUsed time.Time
+}
+
+// hopReadLimit reads from a connection at most left bytes (while
+// response headers are read; else unlimited), as http.Transport bounds a
+// response header with MaxResponseHeaderBytes.
+type hopReadLimit struct {
+	c    net.Conn
+	left int64
+	max  int64
+}
+
+func (l *hopReadLimit) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		return 0, fmt.Errorf("kiln: relay: the holder's response header is over %d bytes", l.max)
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.c.Read(p)
+	l.left -= int64(n)
+	return n, err
 }
 
 // maxInformational bounds the 1xx responses one request may get.
@@ -54,7 +79,11 @@ func (t *hopConns) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.next.RoundTrip(req)
 	}
 	ctx := req.Context()
-	c, reused, err := t.get(ctx, req.URL.Host)
+	host := req.URL.Host
+	if req.URL.Port() == "" {
+		host = net.JoinHostPort(req.URL.Hostname(), "80") // as http.Transport: a holder at http://10.0.0.5
+	}
+	c, reused, err := t.get(ctx, host)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +98,9 @@ func (t *hopConns) RoundTrip(req *http.Request) (*http.Response, error) {
 		c.Close()
 		return nil, err
 	}
-	b := &hopConnBody{rc: res.Body, c: c, t: t, host: req.URL.Host, stop: stop, keep: !res.Close}
+	// A 101 leaves the connection to another protocol: never reused.
+	keep := !res.Close && res.StatusCode != http.StatusSwitchingProtocols
+	b := &hopConnBody{rc: res.Body, c: c, t: t, host: host, stop: stop, keep: keep}
 	b.eof = res.Body == http.NoBody
 	res.Body = b
 	return res, nil
@@ -84,6 +115,8 @@ func (c *hopConn) exchange(req *http.Request, trace *httptrace.ClientTrace) (*ht
 	if err := c.bw.Flush(); err != nil {
 		return nil, err
 	}
+	c.limit.left = c.limit.max
+	defer func() { c.limit.left = math.MaxInt64 }() // the body is the app's to bound
 	for range maxInformational {
 		res, err := http.ReadResponse(c.br, req)
 		if err != nil {
@@ -123,7 +156,12 @@ func (t *hopConns) get(ctx context.Context, host string) (c *hopConn, reused boo
 	if err != nil {
 		return nil, false, err
 	}
-	return &hopConn{Conn: conn, br: bufio.NewReaderSize(conn, 4<<10), bw: bufio.NewWriterSize(conn, 4<<10)}, false, nil
+	c = &hopConn{Conn: conn, bw: bufio.NewWriterSize(conn, 4<<10), limit: hopReadLimit{c: conn, left: math.MaxInt64, max: t.maxHeader}}
+	if c.limit.max <= 0 {
+		c.limit.max = 10 << 20
+	}
+	c.br = bufio.NewReaderSize(&c.limit, 4<<10)
+	return c, false, nil
 }
 
 // put keeps c for the next request to host, or closes it.
