@@ -155,7 +155,7 @@ func safeMethod(req *http.Request) bool {
 func (h *hopProxy) failed(hp *hop, err error) {
 	m, w := h.r.m, hp.out.ResponseWriter
 	notRun := errors.Is(err, errNotHere) || neverSent(hp, err)
-	if isDial(err) {
+	if isDial(err) && hp.Err() == nil { // a dial the client's leaving (or the hop) cancelled says nothing of the holder
 		h.r.peers.down(hp.node)
 	}
 	switch {
