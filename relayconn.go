@@ -34,9 +34,10 @@ type hopConns struct {
 	idleFor   time.Duration // an idle connection older than this is closed, not reused
 	maxHeader int64         // bytes the holder's response headers may take (1xx ones too); 0: 10 MB, as http.Transport
 
-	mu    sync.Mutex // guards idle and sweep
-	idle  map[string][]*hopConn
-	sweep *time.Timer // closes connections idle for idleFor; nil: none idle
+	mu     sync.Mutex // guards idle, sweep and closed
+	idle   map[string][]*hopConn
+	sweep  *time.Timer // closes connections idle for idleFor; nil: none idle
+	closed bool        // shut down: connections are closed after use, not kept
 }
 
 // hopConn is a connection to a holder with its buffers.
@@ -168,7 +169,7 @@ func (t *hopConns) get(ctx context.Context, host string) (c *hopConn, reused boo
 func (t *hopConns) put(host string, c *hopConn) {
 	c.lastUsed = time.Now()
 	t.mu.Lock()
-	if len(t.idle[host]) < t.maxIdle {
+	if !t.closed && len(t.idle[host]) < t.maxIdle {
 		t.idle[host] = append(t.idle[host], c)
 		c = nil
 		if t.sweep == nil {
@@ -203,13 +204,26 @@ func (t *hopConns) closeStale() {
 		}
 	}
 	t.sweep = nil
-	if len(t.idle) > 0 {
+	if len(t.idle) > 0 && !t.closed {
 		t.sweep = time.AfterFunc(t.idleFor/2, t.closeStale)
 	}
 	t.mu.Unlock()
 	for _, c := range stale {
 		c.Close()
 	}
+}
+
+// shutdown closes every idle connection, next's too, and those in use
+// once their response was read (Manager.Close): none stays open after.
+func (t *hopConns) shutdown() {
+	t.mu.Lock()
+	t.closed = true
+	if t.sweep != nil {
+		t.sweep.Stop()
+		t.sweep = nil
+	}
+	t.mu.Unlock()
+	t.CloseIdleConnections() // after closed is set: nothing is put back, nor swept again
 }
 
 // CloseIdleConnections closes every idle connection, next's too.

@@ -341,3 +341,33 @@ func TestHopConns_Concurrent(t *testing.T) {
 		t.Fatalf("%d connections for 8 concurrent clients, want at most 8", a)
 	}
 }
+
+// TestHopConns_ShutdownRacesRoundTrip: a round trip in flight when the
+// Manager closes (shutdown) does not put its connection back in the pool
+// afterwards, where it stayed open until the sweep 90 s later; nor does
+// the sweep timer outlive the shutdown.
+func TestHopConns_ShutdownRacesRoundTrip(t *testing.T) {
+	h := newFakeHolder(t, eachRequest(func(c net.Conn, req *http.Request) bool {
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return true
+	}))
+	hc := testHopConns(t)
+	hopGet(t, hc, "GET", h.url()+"/") // one idle: the sweep is armed
+	req, _ := http.NewRequest("GET", h.url()+"/", nil)
+	res, err := hc.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc.shutdown()
+	io.ReadAll(res.Body)
+	res.Body.Close()
+	hc.mu.Lock()
+	idle, sweep := len(hc.idle), hc.sweep
+	hc.mu.Unlock()
+	if idle != 0 || sweep != nil {
+		t.Fatalf("after shutdown: idle connections for %d holders, sweep armed %v; want none", idle, sweep != nil)
+	}
+	if _, err := res.Body.(*hopConnBody).c.Write([]byte("x")); err == nil {
+		t.Fatal("the connection of the round trip in flight is still open after shutdown")
+	}
+}

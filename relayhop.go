@@ -60,7 +60,9 @@ func newHopProxy(r *relay) *hopProxy {
 
 // closeIdle closes the hop's idle connections (Manager.Close).
 func (h *hopProxy) closeIdle() {
-	if c, ok := h.rt.(interface{ CloseIdleConnections() }); ok {
+	if hc, ok := h.rt.(*hopConns); ok {
+		hc.shutdown()
+	} else if c, ok := h.rt.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}
 }
