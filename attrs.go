@@ -36,7 +36,7 @@ func Get[T any](s *Session, name string) (T, bool, error) {
 	if !a.has {
 		a.read = true
 	}
-	a.val, a.has = v, true
+	a.val, a.has, a.enc = v, true, nil
 	return v, true, nil
 }
 
@@ -73,7 +73,10 @@ func (s *Session) Put(name string, v any) error {
 		return fmt.Errorf("put %q: %w: more than %d attributes", name, ErrTooLarge, s.m.cfg.MaxAttributes)
 	}
 	a := s.attrEntry(name)
-	a.val, a.has, a.deleted, a.read = v, true, false, false
+	a.val, a.has, a.deleted, a.read, a.enc = v, true, false, false, nil
+	if !mutableInPlace(v) {
+		a.enc = b
+	}
 	s.ensureID()
 	return nil
 }
@@ -86,7 +89,7 @@ func (s *Session) Delete(name string) error {
 		return err
 	}
 	a := s.attrEntry(name)
-	a.val, a.has, a.deleted = nil, false, true
+	a.val, a.has, a.deleted, a.enc = nil, false, true, nil
 	return nil
 }
 
@@ -128,12 +131,13 @@ func (s *Session) current(name string, a *attr) ([]byte, error) {
 // its record and checks that it is the version the meta record this
 // request loaded points at.
 func (s *Session) loadAttr(name string) ([]byte, error) {
-	if info := s.meta.Attrs[name]; info.inline() {
+	info, _ := s.indexed(name)
+	if info.inline() {
 		return info.Value, nil
 	}
 	ctx, cancel := s.m.engineCtx(s.ctx)
 	defer cancel()
-	e, err := s.m.eng.Get(ctx, attrKey(s.key, name, s.meta.Attrs[name]))
+	e, err := s.m.eng.Get(ctx, attrKey(s.key, name, info))
 	if errors.Is(err, engine.ErrNotFound) {
 		s.broken = true // the meta record we hold is outdated: reload it next time
 		return nil, fmt.Errorf("load %q: %w: attribute gone", name, ErrConcurrentUpdate)
@@ -145,7 +149,7 @@ func (s *Session) loadAttr(name string) ([]byte, error) {
 	if err := decode(e.Value, &rec); err != nil {
 		return nil, fmt.Errorf("load %q: %w", name, err)
 	}
-	if want := s.meta.Attrs[name].Version; rec.Version != want {
+	if want := info.Version; rec.Version != want {
 		s.broken = true
 		return nil, fmt.Errorf("load %q: %w: version %d, want %d", name, ErrConcurrentUpdate, rec.Version, want)
 	}
@@ -166,7 +170,7 @@ func (s *Session) attrEntry(name string) *attr {
 
 // liveCount returns how many attributes the session holds now.
 func (s *Session) liveCount() int {
-	n := len(s.meta.Attrs)
+	n := s.indexLen()
 	for name, a := range s.attrs {
 		switch {
 		case a.deleted && s.inIndex(name):

@@ -72,13 +72,13 @@ func (q *request) cookie(value string, maxAge int) *http.Cookie {
 }
 
 // cookieState returns what the cookie must carry.
-func (s *Session) cookieState() (id string, deadline time.Time, stored bool) {
+func (s *Session) cookieState() (id sessionID, deadline time.Time, stored bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.stored {
-		return "", time.Time{}, false
+		return sessionID{}, time.Time{}, false
 	}
-	return s.m.idFor(s.base), s.meta.Deadline, true
+	return s.m.sessionID(s.base), s.meta.Deadline, true
 }
 
 // cookiePrefixError returns why the template breaks the rules browsers

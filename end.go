@@ -38,7 +38,7 @@ func (s *Session) saveRenew(ctx context.Context, changes []change) (saveResult, 
 	now, newKey := s.m.now(), storeKey(s.base)
 	in := s.input(newKey, values, now)
 	in.meta.Version++
-	in.meta.Attrs = nil // the new ID's index holds exactly values
+	in.meta.Attrs, in.index = nil, nil // the new ID's index holds exactly values
 	in.replaced = s.key
 	p, meta, err := s.m.planSave(in)
 	if err != nil {
@@ -93,7 +93,7 @@ func (s *Session) allValues(changes []change) ([]change, error) {
 		byName[c.name] = c
 	}
 	var out []change
-	for name := range nextIndex(s.meta.Attrs, changes, 0, "", false) {
+	for name := range nextIndex(s.attrIndex(), changes, 0, "", false) {
 		if c, ok := byName[name]; ok {
 			out = append(out, c)
 			continue
@@ -117,6 +117,7 @@ type stored struct {
 
 // record returns what the request loaded of its session.
 func (s *Session) record() stored {
+	s.attrIndex()
 	return stored{meta: s.meta, metaRev: s.metaRev, lastAccess: s.lastAccess}
 }
 

@@ -38,7 +38,8 @@ func parseID(s string) (base, node string, ok bool) {
 	if len(base) != idLen || (hasNode && !validNode(node)) {
 		return "", "", false
 	}
-	if _, err := idEncoding.DecodeString(base); err != nil {
+	var buf [idBytes]byte // on the stack: a request parses its ID twice
+	if _, err := idEncoding.Decode(buf[:], []byte(base)); err != nil {
 		return "", "", false
 	}
 	return base, node, true

@@ -2,6 +2,8 @@ package kiln
 
 import (
 	"cmp"
+	"iter"
+	"maps"
 	"slices"
 )
 
@@ -24,8 +26,13 @@ const (
 // inlineBudget, smallest first (an unchanged inline value stays where it
 // is); every other value gets a record (attrOps writes it).
 func nextIndex(attrs map[string]attrInfo, changes []change, version uint64, tag string, inline bool) map[string]attrInfo {
-	next := make(map[string]attrInfo, len(attrs)+len(changes))
-	for name, info := range attrs {
+	return nextIndexOf(maps.All(attrs), len(attrs), changes, version, tag, inline)
+}
+
+// nextIndexOf is nextIndex of the n entries of all.
+func nextIndexOf(all iter.Seq2[string, attrInfo], n int, changes []change, version uint64, tag string, inline bool) map[string]attrInfo {
+	next := make(map[string]attrInfo, n+len(changes))
+	for name, info := range all {
 		next[name] = info
 	}
 	for _, c := range changes {

@@ -3,6 +3,7 @@ package kiln_test
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -37,6 +38,38 @@ func TestLease_ServedFromMemory(t *testing.T) {
 	}
 	if n := after.FromMemory - before.FromMemory; n != 10 {
 		t.Fatalf("served from memory %d times, want 10", n)
+	}
+}
+
+// TestLease_ServedFromMemory_AttributeLoadedLater: the holder's copy of a
+// session loaded from the engine lacks the large attributes no request
+// read yet; the request that first reads one loads it, and the copy keeps
+// it from then on (a read-only request that loaded nothing keeps the copy
+// as it was).
+func TestLease_ServedFromMemory_AttributeLoadedLater(t *testing.T) {
+	c := mustCluster(t, 2, fastLeases)
+	a, b := c.nodes[0], c.nodes[1]
+	u := newUser(t)
+	big := strings.Repeat("y", 2000) // over the inline limit: a record of its own
+	u.must(b, "POST", "/put", kv("k", "big", "v", big))
+	u.must(b, "POST", "/put", kv("k", "x", "v", "1"))
+	u.must(a, "GET", "/get?k=x", nil) // the lease moves to a, which loads the session without big
+	u.must(a, "GET", "/get?k=x", nil) // a read-only request: the copy stays as it was
+	before := a.m.Stats()
+	if got := u.must(a, "GET", "/get?k=big", nil)["value"]; got != big {
+		t.Fatalf("big = %.20v...", got)
+	}
+	if ops := a.m.Stats().EngineOps - before.EngineOps; ops != 1 {
+		t.Fatalf("the first read of big made %d engine calls, want 1 (its record)", ops)
+	}
+	before = a.m.Stats()
+	for range 3 {
+		if got := u.must(a, "GET", "/get?k=big", nil)["value"]; got != big {
+			t.Fatalf("big = %.20v...", got)
+		}
+	}
+	if ops := a.m.Stats().EngineOps - before.EngineOps; ops != 0 {
+		t.Fatalf("3 more reads of big on the holder made %d engine calls, want 0", ops)
 	}
 }
 

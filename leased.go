@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/kilnhq/kiln/internal/lease"
 )
@@ -14,17 +15,23 @@ import (
 // (a snapshot), and leaves its own state behind when it ends.
 
 // snapshot is what the holder keeps of a session between requests; the
-// lease package stores it as an opaque lease.Snapshot. It holds encoded
-// bytes only, each once: the meta record as stored, inline attributes
-// included (a request decodes it when it restores the copy: a few µs,
-// against ~1 KB of maps a decoded index would keep per session), and the
-// values of the other attributes loaded so far.
+// lease package stores it as an opaque lease.Snapshot. It holds the meta
+// record decoded, so that a request restores the copy without decoding
+// anything (decoding took ~40% of the middleware's CPU in
+// BenchmarkNATS_Request): its fields, and its attribute index as a slice
+// sorted by name (inline values included), which a request searches and
+// turns into a map only if it saves (index.go); a map kept here would cost
+// ~1 KB more per session (a group of 8 slots even for one attribute).
+// Everything in it is shared read-only by the requests that restore it.
+// The values of the other attributes loaded so far are kept encoded.
 type snapshot struct {
 	metaRev    uint64
 	touchRev   uint64
 	lastAccess time.Time
-	meta       []byte       // the meta record, encoded
+	meta       metaRecord   // the meta record without its index (Attrs nil)
+	index      []indexEntry // the meta record's attribute index
 	attrs      []cachedAttr // encoded values of the attributes loaded so far
+	size       int          // Size, computed once
 }
 
 // cachedAttr is one attribute's encoded value in a snapshot.
@@ -33,20 +40,27 @@ type cachedAttr struct {
 	raw  []byte
 }
 
-// snapshotOverhead is what a cached session costs beyond its encoded
-// bytes: the lease.Entry and its slot channel, its slot in the cache's
-// map and lists, the snapshot itself and its slice headers, and the
-// allocator's rounding (measured: BenchmarkNearCache_Memory).
+// snapshotOverhead is what a cached session costs beyond its bytes and
+// index entries: the lease.Entry and its slot channel, its slot in the
+// cache's map and lists, the snapshot itself and its slice headers, and
+// the allocator's rounding (measured: BenchmarkNearCache_Memory).
 const snapshotOverhead = 540
 
-// Size is the memory the copy takes: its encoded bytes plus the overhead
-// of a cached session.
-func (s *snapshot) Size() int {
-	n := snapshotOverhead + len(s.meta)
+// Size is the memory the copy takes: its bytes plus the overhead of a
+// cached session.
+func (s *snapshot) Size() int { return s.size }
+
+// sized returns s with its size computed.
+func (s *snapshot) sized() *snapshot {
+	n := snapshotOverhead + len(s.meta.Principal) + len(s.meta.Tag) + len(s.meta.Ended)
+	for _, e := range s.index {
+		n += len(e.name) + len(e.info.Value) + len(e.info.Sum) + len(e.info.Tag) + int(unsafe.Sizeof(e))
+	}
 	for _, a := range s.attrs {
 		n += len(a.name) + len(a.raw) + 40
 	}
-	return n
+	s.size = n
+	return s
 }
 
 // Revs returns the copy's meta and touch revisions and last access.
@@ -77,24 +91,19 @@ func (m *Manager) acquireLease(ctx context.Context, k string) (*lease.Entry, err
 	return e, nil
 }
 
-// restore fills s from the cached copy of stored session k, reporting
-// false (s untouched) if the copy's meta record does not decode.
-func (s *Session) restore(base, k string, snap *snapshot) bool {
-	var meta metaRecord
-	// Its own decoder directly: decode would check the whole record is
-	// well-formed CBOR before handing it over to be checked again.
-	if meta.UnmarshalCBOR(snap.meta) != nil {
-		return false
-	}
+// restore fills s from the cached copy of stored session k.
+func (s *Session) restore(base, k string, snap *snapshot) {
 	s.base, s.key, s.stored = base, k, true
-	s.meta, s.metaRev, s.touchRev, s.lastAccess = meta, snap.metaRev, snap.touchRev, snap.lastAccess
-	s.metaRaw, s.metaRawRev = snap.meta, snap.metaRev
-	s.loadedPrincipal = meta.Principal
-	s.attrs = make(map[string]*attr, len(snap.attrs))
+	s.meta, s.metaRev, s.touchRev, s.lastAccess = snap.meta, snap.metaRev, snap.touchRev, snap.lastAccess
+	// s.meta.Attrs is nil: built from s.index if a use needs it (index.go).
+	s.index, s.loadedPrincipal, s.restored = snap.index, s.meta.Principal, snap
+	s.attrs = nil // attrEntry makes the map when the request needs one
+	if len(snap.attrs) > 0 {
+		s.attrs = make(map[string]*attr, len(snap.attrs))
+	}
 	for _, a := range snap.attrs {
 		s.attrs[a.name] = &attr{raw: a.raw, loaded: true}
 	}
-	return true
 }
 
 // reset turns s into a new, unsaved session (the one it named has ended),
@@ -131,32 +140,50 @@ func (s *Session) release() {
 // session saved for its response is kept: one whose handler ended without
 // the save (it panicked) may hold changes the engine does not.
 func (s *Session) snapshot(k string) *snapshot {
-	if !s.stored || s.broken || s.key != k || !s.responded {
+	if !s.stored || s.broken || s.key != k || !s.responded || s.metaDirty {
 		return nil
 	}
-	meta, err := s.encodedMeta()
-	if err != nil {
-		return nil
-	}
-	attrs := make([]cachedAttr, 0, len(s.attrs))
+	n := 0
 	for name, a := range s.attrs {
-		// An inline attribute's value is in the encoded meta record already:
-		// a restored request reads it from the decoded index.
-		if a.loaded && !a.deleted && !s.meta.Attrs[name].inline() {
+		if s.cached(name, a) {
+			n++
+		}
+	}
+	if s.unchangedSince(s.restored, n) {
+		return s.restored // most requests: the copy as it was, no new one
+	}
+	attrs := make([]cachedAttr, 0, n)
+	for name, a := range s.attrs {
+		if s.cached(name, a) {
 			attrs = append(attrs, cachedAttr{name: name, raw: a.raw})
 		}
 	}
-	return &snapshot{meta: meta, metaRev: s.metaRev, touchRev: s.touchRev, lastAccess: s.lastAccess, attrs: attrs}
+	meta := s.meta
+	meta.Attrs = nil
+	snap := &snapshot{meta: meta, index: s.indexEntries(), metaRev: s.metaRev, touchRev: s.touchRev, lastAccess: s.lastAccess, attrs: attrs}
+	return snap.sized()
 }
 
-// encodedMeta returns s.meta encoded: the bytes it was restored from if
-// nothing changed it since (same revision, nothing pending), else freshly
-// encoded (after a save or a load from the engine).
-func (s *Session) encodedMeta() ([]byte, error) {
-	if s.metaRaw != nil && s.metaRawRev == s.metaRev && !s.metaDirty {
-		return s.metaRaw, nil
+// cached reports whether a snapshot keeps the attribute's encoded value:
+// it was loaded and is not inline (an inline value is in the index).
+func (s *Session) cached(name string, a *attr) bool {
+	info, _ := s.indexed(name)
+	return a.loaded && !a.deleted && !info.inline()
+}
+
+// unchangedSince reports whether snap, the copy s was restored from, is
+// still what the holder should keep: nothing was saved or touched since
+// (same index, revisions and fields) and no attribute was loaded beyond
+// the n it holds.
+func (s *Session) unchangedSince(snap *snapshot, n int) bool {
+	if snap == nil || s.index == nil || n != len(snap.attrs) {
+		return false
 	}
-	return encode(s.meta)
+	a, b := s.meta, snap.meta
+	return s.metaRev == snap.metaRev && s.touchRev == snap.touchRev && s.lastAccess.Equal(snap.lastAccess) &&
+		a.Version == b.Version && a.Created.Equal(b.Created) && a.Deadline.Equal(b.Deadline) &&
+		a.Principal == b.Principal && a.MaxIdle == b.MaxIdle && a.Remember == b.Remember &&
+		a.Ended == b.Ended && a.Pending == b.Pending && a.Tag == b.Tag
 }
 
 // sessionLive reports whether a meta record's value is a session that can

@@ -139,6 +139,29 @@ func (m *Manager) Config() Config { return m.cfg }
 
 type ctxKey struct{}
 
+// served is what the middleware allocates for one request, in one piece:
+// its state, the response writer wrapping the handler's, and the context
+// that carries the session.
+type served struct {
+	req request
+	w   responseWriter
+	ctx sessionContext
+}
+
+// sessionContext is context.WithValue(Context, ctxKey{}, s), without an
+// allocation of its own.
+type sessionContext struct {
+	context.Context
+	s *Session
+}
+
+func (c *sessionContext) Value(key any) any {
+	if key == (ctxKey{}) {
+		return c.s
+	}
+	return c.Context.Value(key)
+}
+
 // FromContext returns the session of the request whose context ctx is, or
 // nil outside a handler wrapped by Manager.Handler.
 func FromContext(ctx context.Context) *Session {
@@ -176,9 +199,10 @@ func (m *Manager) serveLocal(next http.Handler) http.Handler {
 			m.fail(w, r, failedSession(s, in), err)
 			return
 		}
-		q := &request{m: m, r: r, s: s, in: in}
-		next.ServeHTTP(&responseWriter{ResponseWriter: w, req: q}, r.WithContext(context.WithValue(r.Context(), ctxKey{}, s)))
-		q.finish(w)
+		v := &served{req: request{m: m, r: r, s: s, in: in}, ctx: sessionContext{Context: r.Context(), s: s}}
+		v.w = responseWriter{ResponseWriter: w, req: &v.req}
+		next.ServeHTTP(&v.w, r.WithContext(&v.ctx))
+		v.req.finish(w)
 	})
 }
 
@@ -192,9 +216,10 @@ func (m *Manager) loadLeased(ctx context.Context, s *Session, base, k string) er
 	}
 	s.lease = e
 	snap, ok := e.Snapshot().(*snapshot)
-	if !ok || !s.restore(base, e.Key(), snap) {
+	if !ok {
 		return m.loadStored(ctx, s, base, k)
 	}
+	s.restore(base, e.Key(), snap)
 	m.stats.fromMemory.Add(1)
 	if m.expired(s) {
 		return m.endExpired(ctx, s)
@@ -232,7 +257,7 @@ func (m *Manager) loadStored(ctx context.Context, s *Session, base, k string) er
 		m.cfg.Logger.Warn("kiln: undecodable session records; starting a new session", "session", k[:8])
 		return nil
 	}
-	s.base, s.key, s.meta, s.metaRev, s.loadedPrincipal = base, k, rec, meta.Revision, rec.Principal
+	s.base, s.key, s.meta, s.index, s.metaRev, s.loadedPrincipal = base, k, rec, nil, meta.Revision, rec.Principal
 	s.touchRev, s.lastAccess = touch.Revision, tr.LastAccess
 	switch {
 	case rec.Ended != "":
@@ -336,11 +361,14 @@ func (m *Manager) engineCtx(ctx context.Context) (context.Context, context.Cance
 }
 
 // idFor returns the client-facing ID of a session.
-func (m *Manager) idFor(base string) string {
+func (m *Manager) idFor(base string) string { return m.sessionID(base).String() }
+
+// sessionID is idFor, not built yet.
+func (m *Manager) sessionID(base string) sessionID {
 	if m.cfg.NoIDSuffix {
-		return base
+		return sessionID{base: base}
 	}
-	return withNode(base, m.cfg.Node)
+	return sessionID{base: base, node: m.cfg.Node}
 }
 
 func (m *Manager) checkAttrSize(name string, n int) error {

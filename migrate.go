@@ -54,7 +54,7 @@ func onDecodeError[T any](s *Session, name string, a *attr, raw []byte, derr err
 // (then the hook runs again on the next request).
 func (s *Session) dropUndecodable(a *attr) {
 	if s.changeable() == nil {
-		a.val, a.has, a.deleted = nil, false, true
+		a.val, a.has, a.deleted, a.enc = nil, false, true, nil
 	}
 }
 
@@ -72,6 +72,6 @@ func (s *Session) keepMigrated(name string, a *attr, v any) error {
 	if err := s.m.checkAttrSize(name, len(b)); err != nil {
 		return err
 	}
-	a.val, a.has, a.read = v, true, false // saved like a Put
+	a.val, a.has, a.read, a.enc = v, true, false, nil // saved like a Put
 	return nil
 }

@@ -72,8 +72,11 @@ func (s *Session) changes() ([]change, error) {
 		switch {
 		case a.deleted && s.inIndex(name):
 			out = append(out, change{name: name, deleted: true})
+		case a.has && a.read && !mutableInPlace(a.val):
+			// Read and not put, of a type a handler cannot change in place:
+			// it is what was loaded, no encode needed to tell.
 		case a.has:
-			b, err := encode(a.val)
+			b, err := a.encoded()
 			if err != nil {
 				return nil, fmt.Errorf("save %q: %w", name, err)
 			}
@@ -89,6 +92,14 @@ func (s *Session) changes() ([]change, error) {
 	return out, s.checkSessionSize(out)
 }
 
+// encoded returns a's value encoded: as Put encoded it, if it kept that.
+func (a *attr) encoded() ([]byte, error) {
+	if a.enc != nil {
+		return a.enc, nil
+	}
+	return encode(a.val)
+}
+
 // unchanged reports whether b is what the engine holds for the attribute:
 // compared byte for byte if the request loaded it, else by digest. A value
 // the request only read, with a type that does not reproduce the stored
@@ -100,7 +111,7 @@ func (s *Session) unchanged(name string, a *attr, b []byte) bool {
 	if a.loaded {
 		return bytes.Equal(b, a.raw) || (a.read && bytes.Equal(b, asRead(a)))
 	}
-	info, ok := s.meta.Attrs[name]
+	info, ok := s.indexed(name)
 	if ok && info.inline() {
 		return bytes.Equal(b, info.Value)
 	}
@@ -111,11 +122,10 @@ func (s *Session) checkSessionSize(changes []change) error {
 	if len(changes) == 0 {
 		return nil // nothing grows
 	}
-	next := nextIndex(s.meta.Attrs, changes, 0, "", false)
-	if n := len(next); n > s.m.cfg.MaxAttributes {
+	n, size := s.sizeAfter(changes)
+	if n > s.m.cfg.MaxAttributes {
 		return fmt.Errorf("save: %w: %d attributes, limit %d", ErrTooLarge, n, s.m.cfg.MaxAttributes)
 	}
-	size := (&metaRecord{Attrs: next}).sessionSize()
 	if size > s.m.cfg.MaxSessionSize {
 		return fmt.Errorf("save: %w: session of %d bytes, limit %d", ErrTooLarge, size, s.m.cfg.MaxSessionSize)
 	}
@@ -167,7 +177,7 @@ func (s *Session) saveChanges(ctx context.Context, changes []change) (saveResult
 
 // input returns the records a save of changes under key k starts from.
 func (s *Session) input(k string, changes []change, now time.Time) saveInput {
-	return saveInput{k: k, meta: s.meta, changes: changes, userAgent: s.userAgent, now: now, lastAccess: s.lastAccess}
+	return saveInput{k: k, meta: s.meta, index: s.index, changes: changes, userAgent: s.userAgent, now: now, lastAccess: s.lastAccess}
 }
 
 // touch persists the access time if the stored one is TouchInterval old.
@@ -243,7 +253,7 @@ func (s *Session) adoptLease(k string, revs planRevs) {
 // saved records a successful save, so that a second save in the same
 // request (changes made after the response started) builds on it.
 func (s *Session) saved(meta metaRecord, changes []change, revs planRevs, now time.Time) {
-	s.meta = meta
+	s.meta, s.index = meta, nil
 	for _, c := range changes {
 		if c.deleted {
 			delete(s.attrs, c.name)

@@ -24,9 +24,19 @@ type saveInput struct {
 	// lifetime): then the touch record is written whatever its age.
 	lastAccess time.Time
 	touchDue   bool
+
+	// index is meta's attribute index while meta.Attrs is nil: the sorted
+	// slice of a session restored from the near cache (index.go), read
+	// through indexed and allIndex without building a map.
+	index []indexEntry
 }
 
 func (in saveInput) existing() bool { return in.metaRev != 0 }
+
+// indexed returns the index entry of the attribute under name.
+func (in saveInput) indexed(name string) (attrInfo, bool) {
+	return lookupIndex(in.meta.Attrs, in.index, name)
+}
 
 // planSave plans in (plan.go): the records of the changed attributes that
 // are not inline, the principal index entry and, when due, the touch record,
@@ -77,9 +87,10 @@ func (m *Manager) planSave(in saveInput) (savePlan, metaRecord, error) {
 func (m *Manager) planAttrs(p *savePlan, in saveInput, ttl time.Duration) (map[string]attrInfo, error) {
 	changes := in.changes
 	if !m.inlineOn() {
-		changes = slices.Concat(changes, outlined(in.meta.Attrs, changes))
+		changes = slices.Concat(changes, outlined(in, changes))
 	}
-	next := nextIndex(in.meta.Attrs, changes, in.meta.Version, p.tag, m.inlineOn())
+	all, n := allIndex(in.meta.Attrs, in.index)
+	next := nextIndexOf(all, n, changes, in.meta.Version, p.tag, m.inlineOn())
 	attrs, cleanup, err := attrOps(in, changes, next, ttl)
 	if err != nil {
 		return nil, err
@@ -123,7 +134,7 @@ func (m *Manager) touchFresh(now, last time.Time) bool {
 // does not hold inline) and the deletes of the records they replace.
 func attrOps(in saveInput, changes []change, next map[string]attrInfo, ttl time.Duration) (prepare, cleanup []engine.Op, err error) {
 	for _, c := range changes {
-		if info, ok := in.meta.Attrs[c.name]; ok && !info.inline() && in.existing() {
+		if info, ok := in.indexed(c.name); ok && !info.inline() && in.existing() {
 			cleanup = append(cleanup, engine.Op{Key: attrKey(in.k, c.name, info), Delete: true, TTL: dataGrace})
 		}
 		info := next[c.name]
@@ -142,13 +153,14 @@ func attrOps(in saveInput, changes []change, next map[string]attrInfo, ttl time.
 // outlined returns the inline attributes of attrs that changes leaves
 // alone, as changes: with inline storage off they move to records of their
 // own, so that the record becomes readable by format-1 code.
-func outlined(attrs map[string]attrInfo, changes []change) []change {
+func outlined(in saveInput, changes []change) []change {
 	changed := make(map[string]bool, len(changes))
 	for _, c := range changes {
 		changed[c.name] = true
 	}
 	var out []change
-	for name, info := range attrs {
+	all, _ := allIndex(in.meta.Attrs, in.index)
+	for name, info := range all {
 		if info.inline() && !changed[name] {
 			out = append(out, change{name: name, value: info.Value})
 		}

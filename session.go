@@ -22,16 +22,20 @@ type Session struct {
 	// ctx bounds the engine calls of lazy attribute loads.
 	ctx context.Context
 
-	base    string // random part of the ID; "" until the session needs one
-	key     string // engine name of the stored session (storeKey of its ID)
-	stored  bool   // the session exists in the engine under key
+	base   string // random part of the ID; "" until the session needs one
+	key    string // engine name of the stored session (storeKey of its ID)
+	stored bool   // the session exists in the engine under key
+	// meta is the meta record as loaded or saved. Its index (meta.Attrs),
+	// after a restore from the near cache, is index until a use needs the
+	// map (index.go).
 	meta    metaRecord
 	metaRev uint64
-	// metaRaw is the encoded meta record s was restored from (its near-cache
-	// copy), which still encodes meta while metaRev is metaRawRev and
-	// metaDirty is not set; nil if s was loaded from the engine or is new.
-	metaRaw    []byte
-	metaRawRev uint64
+	// index is the near-cache copy's attribute index that s was restored
+	// from, shared read-only; nil if s was loaded, is new, or saved since.
+	index []indexEntry
+	// restored is the near-cache copy s was restored from, or nil: kept
+	// again as it is if the request changed nothing (leased.go).
+	restored *snapshot
 	// touchRev is the revision of the touch record, lastAccess its value.
 	touchRev   uint64
 	lastAccess time.Time
@@ -62,9 +66,13 @@ type attr struct {
 	loaded bool   // raw was loaded
 	// read: val was decoded from raw (Get), not put, so re-encoding it to
 	// what raw decodes to is no change (see Session.unchanged).
-	read    bool
-	val     any  // the value last handed out or put
-	has     bool // val is set
+	read bool
+	val  any  // the value last handed out or put
+	has  bool // val is set
+	// enc is val encoded, kept by Put when val cannot change in place
+	// (!mutableInPlace: a number, string, time), so the save need not
+	// encode it again; nil otherwise.
+	enc     []byte
 	deleted bool // Delete was called
 }
 
@@ -200,7 +208,7 @@ func (s *Session) Keys() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var keys []string
-	for name := range s.meta.Attrs {
+	for name := range s.attrIndex() {
 		if a, ok := s.attrs[name]; !ok || !a.deleted {
 			keys = append(keys, name)
 		}
@@ -215,7 +223,7 @@ func (s *Session) Keys() []string {
 }
 
 func (s *Session) inIndex(name string) bool {
-	_, ok := s.meta.Attrs[name]
+	_, ok := s.indexed(name)
 	return ok
 }
 

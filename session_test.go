@@ -1,6 +1,7 @@
 package kiln_test
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -111,6 +112,27 @@ func TestSession_PointerMutatedInPlace(t *testing.T) {
 		a, _, _ := kiln.Get[*address](kiln.FromContext(r.Context()), "home")
 		if a == nil || a.Zip != 2 {
 			t.Errorf("after in-place change: %+v, want Zip 2", a)
+		}
+	})
+}
+
+// TestSession_PutThenGetOtherType: a value put, then read back as another
+// type, is saved as the request last held it (the read's value), not as
+// the Put encoded it.
+func TestSession_PutThenGetOtherType(t *testing.T) {
+	c := mustCluster(t, 1, nil)
+	m := c.nodes[0].m
+	rec := serve(t, m, "", func(w http.ResponseWriter, r *http.Request) {
+		s := kiln.FromContext(r.Context())
+		s.Put("n", 5)
+		if v, ok, err := kiln.Get[float64](s, "n"); v != 5 || !ok || err != nil {
+			t.Errorf("Get[float64] = %v %v %v", v, ok, err)
+		}
+	})
+	serve(t, m, sessionCookie(rec), func(w http.ResponseWriter, r *http.Request) {
+		v, _, err := kiln.FromContext(r.Context()).Get("n")
+		if _, ok := v.(float64); !ok || err != nil {
+			t.Errorf("stored n = %T %v (%v), want the float64 the request held last", v, v, err)
 		}
 	})
 }
@@ -236,4 +258,30 @@ func TestCookie_Attributes(t *testing.T) {
 	if len(ck) != 1 || !ck[0].HttpOnly || !ck[0].Secure || ck[0].SameSite != http.SameSiteLaxMode || ck[0].Path != "/" {
 		t.Fatalf("cookie = %+v, want HttpOnly, Secure (TLS), SameSite=Lax, Path=/", ck)
 	}
+}
+
+// TestFromContext_DerivedContext: the request's context carries the
+// session to contexts derived from it, and still carries the values and
+// the cancellation of the context the request came with.
+func TestFromContext_DerivedContext(t *testing.T) {
+	c := mustCluster(t, 1, nil)
+	type outerKey struct{}
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), outerKey{}, "outer"))
+	h := c.nodes[0].m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := kiln.FromContext(r.Context())
+		derived, stop := context.WithTimeout(r.Context(), time.Minute)
+		defer stop()
+		if s == nil || kiln.FromContext(derived) != s {
+			t.Errorf("FromContext of a derived context = %p, want %p", kiln.FromContext(derived), s)
+		}
+		if v := derived.Value(outerKey{}); v != "outer" {
+			t.Errorf("outer value = %v", v)
+		}
+		cancel()
+		<-derived.Done() // the request's cancellation reaches it
+		if !errors.Is(derived.Err(), context.Canceled) {
+			t.Errorf("derived.Err() = %v, want context.Canceled", derived.Err())
+		}
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequestWithContext(parent, "GET", "/", nil))
 }

@@ -3,6 +3,7 @@ package kiln
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -61,7 +62,12 @@ func (m *Manager) idValues(r *http.Request) (header, cookie []string) {
 }
 
 // candidates returns the values to try, the header's first.
-func candidates(header, cookie []string) []string { return slices.Concat(header, cookie) }
+func candidates(header, cookie []string) []string {
+	if len(header) == 0 {
+		return cookie // the common case, without a copy
+	}
+	return slices.Concat(header, cookie)
+}
 
 // incomingFor returns what each channel said, once the session served was
 // loaded from a value whose random part is base ("" if none was live).
@@ -88,17 +94,32 @@ func sentFor(base string, values []string) sent {
 // false), the ID, or "" to clear it. A channel the request did not use
 // gets nothing, unless the request used neither (a new client: it gets the
 // ID on every channel, as it is not known which one it reads).
-func (c sent) reply(anyUsed bool, res saveResult, id string, stored bool) (value string, ok bool) {
+func (c sent) reply(anyUsed bool, res saveResult, id sessionID, stored bool) (value string, ok bool) {
 	if c.foreign || (!c.used() && anyUsed) {
 		return "", false
 	}
 	switch {
 	case res == savedEnded || (!stored && c.value != ""):
 		return "", c.value != ""
-	case res == savedCreated || (stored && c.value != id):
-		return id, true
+	case res == savedCreated || (stored && !id.is(c.value)):
+		return id.String(), true
 	}
 	return "", false
+}
+
+// sessionID is the ID a response may carry, built only if it is sent: most
+// responses find the client holds it already.
+type sessionID struct{ base, node string }
+
+func (id sessionID) String() string { return withNode(id.base, id.node) }
+
+// is reports whether v is id, without building it.
+func (id sessionID) is(v string) bool {
+	if id.node == "" {
+		return v == id.base
+	}
+	b, n, ok := strings.Cut(v, ".")
+	return ok && b == id.base && n == id.node
 }
 
 // sendID sends the ID a save calls for, on the channels IDTransport uses:
