@@ -15,7 +15,8 @@ import (
 // incoming says what each channel carried, for the response. Only engine
 // failures are errors.
 func (m *Manager) load(r *http.Request) (*Session, incoming, error) {
-	header, cookie := m.idValues(r)
+	held := relayedHeld(r.Context())
+	header, cookie := held.idValues(m, r)
 	tried := make(map[string]bool, len(header)+len(cookie))
 	for _, v := range candidates(header, cookie) {
 		base, _, ok := parseID(v)
@@ -27,7 +28,7 @@ func (m *Manager) load(r *http.Request) (*Session, incoming, error) {
 		}
 		tried[base] = true
 		s := m.requestSession(r)
-		if err := m.loadBase(r.Context(), s, base); err != nil || s.stored {
+		if err := m.loadBase(r.Context(), s, base, held.keyOf(base)); err != nil || s.stored {
 			return s, incomingFor(base, header, cookie), err
 		}
 		s.release() // not live: free its slot before trying the next
@@ -54,13 +55,13 @@ func (m *Manager) requestSession(r *http.Request) *Session {
 	return s
 }
 
-// loadBase fills s with the session whose ID has random part base, if it is
-// live.
-func (m *Manager) loadBase(ctx context.Context, s *Session, base string) error {
+// loadBase fills s with the session whose ID has random part base and
+// store key k (storeKey(base), computed once per request), if it is live.
+func (m *Manager) loadBase(ctx context.Context, s *Session, base, k string) error {
 	if m.leases == nil {
-		return m.loadStored(ctx, s, base)
+		return m.loadStored(ctx, s, base, k)
 	}
-	return m.loadLeased(ctx, s, base)
+	return m.loadLeased(ctx, s, base, k)
 }
 
 func (q *request) cookie(value string, maxAge int) *http.Cookie {

@@ -138,7 +138,7 @@ func TestFormat_OldRecordsLoad(t *testing.T) {
 	}
 
 	s := &Session{m: m, ctx: ctx}
-	if err := m.loadStored(ctx, s, base); err != nil || !s.stored {
+	if err := m.loadStored(ctx, s, base, storeKey(base)); err != nil || !s.stored {
 		t.Fatalf("load of a format-1 session: stored %v, %v", s.stored, err)
 	}
 	got, _, err := Get[int](s, "n")
@@ -156,7 +156,7 @@ func TestFormat_OldRecordsLoad(t *testing.T) {
 	}
 
 	s2 := &Session{m: m, ctx: ctx}
-	if err := m.loadStored(ctx, s2, base); err != nil || !s2.stored {
+	if err := m.loadStored(ctx, s2, base, storeKey(base)); err != nil || !s2.stored {
 		t.Fatalf("reload: stored %v, %v", s2.stored, err)
 	}
 	if !s2.meta.Attrs["n"].inline() || s2.meta.Attrs["cart"].inline() {
@@ -246,7 +246,7 @@ func TestFormat_StorageFormat1Readable(t *testing.T) {
 	}
 	m1 := open(1)
 	s1 := &Session{m: m1, ctx: ctx}
-	if err := m1.loadStored(ctx, s1, s.base); err != nil || !s1.stored {
+	if err := m1.loadStored(ctx, s1, s.base, storeKey(s.base)); err != nil || !s1.stored {
 		t.Fatalf("load: %v %v", s1.stored, err)
 	}
 	if err := s1.Put("x", 2); err != nil {

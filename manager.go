@@ -103,6 +103,9 @@ func (m *Manager) Close() error {
 	if m.leases != nil {
 		errs = append(errs, m.leases.Stop())
 	}
+	if m.relay != nil {
+		m.relay.hop.closeIdle()
+	}
 	m.reports.leave()
 	return errors.Join(errs...)
 }
@@ -206,15 +209,15 @@ func (m *Manager) serveLocal(next http.Handler) http.Handler {
 // loadLeased takes the session's lease (with its request slot: requests on
 // one session are serialised cluster-wide) and fills s from the cached copy,
 // or from the engine if this node has none that is current.
-func (m *Manager) loadLeased(ctx context.Context, s *Session, base string) error {
-	e, err := m.acquireLease(ctx, storeKey(base))
+func (m *Manager) loadLeased(ctx context.Context, s *Session, base, k string) error {
+	e, err := m.acquireLease(ctx, k)
 	if err != nil || e == nil {
 		return err
 	}
 	s.lease = e
 	snap, ok := e.Snapshot().(*snapshot)
 	if !ok {
-		return m.loadStored(ctx, s, base)
+		return m.loadStored(ctx, s, base, k)
 	}
 	s.restore(base, e.Key(), snap)
 	m.stats.fromMemory.Add(1)
@@ -239,11 +242,11 @@ func (m *Manager) newSession(ctx context.Context) *Session {
 	return s
 }
 
-// loadStored fills s from the engine if base names a live session.
-func (m *Manager) loadStored(ctx context.Context, s *Session, base string) error {
+// loadStored fills s from the engine if base (store key k) names a live
+// session.
+func (m *Manager) loadStored(ctx context.Context, s *Session, base, k string) error {
 	ctx, cancel := m.engineCtx(ctx)
 	defer cancel()
-	k := storeKey(base)
 	meta, touch, err := m.getBoth(ctx, metaKey(k), touchKey(k))
 	if err != nil || meta == nil || touch == nil {
 		return err

@@ -178,7 +178,8 @@ func splitFields(s string, f *[5]string) bool {
 // holds its session's lease once it has the session's slot; else it
 // answers 421 "not here" without reading the body or running anything.
 func (r *relay) serveRelayed(w http.ResponseWriter, req *http.Request, f hopFields, local http.Handler) {
-	base, _ := firstID(r.m.idValues(req))
+	header, cookie := r.m.idValues(req)
+	base, _ := firstID(header, cookie)
 	if base == "" {
 		local.ServeHTTP(w, req) // nothing to hold: nothing to refuse
 		return
@@ -196,7 +197,7 @@ func (r *relay) serveRelayed(w http.ResponseWriter, req *http.Request, f hopFiel
 		return
 	}
 	r.m.stats.relayServed.Add(1)
-	h := &heldLease{e: e}
+	h := &heldLease{e: e, header: header, cookie: cookie, base: base}
 	defer func() {
 		if h.taken.CompareAndSwap(false, true) {
 			r.m.leases.Release(e) // the handler chain never loaded the session

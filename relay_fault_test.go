@@ -1,10 +1,12 @@
 package kiln_test
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"strings"
 	"syscall"
@@ -35,7 +37,7 @@ func TestRelay_HolderKilled(t *testing.T) {
 	// idle connections it sees closed; doing it here makes that
 	// deterministic (a request sent on a connection that died after it was
 	// written is a may-or-may-not failure: TestRelay_HopFaults).
-	kiln.RelayTransport(a.m).(*http.Transport).CloseIdleConnections()
+	kiln.RelayTransport(a.m).(interface{ CloseIdleConnections() }).CloseIdleConnections()
 	if got := u.must(a, "POST", "/incr", nil)["counter"]; got != float64(3) {
 		t.Fatalf("increment after the holder died: counter %v, want 3", got)
 	}
@@ -201,5 +203,30 @@ func TestRelay_HolderNotLive(t *testing.T) {
 	}
 	if sb, sa := b.m.Stats(), a.m.Stats(); sb.RelayNotHere != 1 || sa.RelayFallbacks != 1 || sb.RelayServed != 1 {
 		t.Fatalf("holder: not-here %d, served %d; origin: fallbacks %d; want 1, 1, 1", sb.RelayNotHere, sb.RelayServed, sa.RelayFallbacks)
+	}
+}
+
+// TestRelay_DialCancelledNotDown: a client that goes away while the hop
+// dials the holder says nothing of the holder: it is not marked down, and
+// the next request on the session is relayed to it (not served here,
+// taking the lease from a live holder).
+func TestRelay_DialCancelledNotDown(t *testing.T) {
+	srv := natsengine.StartTestServer(t)
+	a := relayNode(t, srv, "n1", testApp)
+	b := relayNode(t, srv, "n2", testApp)
+	u := sessionOn(t, b)
+	ctx, cancel := context.WithCancel(context.Background())
+	real := kiln.RelayTransport(a.m)
+	kiln.SetRelayTransport(a.m, faultyHop{real: real, fault: func(real http.RoundTripper, req *http.Request) (*http.Response, error) {
+		cancel() // the client leaves while the hop connects
+		return real.RoundTrip(req)
+	}})
+	req := httptest.NewRequestWithContext(ctx, "GET", "/get?k=counter", nil)
+	req.Header.Set("Cookie", "kiln_session="+u.cookie(b))
+	a.srv.Config.Handler.ServeHTTP(httptest.NewRecorder(), req)
+	kiln.SetRelayTransport(a.m, real)
+	u.must(a, "POST", "/incr", nil)
+	if s := a.m.Stats(); s.Relayed != 1 || s.Handovers != 0 {
+		t.Fatalf("relayed %d, handovers %d after a client cancelled a dial; want 1, 0: the holder was marked down", s.Relayed, s.Handovers)
 	}
 }

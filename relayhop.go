@@ -5,21 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptrace"
-	"net/http/httputil"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// The hop from origin to holder: httputil.ReverseProxy over a keep-alive
-// transport. Request and response bodies stream (nothing is buffered);
-// event streams and responses of unknown length are flushed as they come
-// (server-sent events, long polls).
+// The hop from origin to holder: one request over a keep-alive transport,
+// written here rather than through httputil.ReverseProxy (relaycopy.go:
+// one header copy, one client trace, a pooled copy buffer). Request and
+// response bodies stream (nothing is buffered); event streams and
+// responses of unknown length are flushed as they come (server-sent
+// events, long polls).
 //
 // Failures are judged by whether the holder could have run the handler:
 //   - no connection to the holder (refused, unreachable), or its 421 "not
@@ -29,46 +28,47 @@ import (
 //     "Expect: 100-continue", so the holder gets the body only once it
 //     serves the request.
 //   - anything after the request went out (a reset, a timeout, a broken
-//     response): it may have; 503 and a log line, never a retry. The
-//     transport retries by itself only a request it wrote nothing of, or
-//     one of a method HTTP calls safe (GET, HEAD, ...) on a reused
-//     connection that failed before the response; the hop cancels that
-//     second attempt, which then counts as may-or-may-not.
+//     response): it may have; 503 and a log line, never a retry. Kiln's
+//     own connections (relayconn.go) never send a request twice;
+//     http.Transport, which carries requests with a body, retries by
+//     itself only a request it wrote nothing of, or one of a method HTTP
+//     calls safe (GET, HEAD, ...) on a reused connection that failed
+//     before the response; the hop cancels that second attempt, which
+//     then counts as may-or-may-not.
 
 var errNotHere = errors.New("kiln: relay: the holder does not hold the lease")
 
 type hopProxy struct {
-	r     *relay
-	proxy *httputil.ReverseProxy
+	r  *relay
+	rt http.RoundTripper // a *hopConns; tests inject faults here
 }
 
 func newHopProxy(r *relay) *hopProxy {
-	h := &hopProxy{r: r}
-	t := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: r.m.cfg.LeaseRevokeTimeout, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: 512,
-		IdleConnTimeout:     90 * time.Second,
+	dial := (&net.Dialer{Timeout: r.m.cfg.LeaseRevokeTimeout, KeepAlive: 30 * time.Second}).DialContext
+	const maxIdle, idleFor = 512, 90 * time.Second
+	next := &http.Transport{
+		DialContext: dial, MaxIdleConnsPerHost: maxIdle, IdleConnTimeout: idleFor,
 		// The holder answers a 421 or asks for the body once it has the
 		// session's slot, which it waits for at most LeaseWait.
 		ExpectContinueTimeout: r.m.cfg.LeaseWait + time.Second,
+		// The holder sees the client's Accept-Encoding, not one the hop
+		// added, and its response passes through as it was encoded.
+		DisableCompression: true,
 	}
-	h.proxy = &httputil.ReverseProxy{
-		// FlushInterval 0: ReverseProxy flushes event streams and responses
-		// of unknown length as they come, and buffers the rest.
-		Rewrite: h.rewrite, Transport: t, BufferPool: hopBuffers{},
-		ModifyResponse: modifyResponse, ErrorHandler: h.failed,
-		ErrorLog: slog.NewLogLogger(r.m.cfg.Logger.Handler(), slog.LevelWarn),
-	}
-	return h
+	return &hopProxy{r: r, rt: &hopConns{dial: dial, next: next, maxIdle: maxIdle, idleFor: idleFor, idle: make(map[string][]*hopConn)}}
 }
 
-// hopBuffers pools the buffers the proxy copies response bodies with.
-type hopBuffers struct{}
+// closeIdle closes the hop's idle connections (Manager.Close).
+func (h *hopProxy) closeIdle() {
+	if hc, ok := h.rt.(*hopConns); ok {
+		hc.shutdown()
+	} else if c, ok := h.rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
 
+// hopBufferPool pools the buffers response bodies are copied with.
 var hopBufferPool = sync.Pool{New: func() any { return new([32 << 10]byte) }}
-
-func (hopBuffers) Get() []byte  { return hopBufferPool.Get().(*[32 << 10]byte)[:] }
-func (hopBuffers) Put(b []byte) { hopBufferPool.Put((*[32 << 10]byte)(b[:32<<10])) }
 
 // hop is one relayed request's state, found through its context.
 // It holds the hop's writer and client trace too, so that a relayed
@@ -84,6 +84,9 @@ type hop struct {
 	cancel     context.CancelFunc
 	out        hopWriter
 	trace      httptrace.ClientTrace
+
+	mu       sync.Mutex // guards returned, and out before the final response
+	returned bool       // the round trip returned: no more informational responses
 }
 
 type hopKey struct{}
@@ -107,11 +110,10 @@ func (h *hopProxy) forward(w http.ResponseWriter, req *http.Request, to hopTarge
 	hp.Context, cancel = context.WithCancel(req.Context())
 	defer cancel()
 	hp.cancel, hp.replayable = cancel, hp.body == nil && safeMethod(req)
-	hp.trace.GotConn = hp.gotConn
-	ctx := httptrace.WithClientTrace(hp, &hp.trace)
+	hp.trace.GotConn, hp.trace.Got1xxResponse = hp.gotConn, hp.got1xx
 	out := &hp.out
 	defer h.brokenResponse(hp, out)
-	h.proxy.ServeHTTP(out, req.WithContext(ctx))
+	h.roundTrip(httptrace.WithClientTrace(hp, &hp.trace), hp)
 	if out.wrote {
 		h.r.m.stats.relayed.Add(1)
 	}
@@ -141,34 +143,6 @@ func (h *hopProxy) brokenResponse(hp *hop, out *hopWriter) {
 	panic(v)
 }
 
-// rewrite addresses the holder with the request as the client sent it:
-// its original URI (the holder runs its whole handler chain again), its
-// Host, and its forwarding headers unchanged (the hop is not a proxy the
-// app should see; the client's address travels in Kiln-Relay instead).
-func (h *hopProxy) rewrite(pr *httputil.ProxyRequest) {
-	hp := pr.In.Context().Value(hopKey{}).(*hop)
-	in, out := pr.In, pr.Out
-	out.URL.Scheme, out.URL.Host = hp.peer.url.Scheme, hp.peer.url.Host
-	if u, err := url.ParseRequestURI(in.RequestURI); err == nil && in.RequestURI != "" {
-		out.URL.Path, out.URL.RawPath, out.URL.RawQuery = u.Path, u.RawPath, u.RawQuery
-	}
-	out.Host = in.Host
-	for _, name := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
-		if v, ok := in.Header[name]; ok {
-			out.Header[name] = v
-		}
-	}
-	f := hopFields{from: h.r.self, remoteAddr: in.RemoteAddr}
-	if in.TLS != nil {
-		f.tlsVersion, f.serverName = in.TLS.Version, in.TLS.ServerName
-	}
-	out.Header.Set(relayHeader, f.header(hp.peer.token))
-	if hp.body != nil {
-		out.Body, out.GetBody = hp.body, nil // no GetBody: never sent twice
-		out.Header.Set("Expect", "100-continue")
-	}
-}
-
 // safeMethod reports whether the transport would replay req (as a safe
 // method, or one marked idempotent) after a failure on a reused connection.
 func safeMethod(req *http.Request) bool {
@@ -179,32 +153,22 @@ func safeMethod(req *http.Request) bool {
 	return req.Header.Get("Idempotency-Key") != "" || req.Header.Get("X-Idempotency-Key") != ""
 }
 
-// modifyResponse turns the holder's 421 "not here" into errNotHere.
-func modifyResponse(resp *http.Response) error {
-	if resp.StatusCode == http.StatusMisdirectedRequest && resp.Header.Get(relayHeader) == notHere {
-		return errNotHere
-	}
-	resp.Header.Del(relayHeader)
-	return nil
-}
-
 // failed handles a hop that did not bring a response back.
-func (h *hopProxy) failed(w http.ResponseWriter, req *http.Request, err error) {
-	hp := req.Context().Value(hopKey{}).(*hop)
-	m := h.r.m
+func (h *hopProxy) failed(hp *hop, err error) {
+	m, w := h.r.m, hp.out.ResponseWriter
 	notRun := errors.Is(err, errNotHere) || neverSent(hp, err)
-	if isDial(err) {
+	if isDial(err) && hp.Err() == nil { // a dial the client's leaving (or the hop) cancelled says nothing of the holder
 		h.r.peers.down(hp.node)
 	}
 	switch {
 	case notRun && (hp.body == nil || hp.body.keep()):
 		m.stats.relayFallbacks.Add(1)
-		hp.local.ServeHTTP(unwrapHop(w), hp.in)
+		hp.local.ServeHTTP(w, hp.in)
 	case notRun:
-		m.fail(unwrapHop(w), hp.in, hp.fp, fmt.Errorf("%w: relay to node %s refused after it read part of the body; nothing was applied: %w", ErrUnavailable, hp.node, err))
+		m.fail(w, hp.in, hp.fp, fmt.Errorf("%w: relay to node %s refused after it read part of the body; nothing was applied: %w", ErrUnavailable, hp.node, err))
 	default:
 		m.stats.relayErrors.Add(1)
-		m.fail(unwrapHop(w), hp.in, hp.fp, fmt.Errorf("%w: relay to node %s failed after the request was sent; it may or may not have been applied: %w", ErrUnavailable, hp.node, err))
+		m.fail(w, hp.in, hp.fp, fmt.Errorf("%w: relay to node %s failed after the request was sent; it may or may not have been applied: %w", ErrUnavailable, hp.node, err))
 	}
 }
 
@@ -243,61 +207,40 @@ func (b *hopBody) Close() error { return nil }
 
 func (b *hopBody) keep() bool { return b.state.CompareAndSwap(0, 2) }
 
-// hopWriter is the client's ResponseWriter as the proxy writes it. The
-// holder's response headers replace those of the same name that this
-// node's outer handlers set before the request reached kiln (the holder
-// ran the whole chain too: no header comes twice); the others stay. It
-// drops the holder's "100 Continue" (this node's server sends its own to a
-// client that asked, once the hop reads the body), and notes whether a
-// final response came through.
+// hopWriter is the client's ResponseWriter as the hop writes it: it notes
+// whether the holder's final response came through.
 type hopWriter struct {
 	http.ResponseWriter
-	h     http.Header // the holder's headers, until the status is written
 	wrote bool
 }
 
-func (w *hopWriter) Header() http.Header {
-	if w.wrote {
-		return w.ResponseWriter.Header() // trailers go straight through
-	}
-	if w.h == nil {
-		w.h = make(http.Header)
-	}
-	return w.h
-}
-
-func (w *hopWriter) WriteHeader(code int) {
-	if code == http.StatusContinue {
-		return
-	}
+// respond writes the holder's final status and headers. They replace
+// those of the same name that this node's outer handlers set before the
+// request reached kiln (the holder ran the whole chain too: no header
+// comes twice); the others stay.
+func (w *hopWriter) respond(code int, h http.Header) {
 	real := w.ResponseWriter.Header()
-	for k, v := range w.h {
+	for k, v := range h {
 		real[k] = v
-	}
-	if code < 200 { // an informational response: its headers are its own
-		w.ResponseWriter.WriteHeader(code)
-		for k := range w.h {
-			delete(real, k)
-		}
-		clear(w.h)
-		return
 	}
 	w.wrote = true
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *hopWriter) Write(b []byte) (int, error) {
-	if !w.wrote {
-		w.WriteHeader(http.StatusOK)
+// informational passes on the holder's 1xx response but its "100
+// Continue" (this node's server sends its own to a client that asked, once
+// the hop reads the body). Its headers are its own: they are sent with it,
+// then removed.
+func (w *hopWriter) informational(code int, h http.Header) {
+	if code == http.StatusContinue {
+		return
 	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *hopWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func unwrapHop(w http.ResponseWriter) http.ResponseWriter {
-	if hw, ok := w.(*hopWriter); ok {
-		return hw.ResponseWriter
+	real := w.ResponseWriter.Header()
+	for k, v := range h {
+		real[k] = v
 	}
-	return w
+	w.ResponseWriter.WriteHeader(code)
+	for k := range h {
+		delete(real, k)
+	}
 }

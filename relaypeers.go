@@ -2,6 +2,7 @@ package kiln
 
 import (
 	"context"
+	"net/http"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -119,18 +120,48 @@ func isClosed(c chan struct{}) bool {
 }
 
 // heldLease is the lease slot a holder took for a relayed request before
-// its handler chain ran; the request's load takes it over (takeHeld).
+// its handler chain ran; the request's load takes it over (takeHeld). It
+// keeps what the holder read to find the session (the ID values, the first
+// ID's random part; e.Key() is its store key), so that the load neither
+// parses the cookie nor hashes the ID again.
 type heldLease struct {
-	e     *lease.Entry
-	taken atomic.Bool
+	e              *lease.Entry
+	taken          atomic.Bool
+	header, cookie []string
+	base           string
 }
 
 type heldKey struct{}
 
+// relayedHeld returns the slot a relayed request's holder took, or nil
+// for any other request.
+func relayedHeld(ctx context.Context) *heldLease {
+	h, _ := ctx.Value(heldKey{}).(*heldLease)
+	return h
+}
+
+// idValues returns r's ID values (Manager.idValues), as the holder read
+// them if h is a relayed request's slot.
+func (h *heldLease) idValues(m *Manager, r *http.Request) (header, cookie []string) {
+	if h == nil {
+		return m.idValues(r)
+	}
+	return h.header, h.cookie
+}
+
+// keyOf returns storeKey(base), without hashing again the ID h was taken
+// for.
+func (h *heldLease) keyOf(base string) string {
+	if h != nil && base == h.base {
+		return h.e.Key()
+	}
+	return storeKey(base)
+}
+
 // takeHeld returns the slot a relayed request's holder took for session
 // k, once; nil if there is none (any other request).
 func takeHeld(ctx context.Context, k string) *lease.Entry {
-	h, _ := ctx.Value(heldKey{}).(*heldLease)
+	h := relayedHeld(ctx)
 	if h == nil || h.e.Key() != k || !h.taken.CompareAndSwap(false, true) {
 		return nil
 	}
