@@ -48,6 +48,9 @@ type savePlan struct {
 	// sessions to end once the save is done (limit.go).
 	admit func(ctx context.Context, prepared []uint64) ([]string, error)
 	bound string // the index entry a concurrent binding may evict (limit.go), or ""
+	// leaseInc is the incarnation the lease record of a new key in prepare
+	// names (lease.Table.Record), for Adopt.
+	leaseInc string
 }
 
 // planRevs are the revisions a plan gave the records the session tracks.
@@ -58,6 +61,7 @@ type planRevs struct {
 	prepared []uint64 // of each prepare op
 	evicted  []string // sessions admit evicted, to end once the save is done
 	bound    string   // savePlan.bound
+	leaseInc string   // savePlan.leaseInc
 }
 
 // errOutcomeUnknown: a commit may or may not have been applied, and
@@ -79,7 +83,7 @@ func (m *Manager) run(ctx context.Context, what string, p savePlan) (planRevs, e
 	}
 	if err == nil {
 		m.parallel(ctx, p.cleanup)
-		out := planRevs{meta: metaRev, prepared: prepRevs, evicted: evicted, bound: p.bound}
+		out := planRevs{meta: metaRev, prepared: prepRevs, evicted: evicted, bound: p.bound, leaseInc: p.leaseInc}
 		if p.touchAt >= 0 {
 			out.touched, out.touch = true, prepRevs[p.touchAt]
 		}

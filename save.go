@@ -247,7 +247,7 @@ func (s *Session) adoptLease(k string, revs planRevs) {
 	if old := s.lease; old != nil {
 		s.m.leases.Forget(old)
 	}
-	s.lease = s.m.leases.Adopt(k, revs.prepared[0])
+	s.lease = s.m.leases.Adopt(k, revs.leaseInc, revs.prepared[0])
 }
 
 // saved records a successful save, so that a second save in the same

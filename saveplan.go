@@ -55,10 +55,11 @@ func (m *Manager) planSave(in saveInput) (savePlan, metaRecord, error) {
 	p := savePlan{tag: tag, version: meta.Version, touchAt: -1}
 	dataTTL := meta.Deadline.Sub(in.now) + dataGrace
 	if !in.existing() && m.leases != nil {
-		lease, err := m.leases.Record(in.k)
+		lease, inc, err := m.leases.Record(in.k)
 		if err != nil {
 			return p, meta, err
 		}
+		p.leaseInc = inc
 		lease.IfNew = true
 		p.prepare = append(p.prepare, lease) // first: its revision is revs.prepared[0]
 	}

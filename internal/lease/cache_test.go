@@ -157,3 +157,29 @@ func BenchmarkCache_InsertFull(b *testing.B) {
 		})
 	}
 }
+
+// TestCache_EvictionDuringCreation: the cache filling up while a new
+// session's first save is in flight (between Record and Adopt) does not
+// cost it its lease: Adopt holds it under the incarnation Record wrote, so
+// its eviction later frees the record instead of leaving it to be stolen.
+func TestCache_EvictionDuringCreation(t *testing.T) {
+	tb := newCacheTable(t, func(c *Config) { c.CacheSessions, c.CacheBytes = 2, 1<<20 })
+	k := cacheKey(100)
+	op, inc, err := tb.Record(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op.IfNew = true
+	for i := range 3 { // other requests fill the cache meanwhile
+		tb.insert(i, 10)
+	}
+	revs, err := tb.cfg.Store.Commit(context.Background(), op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := tb.Adopt(k, inc, revs[0])
+	if !tb.owns(e, inc) || !tb.current(e) {
+		t.Fatal("a session created while the cache was full is not held by its creator")
+	}
+	tb.Done(e, sized(10))
+}

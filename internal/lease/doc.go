@@ -17,7 +17,7 @@
 //	t.Stop()                    // hand every lease over, delete the liveness record
 //
 // A session this node creates writes its lease record with its first save:
-// op := t.Record(k) goes into the save, and t.Adopt(k, rev) then returns
+// op, inc := t.Record(k) goes into the save, and t.Adopt(k, inc, rev) returns
 // the new entry with its slot held.
 //
 // # Files

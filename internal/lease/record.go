@@ -36,16 +36,14 @@ type revokeReply struct {
 	Err        string    `cbor:"e,omitempty"`
 }
 
-// Record returns the write of k's lease record naming this node, for the
-// save that creates session k (IfNew is the caller's to set). The save
-// then calls Adopt with the revision it got.
-func (t *Table) Record(k string) (engine.Op, error) {
-	inc := t.live.incarnation()
-	e := t.entry(k)
-	t.mu.Lock()
-	e.recorded = inc
-	t.mu.Unlock()
-	return t.recordOp(k, inc)
+// Record returns the write of k's lease record naming this node under
+// incarnation inc, for the save that creates session k (IfNew is the
+// caller's to set). The save then calls Adopt with inc and the revision
+// it got.
+func (t *Table) Record(k string) (op engine.Op, inc string, err error) {
+	inc = t.live.incarnation()
+	op, err = t.recordOp(k, inc)
+	return op, inc, err
 }
 
 func (t *Table) recordOp(k, inc string) (engine.Op, error) {

@@ -23,9 +23,8 @@ type Entry struct {
 	hint     string // the node last known to hold the lease
 
 	// Guarded by Table.mu:
-	inc      string // the incarnation under which this node holds the lease; "" if it does not
-	recorded string // the incarnation Record wrote for this new key, until Adopt
-	size     int
+	inc  string // the incarnation under which this node holds the lease; "" if it does not
+	size int
 	// prev, next and list link the entry into its LRU list (lru.go).
 	prev, next *Entry
 	list       *lru
@@ -129,19 +128,25 @@ func (t *Table) lockEntry(ctx context.Context, k string) (*Entry, error) {
 }
 
 // Adopt records a session this node just stored under key k with a lease
-// record it wrote itself (Record) at revision leaseRev; the returned
-// entry's slot is held. The lease counts as held under the incarnation the
-// record names: if the node revived since Record, it is not held, and the
+// record it wrote itself (Record), naming incarnation inc, at revision
+// leaseRev; the returned entry's slot is held. The lease counts as held
+// under inc: if the node revived since Record, it is not held, and the
 // next request takes it from the old incarnation, fenced.
-func (t *Table) Adopt(k string, leaseRev uint64) *Entry {
-	e := t.entry(k)
-	e.slot <- struct{}{} // a new key: nobody but a passing eviction touches it
-	e.leaseRev = leaseRev
-	t.mu.Lock()
-	e.inc, e.recorded = e.recorded, ""
-	t.placeLocked(e)
-	t.mu.Unlock()
-	return e
+func (t *Table) Adopt(k, inc string, leaseRev uint64) *Entry {
+	for {
+		e := t.entry(k)
+		e.slot <- struct{}{} // a new key: nobody but a passing eviction touches it
+		t.mu.Lock()
+		if t.entries[k] != e { // evicted before its slot was ours
+			t.mu.Unlock()
+			e.unlock()
+			continue
+		}
+		e.leaseRev, e.inc = leaseRev, inc
+		t.placeLocked(e)
+		t.mu.Unlock()
+		return e
+	}
 }
 
 func (t *Table) waitErr(k string, cause error) error {

@@ -128,7 +128,7 @@ func TestTable_AdoptAfterRevive(t *testing.T) {
 	mem := memengine.New(memengine.Options{Clock: clk})
 	t.Cleanup(func() { mem.Close() })
 	tb := mustTable(t, mem, clk, "n1")
-	op, err := tb.Record(testKey)
+	op, inc, err := tb.Record(testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestTable_AdoptAfterRevive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := tb.Adopt(testKey, revs[0])
+	e := tb.Adopt(testKey, inc, revs[0])
 	if tb.owns(e, tb.live.incarnation()) {
 		t.Error("adopted a lease recorded under the old incarnation as held by the new one")
 	}
