@@ -1,6 +1,7 @@
 package kiln
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,7 +36,9 @@ func onDecodeError[T any](s *Session, name string, a *attr, raw []byte, derr err
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	v, err := hook(ctx, DecodeFailure{Name: name, Raw: raw, Target: reflect.TypeFor[T](), Err: derr})
+	// A copy: raw may be the near-cache copy's inline value, or its cached
+	// record value, which every request restored from it shares (leased.go).
+	v, err := hook(ctx, DecodeFailure{Name: name, Raw: bytes.Clone(raw), Target: reflect.TypeFor[T](), Err: derr})
 	if err != nil {
 		return zero, false, fmt.Errorf("get %q as %T: on decode error: %w", name, zero, err)
 	}
