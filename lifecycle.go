@@ -1,6 +1,7 @@
 package kiln
 
 import (
+	"bytes"
 	"context"
 	"time"
 )
@@ -76,7 +77,8 @@ func (s *Session) changed(ctx context.Context, changes []change) {
 		return
 	}
 	for _, c := range changes {
-		f(ctx, AttributeChange{Fingerprint: s.key[:8], Name: c.name, Value: c.value})
+		// A copy: c.value is what the near-cache copy keeps (leased.go).
+		f(ctx, AttributeChange{Fingerprint: s.key[:8], Name: c.name, Value: bytes.Clone(c.value)})
 	}
 }
 

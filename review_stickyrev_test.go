@@ -44,3 +44,23 @@ func TestStickyRev_DecodeHookCannotCorruptCachedCopy(t *testing.T) {
 		t.Fatalf("after a decode hook scribbled over its Raw, the next request reads %v, want hello", got)
 	}
 }
+
+// TestStickyRev_ChangeListenerCannotCorruptCachedCopy: AttributeChange.Value
+// was the saved bytes themselves, which the near-cache copy keeps (inline
+// in its index, or as a cached value): a listener writing to it changed
+// what the next request on the node read.
+func TestStickyRev_ChangeListenerCannotCorruptCachedCopy(t *testing.T) {
+	c := mustCluster(t, 1, func(cfg *kiln.Config) {
+		cfg.OnAttributeChanged = func(_ context.Context, ch kiln.AttributeChange) {
+			for i := range ch.Value {
+				ch.Value[i] = 0xf6
+			}
+		}
+	})
+	n := c.nodes[0]
+	u := newUser(t)
+	u.must(n, "POST", "/put", kv("k", "name", "v", "hello"))
+	if got := u.must(n, "GET", "/get?k=name", nil); got["value"] != "hello" {
+		t.Fatalf("after a listener scribbled over its Value, the next request reads %v, want hello", got)
+	}
+}
