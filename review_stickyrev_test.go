@@ -2,7 +2,10 @@ package kiln_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/kilnhq/kiln"
@@ -62,5 +65,92 @@ func TestStickyRev_ChangeListenerCannotCorruptCachedCopy(t *testing.T) {
 	u.must(n, "POST", "/put", kv("k", "name", "v", "hello"))
 	if got := u.must(n, "GET", "/get?k=name", nil); got["value"] != "hello" {
 		t.Fatalf("after a listener scribbled over its Value, the next request reads %v, want hello", got)
+	}
+}
+
+// TestStickyRev_CachedRenewKeepsEveryAttribute: a renewal and then a
+// save, each on a session restored from the near cache (its index the
+// shared slice), keep every attribute, inline or not, loaded or not.
+func TestStickyRev_CachedRenewKeepsEveryAttribute(t *testing.T) {
+	c := mustCluster(t, 1, nil)
+	n := c.nodes[0]
+	u := newUser(t)
+	big := strings.Repeat("b", 3000)
+	u.must(n, "POST", "/put", kv("k", "small", "v", "s"))
+	u.must(n, "POST", "/put", kv("k", "big", "v", big))
+	u.must(n, "POST", "/put", kv("k", "other", "v", "o"))
+	u.must(n, "POST", "/renew", nil)
+	u.must(n, "POST", "/put", kv("k", "small", "v", "s2"))
+	u.must(n, "POST", "/renew", nil)
+	for k, want := range map[string]string{"small": "s2", "big": big, "other": "o"} {
+		if got := u.must(n, "GET", "/get?k="+k, nil); got["value"] != want {
+			t.Errorf("%s after renewals: %.20v, want %.20s", k, got["value"], want)
+		}
+	}
+	if keys := u.must(n, "GET", "/info", nil)["keys"]; len(keys.([]any)) != 3 {
+		t.Errorf("keys %v, want 3", keys)
+	}
+	// From the engine, not the copy: a second node.
+	m := mustNode(t, c, "n2", nil)
+	for k, want := range map[string]string{"small": "s2", "big": big, "other": "o"} {
+		if got := u.must(m, "GET", "/get?k="+k, nil); got["value"] != want {
+			t.Errorf("%s on n2: %.20v, want %.20s", k, got["value"], want)
+		}
+	}
+}
+
+type stickyKey struct{}
+
+// TestStickyRev_SessionContextDerived: the request's context (one
+// allocation with the request state, not context.WithValue) answers
+// other keys from the context under it, and contexts derived from it
+// carry the session and see its cancellation.
+func TestStickyRev_SessionContextDerived(t *testing.T) {
+	c := mustCluster(t, 1, nil)
+	n := c.nodes[0]
+	h := n.m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := kiln.FromContext(r.Context())
+		if s == nil {
+			t.Fatal("no session")
+		}
+		if r.Context().Value(stickyKey{}) != "outer" {
+			t.Error("the outer middleware's value is lost")
+		}
+		ctx, cancel := context.WithCancel(r.Context())
+		ctx = context.WithValue(ctx, stickyKey{}, "inner")
+		if kiln.FromContext(ctx) != s || kiln.FromContext(context.WithoutCancel(ctx)) != s {
+			t.Error("a derived context lost the session")
+		}
+		if ctx.Value(stickyKey{}) != "inner" || ctx.Value("absent") != nil {
+			t.Error("derived values wrong")
+		}
+		cancel()
+		<-ctx.Done()
+		if r.Context().Err() != nil {
+			t.Error("cancelling a derived context cancelled the request's")
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	outer, cancelOuter := context.WithCancelCause(context.WithValue(context.Background(), stickyKey{}, "outer"))
+	defer cancelOuter(nil)
+	req := httptest.NewRequestWithContext(outer, "GET", "/", nil)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusNoContent {
+		t.Fatalf("status %d", rec.Code)
+	}
+	// The request's context follows the one under it.
+	var seen context.Context
+	h = n.m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var cancel context.CancelFunc
+		seen, cancel = context.WithCancel(r.Context())
+		t.Cleanup(cancel)
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequestWithContext(outer, "GET", "/", nil))
+	cause := errors.New("gone")
+	cancelOuter(cause)
+	<-seen.Done()
+	if context.Cause(seen) != cause {
+		t.Errorf("cause %v, want %v", context.Cause(seen), cause)
 	}
 }
