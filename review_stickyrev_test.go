@@ -3,6 +3,7 @@ package kiln_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -152,5 +153,59 @@ func TestStickyRev_SessionContextDerived(t *testing.T) {
 	<-seen.Done()
 	if context.Cause(seen) != cause {
 		t.Errorf("cause %v, want %v", context.Cause(seen), cause)
+	}
+}
+
+type stickyTags []string
+
+type stickyHolder struct {
+	M map[string]int
+	P [1]*int
+}
+
+// TestStickyRev_PutThenMutateIsSaved: a value put and then changed in
+// place before the response is saved as it is at the save, whatever kind
+// holds the mutable part (Put keeps its own encoding only of values that
+// cannot change in place).
+func TestStickyRev_PutThenMutateIsSaved(t *testing.T) {
+	c := mustCluster(t, 1, nil)
+	n := c.nodes[0]
+	u := newUser(t)
+	u.must(n, "POST", "/put", kv("k", "x", "v", "1"))
+	url := httptestServer(t, n.m, func(w http.ResponseWriter, r *http.Request) {
+		s := kiln.FromContext(r.Context())
+		tags := stickyTags{"a"}
+		one := 1
+		h := stickyHolder{M: map[string]int{"a": 1}, P: [1]*int{&one}}
+		hp := &stickyHolder{M: map[string]int{"a": 1}}
+		arr := [1]*int{&one}
+		for k, v := range map[string]any{"tags": tags, "h": h, "hp": hp, "arr": arr} {
+			if err := s.Put(k, v); err != nil {
+				t.Error(err)
+			}
+		}
+		tags[0] = "b"
+		h.M["a"] = 2
+		hp.M["a"] = 2
+		one = 2
+		w.WriteHeader(http.StatusNoContent)
+	})
+	req, _ := http.NewRequest("POST", url, nil)
+	req.AddCookie(&http.Cookie{Name: "kiln_session", Value: u.cookie(n)})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	m := mustNode(t, c, "n2", nil) // from the engine
+	for _, nd := range []*testNode{n, m} {
+		for k, want := range map[string]string{
+			"tags": "[b]", "h": "map[M:map[a:2] P:[2]]", "hp": "map[M:map[a:2] P:[<nil>]]", "arr": "[2]",
+		} {
+			got := u.must(nd, "GET", "/get?k="+k, nil)["value"]
+			if s := fmt.Sprint(got); s != want {
+				t.Errorf("%s on %s: %s, want %s", k, nd.name, s, want)
+			}
+		}
 	}
 }
