@@ -209,3 +209,30 @@ func TestStickyRev_PutThenMutateIsSaved(t *testing.T) {
 		}
 	}
 }
+
+// TestStickyRev_FailedSaveLeavesNoChangedCopy: a save refused or lost at
+// its commit point (here: unavailable, outcome unknown) on a session
+// restored from the near cache leaves nothing of the request's changes
+// in the copy the next request on the node restores.
+func TestStickyRev_FailedSaveLeavesNoChangedCopy(t *testing.T) {
+	c := mustCluster(t, 1, nil)
+	n := c.nodes[0]
+	u := newUser(t)
+	big := strings.Repeat("b", 3000)
+	u.must(n, "POST", "/put", kv("k", "small", "v", "s"))
+	u.must(n, "POST", "/put", kv("k", "big", "v", big))
+	u.must(n, "GET", "/get?k=big", nil) // cached
+	n.eng.failMeta.Store(true)
+	if status, _ := u.do(n, "POST", "/put", kv("k", "small", "v", "changed")); status == http.StatusOK {
+		t.Fatal("the save succeeded")
+	}
+	if status, _ := u.do(n, "POST", "/put", kv("k", "big", "v", "changed")); status == http.StatusOK {
+		t.Fatal("the save succeeded")
+	}
+	n.eng.failMeta.Store(false)
+	for k, want := range map[string]string{"small": "s", "big": big} {
+		if got := u.must(n, "GET", "/get?k="+k, nil)["value"]; got != want {
+			t.Errorf("%s after failed saves: %.20v, want %.20s", k, got, want)
+		}
+	}
+}
