@@ -24,6 +24,7 @@ type loadResult struct {
 	lat                    []time.Duration
 	elapsed                time.Duration
 	cpu                    time.Duration
+	engineCPU              time.Duration // the engine process's share of cpu
 	eng                    counts
 	kiln                   kiln.Stats // deltas of the kiln Managers' counters
 	firstErr               string
@@ -57,11 +58,12 @@ func measure(ctx context.Context, s *system, spec loadSpec, n int, user func(i i
 		wg.Go(func() { results[i] = user(i, &w) })
 	}
 	sleepCtx(ctx, spec.warmup)
-	start, cpu0, eng0, k0 := time.Now(), s.cpu(), s.counts(), s.kilnStats()
+	start, cpu0, ecpu0, eng0, k0 := time.Now(), s.cpu(), s.engineCPU(), s.counts(), s.kilnStats()
 	w.on.Store(true)
 	sleepCtx(ctx, spec.window)
 	w.over.Store(true)
-	r := loadResult{elapsed: time.Since(start), cpu: s.cpu() - cpu0, eng: s.counts().sub(eng0), kiln: subStats(s.kilnStats(), k0)}
+	r := loadResult{elapsed: time.Since(start), cpu: s.cpu() - cpu0, engineCPU: s.engineCPU() - ecpu0,
+		eng: s.counts().sub(eng0), kiln: subStats(s.kilnStats(), k0)}
 	wg.Wait()
 	return merge(r, results)
 }
@@ -145,4 +147,12 @@ func newClients(n int) []*client {
 		cs[i] = newClient(i)
 	}
 	return cs
+}
+
+// perReq is d per request of r, in microseconds.
+func perReq(d time.Duration, r loadResult) float64 {
+	if r.reqs == 0 {
+		return 0
+	}
+	return float64(d) / float64(r.reqs) / float64(time.Microsecond)
 }

@@ -192,8 +192,8 @@ func compare(ctx context.Context, systems []*system, h header) []summary {
 			}
 			res := runLoad(ctx, s, h.spec, newClients(h.spec.users))
 			rounds[i] = append(rounds[i], res)
-			fmt.Fprintf(os.Stderr, "bench: round %d  %-26s %8.0f req/s  errors %d  RYW mismatches %d\n",
-				r+1, s.name, res.rate(), res.errs, res.ryw)
+			fmt.Fprintf(os.Stderr, "bench: round %d  %-26s %8.0f req/s  CPU µs/req %3.0f (engine %2.0f)  errors %d  RYW mismatches %d\n",
+				r+1, s.name, res.rate(), perReq(res.cpu, res), perReq(res.engineCPU, res), res.errs, res.ryw)
 		}
 	}
 	var sums []summary

@@ -158,10 +158,12 @@ func (s *system) counts() counts {
 
 // cpu is the CPU time of this process (load generator and app instances)
 // plus the engine process's.
-func (s *system) cpu() time.Duration {
-	d := cpuTime(0)
-	if s.enginePID != 0 {
-		d += cpuTime(s.enginePID)
+func (s *system) cpu() time.Duration { return cpuTime(0) + s.engineCPU() }
+
+// engineCPU is the engine process's CPU time (0 without one).
+func (s *system) engineCPU() time.Duration {
+	if s.enginePID == 0 {
+		return 0
 	}
-	return d
+	return cpuTime(s.enginePID)
 }
