@@ -2,9 +2,12 @@ package kiln_test
 
 import (
 	"bytes"
+	"flag"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"testing"
 	"time"
 
@@ -21,8 +24,18 @@ import (
 // the live heaps after a collection, divided by the sessions, is the
 // cache's cost, plus memengine's for the lease records (an upper bound).
 // Run: go test -run XXX -bench NearCache_Memory -benchtime 1x .
+//
+// With -args -nearcache.heapprofile=F it also writes the heap profiles of
+// both runs at the point they are measured, every allocation sampled: F
+// (with the cache) and F.bare; compare them with
+// go tool pprof -sample_index=inuse_space -base F.bare -top F
+// (a -memprofile is written after the sessions are gone).
 func BenchmarkNearCache_Memory(b *testing.B) {
 	const n = 20_000
+	if *nearCacheHeapProfile != "" {
+		defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
+		runtime.MemProfileRate = 1
+	}
 	value := bytes.Repeat([]byte("x"), 1024)
 	for range b.N {
 		cached, accounted := heapWithSessions(b, n, false, value)
@@ -31,6 +44,8 @@ func BenchmarkNearCache_Memory(b *testing.B) {
 		b.ReportMetric(float64(accounted)/n, "accounted-B/session")
 	}
 }
+
+var nearCacheHeapProfile = flag.String("nearcache.heapprofile", "", "BenchmarkNearCache_Memory writes the heap profiles at its measurements to this file and to it plus .bare")
 
 // heapWithSessions creates n sessions on a Manager whose near cache holds
 // room for them all (or none, with noLeases) and returns the live heap
@@ -64,5 +79,25 @@ func heapWithSessions(b *testing.B, n int, noLeases bool, value []byte) (heap ui
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
+	writeHeapProfile(b, noLeases)
 	return ms.HeapAlloc, m.Stats().CachedBytes
+}
+
+// writeHeapProfile writes the heap profile -nearcache.heapprofile asks for.
+func writeHeapProfile(b *testing.B, bare bool) {
+	name := *nearCacheHeapProfile
+	if name == "" {
+		return
+	}
+	if bare {
+		name += ".bare"
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Fatal(err)
+	}
 }

@@ -14,10 +14,50 @@ import (
 // one: a save, Keys, a plan. Read the index through these methods, never
 // s.meta.Attrs directly, which is nil until then.
 
-// indexEntry is one entry of a snapshot's attribute index.
+// indexEntry is one entry of a snapshot's attribute index: an attrInfo
+// laid out for memory (a cached session keeps one per attribute, 96 bytes
+// where an attrInfo and a name took as much without a loaded value). value
+// is the one place the copy keeps an attribute's bytes: an inline
+// attribute's value (attrInfo.Value), or the value of an attribute with a
+// record of its own once a request loaded it (nil until then).
 type indexEntry struct {
-	name string
-	info attrInfo
+	name    string
+	tag     string // attrInfo.Tag
+	sum     []byte // attrInfo.Sum
+	value   []byte
+	version uint64 // attrInfo.Version
+	size    int32  // attrInfo.Size (toIndexEntry refuses larger)
+	inline  bool   // value is attrInfo.Value
+}
+
+// toIndexEntry returns info as an index entry, without a loaded value; ok
+// is false if its size does not fit.
+func toIndexEntry(name string, info attrInfo) (e indexEntry, ok bool) {
+	if int(int32(info.Size)) != info.Size {
+		return indexEntry{}, false
+	}
+	e = indexEntry{name: name, tag: info.Tag, sum: info.Sum, version: info.Version, size: int32(info.Size)}
+	if info.inline() {
+		e.value, e.inline = info.Value, true
+	}
+	return e, true
+}
+
+// info returns the entry as the meta record indexes it.
+func (e *indexEntry) info() attrInfo {
+	info := attrInfo{Version: e.version, Size: int(e.size), Sum: e.sum, Tag: e.tag}
+	if e.inline {
+		info.Value = e.value
+	}
+	return info
+}
+
+// loaded returns the value of a record attribute a request loaded, or nil.
+func (e *indexEntry) loaded() []byte {
+	if e.inline {
+		return nil
+	}
+	return e.value
 }
 
 // indexed returns the index entry of the attribute under name.
@@ -46,7 +86,7 @@ func lookupIndex(attrs map[string]attrInfo, index []indexEntry, name string) (at
 	if !ok {
 		return attrInfo{}, false
 	}
-	return index[i].info, true
+	return index[i].info(), true
 }
 
 // allIndex returns the entries of an index held as lookupIndex reads it,
@@ -56,8 +96,8 @@ func allIndex(attrs map[string]attrInfo, index []indexEntry) (iter.Seq2[string, 
 		return maps.All(attrs), len(attrs)
 	}
 	return func(yield func(string, attrInfo) bool) {
-		for _, e := range index {
-			if !yield(e.name, e.info) {
+		for i := range index {
+			if !yield(index[i].name, index[i].info()) {
 				return
 			}
 		}
@@ -72,7 +112,7 @@ func (s *Session) sizeAfter(changes []change) (n, size int) {
 		size = s.meta.sessionSize()
 	} else {
 		for _, e := range s.index {
-			size += e.info.Size
+			size += int(e.size)
 		}
 	}
 	for _, c := range changes {
@@ -92,23 +132,57 @@ func (s *Session) sizeAfter(changes []change) (n, size int) {
 func (s *Session) attrIndex() map[string]attrInfo {
 	if s.meta.Attrs == nil && len(s.index) > 0 {
 		s.meta.Attrs = make(map[string]attrInfo, len(s.index))
-		for _, e := range s.index {
-			s.meta.Attrs[e.name] = e.info
+		for i := range s.index {
+			s.meta.Attrs[s.index[i].name] = s.index[i].info()
 		}
 	}
 	return s.meta.Attrs
 }
 
-// indexEntries returns the index as a snapshot keeps it, sorted by name:
-// the one s was restored from, while no save replaced it.
-func (s *Session) indexEntries() []indexEntry {
-	if s.index != nil {
-		return s.index
+// cacheIndex returns the index as a snapshot keeps it, sorted by name,
+// with the value of each record attribute the request loaded: the one s
+// was restored from if it holds them all (n, the number of such values
+// the request has), else a new one. ok is false if an entry does not fit
+// an indexEntry (the copy is not kept).
+func (s *Session) cacheIndex(n int) (index []indexEntry, ok bool) {
+	if s.index != nil && loadedCount(s.index) == n {
+		return s.index, true
 	}
-	index := make([]indexEntry, 0, len(s.meta.Attrs))
+	if s.index != nil { // restored, and a request loaded more values since
+		index = slices.Clone(s.index)
+		for i := range index {
+			s.withLoaded(&index[i])
+		}
+		return index, true
+	}
+	index = make([]indexEntry, 0, len(s.meta.Attrs))
 	for name, info := range s.meta.Attrs {
-		index = append(index, indexEntry{name: name, info: info})
+		e, ok := toIndexEntry(name, info)
+		if !ok {
+			return nil, false
+		}
+		s.withLoaded(&e)
+		index = append(index, e)
 	}
 	slices.SortFunc(index, func(a, b indexEntry) int { return strings.Compare(a.name, b.name) })
-	return index
+	return index, true
+}
+
+// withLoaded sets e's value to the attribute's encoded value if the
+// request has it loaded and it is not inline.
+func (s *Session) withLoaded(e *indexEntry) {
+	if a := s.attrs[e.name]; a != nil && !e.inline && s.cached(e.name, a) {
+		e.value = a.raw
+	}
+}
+
+// loadedCount returns the number of loaded record values in index.
+func loadedCount(index []indexEntry) int {
+	n := 0
+	for i := range index {
+		if index[i].loaded() != nil {
+			n++
+		}
+	}
+	return n
 }

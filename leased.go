@@ -19,48 +19,37 @@ import (
 // record decoded, so that a request restores the copy without decoding
 // anything (decoding took ~40% of the middleware's CPU in
 // BenchmarkNATS_Request): its fields, and its attribute index as a slice
-// sorted by name (inline values included), which a request searches and
-// turns into a map only if it saves (index.go); a map kept here would cost
-// ~1 KB more per session (a group of 8 slots even for one attribute).
-// Everything in it is shared read-only by the requests that restore it.
-// The values of the other attributes loaded so far are kept encoded.
+// sorted by name, which a request searches and turns into a map only if
+// it saves (index.go); a map kept here would cost ~1 KB more per session
+// (a group of 8 slots even for one attribute). The index entries hold the
+// attribute values too: inline ones, and the encoded values of the other
+// attributes loaded so far. Everything in it is shared read-only by the
+// requests that restore it.
 type snapshot struct {
 	metaRev    uint64
 	touchRev   uint64
 	lastAccess time.Time
 	meta       metaRecord   // the meta record without its index (Attrs nil)
-	index      []indexEntry // the meta record's attribute index
-	attrs      []cachedAttr // encoded values of the attributes loaded so far
-	size       int          // Size, computed once
-}
-
-// cachedAttr is one attribute's encoded value in a snapshot.
-type cachedAttr struct {
-	name string
-	raw  []byte
+	index      []indexEntry // the meta record's attribute index, with the loaded values
 }
 
 // snapshotOverhead is what a cached session costs beyond its bytes and
-// index entries: the lease.Entry and its slot channel, its slot in the
-// cache's map and lists, the snapshot itself and its slice headers, and
-// the allocator's rounding (measured: BenchmarkNearCache_Memory).
+// index entries: the lease.Entry with its request slot (128 bytes), its
+// slot in the cache's map (~43), the snapshot itself (192), the session
+// key (48), and the allocator's rounding of the value. Measured with
+// BenchmarkNearCache_Memory (a 1 KB value, docs/scaling.md): 1,691 bytes
+// of node heap per session, 1,704 counted by Size.
 const snapshotOverhead = 540
 
 // Size is the memory the copy takes: its bytes plus the overhead of a
 // cached session.
-func (s *snapshot) Size() int { return s.size }
-
-// sized returns s with its size computed.
-func (s *snapshot) sized() *snapshot {
+func (s *snapshot) Size() int {
 	n := snapshotOverhead + len(s.meta.Principal) + len(s.meta.Tag) + len(s.meta.Ended)
-	for _, e := range s.index {
-		n += len(e.name) + len(e.info.Value) + len(e.info.Sum) + len(e.info.Tag) + int(unsafe.Sizeof(e))
+	for i := range s.index {
+		e := &s.index[i]
+		n += len(e.name) + len(e.value) + len(e.sum) + len(e.tag) + int(unsafe.Sizeof(*e))
 	}
-	for _, a := range s.attrs {
-		n += len(a.name) + len(a.raw) + 40
-	}
-	s.size = n
-	return s
+	return n
 }
 
 // Revs returns the copy's meta and touch revisions and last access.
@@ -98,11 +87,13 @@ func (s *Session) restore(base, k string, snap *snapshot) {
 	// s.meta.Attrs is nil: built from s.index if a use needs it (index.go).
 	s.index, s.loadedPrincipal, s.restored = snap.index, s.meta.Principal, snap
 	s.attrs = nil // attrEntry makes the map when the request needs one
-	if len(snap.attrs) > 0 {
-		s.attrs = make(map[string]*attr, len(snap.attrs))
+	if n := loadedCount(snap.index); n > 0 {
+		s.attrs = make(map[string]*attr, n)
 	}
-	for _, a := range snap.attrs {
-		s.attrs[a.name] = &attr{raw: a.raw, loaded: true}
+	for i := range snap.index {
+		if raw := snap.index[i].loaded(); raw != nil {
+			s.attrs[snap.index[i].name] = &attr{raw: raw, loaded: true}
+		}
 	}
 }
 
@@ -152,23 +143,24 @@ func (s *Session) snapshot(k string) *snapshot {
 	if s.unchangedSince(s.restored, n) {
 		return s.restored // most requests: the copy as it was, no new one
 	}
-	attrs := make([]cachedAttr, 0, n)
-	for name, a := range s.attrs {
-		if s.cached(name, a) {
-			attrs = append(attrs, cachedAttr{name: name, raw: a.raw})
-		}
+	index, ok := s.cacheIndex(n)
+	if !ok {
+		return nil
 	}
 	meta := s.meta
 	meta.Attrs = nil
-	snap := &snapshot{meta: meta, index: s.indexEntries(), metaRev: s.metaRev, touchRev: s.touchRev, lastAccess: s.lastAccess, attrs: attrs}
-	return snap.sized()
+	return &snapshot{meta: meta, index: index, metaRev: s.metaRev, touchRev: s.touchRev, lastAccess: s.lastAccess}
 }
 
 // cached reports whether a snapshot keeps the attribute's encoded value:
-// it was loaded and is not inline (an inline value is in the index).
+// it was loaded, is in the index and is not inline (an inline value is in
+// the index already).
 func (s *Session) cached(name string, a *attr) bool {
-	info, _ := s.indexed(name)
-	return a.loaded && !a.deleted && !info.inline()
+	if !a.loaded || a.deleted || a.raw == nil {
+		return false
+	}
+	info, ok := s.indexed(name)
+	return ok && !info.inline()
 }
 
 // unchangedSince reports whether snap, the copy s was restored from, is
@@ -176,7 +168,7 @@ func (s *Session) cached(name string, a *attr) bool {
 // (same index, revisions and fields) and no attribute was loaded beyond
 // the n it holds.
 func (s *Session) unchangedSince(snap *snapshot, n int) bool {
-	if snap == nil || s.index == nil || n != len(snap.attrs) {
+	if snap == nil || s.index == nil || n != loadedCount(snap.index) {
 		return false
 	}
 	a, b := s.meta, snap.meta

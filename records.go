@@ -1,6 +1,7 @@
 package kiln
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -33,13 +34,17 @@ type metaRecord struct {
 	Deadline  time.Time           `cbor:"d"`
 	Principal string              `cbor:"p,omitempty"`
 	MaxIdle   time.Duration       `cbor:"i,omitempty"`
-	Remember  bool                `cbor:"r,omitempty"` // Session.SetRememberMe: persistent cookie, RememberLifetime
-	Attrs     map[string]attrInfo `cbor:"-"`           // stored under a or b: format.go
+	Attrs     map[string]attrInfo `cbor:"-"` // stored under a or b: format.go
 	Ended     DestroyReason       `cbor:"x,omitempty"`
 	// Pending, with Ended: the session has ended but its destroy event has
 	// not been handled yet; the attribute index still points at its final
 	// attributes.
 	Pending bool `cbor:"z,omitempty"`
+	// Remember: Session.SetRememberMe, a persistent cookie for
+	// RememberLifetime. (Beside Pending: two bools in one word keep a
+	// cached copy's snapshot in a smaller size class; the stored form is
+	// keyed, so field order does not change it.)
+	Remember bool `cbor:"r,omitempty"`
 	// Tag is the save tag of the attempt that wrote the record, so that a
 	// save whose commit was ambiguous can tell whether it landed (plan.go).
 	Tag string `cbor:"g,omitempty"`
@@ -65,10 +70,11 @@ type attrInfo struct {
 // inline reports whether the attribute is stored in the meta record.
 func (a attrInfo) inline() bool { return len(a.Value) > 0 }
 
-// digest is what attrInfo.Sum holds: the first 128 bits of SHA-256.
+// digest is what attrInfo.Sum holds: the first 128 bits of SHA-256, in
+// a slice of its own (16 bytes, where sum[:16] kept all 32 alive).
 func digest(value []byte) []byte {
 	sum := sha256.Sum256(value)
-	return sum[:16]
+	return bytes.Clone(sum[:16])
 }
 
 // attrRecord is the value of s.<k>.a.<name64>.

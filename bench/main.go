@@ -57,7 +57,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.users, "users", 64, "simulated users, each with its own session")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up before each measured window")
 	fs.DurationVar(&o.window, "window", 10*time.Second, "measured window per system and round")
-	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds (A B C D E, A B C D E, ...)")
+	fs.IntVar(&o.rounds, "rounds", 5, "interleaved rounds (A B C D E, A B C D E, ...); each ratio is the median over them")
 	fs.StringVar(&o.out, "out", "results", "directory for latest.md and the charts")
 	fs.StringVar(&o.sessions, "sessions", "1000,10000,100000,1000000", "live sessions for the cost-growth test, ascending")
 	fs.StringVar(&o.sizes, "sizes", "1024,10240,102400", "session sizes in bytes for the cost-growth test")

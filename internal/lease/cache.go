@@ -33,7 +33,7 @@ func (t *Table) entry(k string) *Entry {
 	}
 	e, ok := t.entries[k]
 	if !ok {
-		e = &Entry{k: k, slot: make(chan struct{}, 1)}
+		e = &Entry{k: k}
 		t.entries[k] = e
 		t.placeLocked(e)
 		t.evictLocked(e)

@@ -23,6 +23,7 @@
 // # Files
 //
 //	slot.go      Entry, its request slot, Acquire and Adopt
+//	slotlock.go  the request slot's lock: waits end with a context, FIFO
 //	obtain.go    obtain: ask the last holder, create, take a free record
 //	handover.go  the request/reply hand-over, both sides
 //	steal.go     steal from a holder that is not live, and the fence
@@ -81,7 +82,8 @@
 //
 // What each lock guards:
 //
-//	Entry.slot        (a channel of capacity 1) the session on this node:
+//	Entry.slot        (a slotLock: a lock whose wait ends with the waiter's
+//	                  context, slotlock.go) the session on this node:
 //	                  its cached copy, lease revision and holder hint; one
 //	                  request or one lease move at a time
 //	Table.mu          the cache: entries, leaving, the LRU lists, bytes,
@@ -93,7 +95,8 @@
 //
 // Lock order: slot → liveness.writing → Table.mu → liveness.mu. A slot is
 // taken before any mutex and never while one is held (eviction only tries a
-// slot, without waiting); liveness.mu is a leaf. No engine call or message
+// slot, without waiting); liveness.mu and each slot's own mutex (slotLock.mu,
+// held only to change the slot's state) are leaves. No engine call or message
 // is made with Table.mu or liveness.mu held; liveness.writing is held across
 // the liveness write it serialises. A request holds one slot at a time,
 // except a handler that ends other sessions of its principal

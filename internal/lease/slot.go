@@ -10,12 +10,12 @@ import (
 	"github.com/kilnhq/kiln/engine"
 )
 
-// Entry is one session in the near cache. Its request slot (a channel of
-// capacity 1) serialises everything done on the session on this node:
-// holding it means serving the session, or moving its lease.
+// Entry is one session in the near cache. Its request slot (slotlock.go)
+// serialises everything done on the session on this node: holding it
+// means serving the session, or moving its lease.
 type Entry struct {
 	k    string
-	slot chan struct{}
+	slot slotLock
 
 	// Guarded by slot:
 	snap     Snapshot
@@ -38,25 +38,11 @@ func (e *Entry) Key() string { return e.k }
 // that is current). Only the holder of the slot may call it.
 func (e *Entry) Snapshot() Snapshot { return e.snap }
 
-func (e *Entry) lock(ctx context.Context) bool {
-	select {
-	case e.slot <- struct{}{}:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
+func (e *Entry) lock(ctx context.Context) bool { return e.slot.lock(ctx) }
 
-func (e *Entry) tryLock() bool {
-	select {
-	case e.slot <- struct{}{}:
-		return true
-	default:
-		return false
-	}
-}
+func (e *Entry) tryLock() bool { return e.slot.tryLock() }
 
-func (e *Entry) unlock() { <-e.slot }
+func (e *Entry) unlock() { e.slot.unlock() }
 
 // Acquire returns k's entry with its request slot held and this node the
 // lease holder, waiting at most Config.Wait (by the injected clock). The
@@ -136,7 +122,7 @@ func (t *Table) lockEntry(ctx context.Context, k string) (*Entry, error) {
 func (t *Table) Adopt(k, inc string, leaseRev uint64) *Entry {
 	for {
 		e := t.entry(k)
-		e.slot <- struct{}{} // a new key: nobody but a passing eviction touches it
+		e.lock(context.Background()) // a new key: nobody but a passing eviction touches it
 		t.mu.Lock()
 		if t.entries[k] != e { // evicted before its slot was ours
 			t.mu.Unlock()
