@@ -77,9 +77,9 @@ func (t *Table) Forget(e *Entry) {
 func (t *Table) removeLocked(e *Entry) {
 	if t.entries[e.k] == e {
 		delete(t.entries, e.k)
-		t.bytes -= e.size
+		t.bytes -= int(e.size)
 		if e.bare {
-			t.bareBytes -= e.size
+			t.bareBytes -= int(e.size)
 		}
 	}
 	if e.list != nil {
