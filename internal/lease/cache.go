@@ -190,3 +190,11 @@ func (t *Table) free(e *Entry) {
 		t.cfg.Logger.Warn("kiln: freeing a lease failed; others will ask for it", "session", e.k[:8], "err", err)
 	}
 }
+
+// Freeing returns how many evicted entries' leases are still being written
+// free.
+func (t *Table) Freeing() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.leaving)
+}
