@@ -2,6 +2,7 @@ package lease
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -126,4 +127,22 @@ func contains(ks []string, k string) bool {
 		}
 	}
 	return false
+}
+
+// BenchmarkReviewBare_InsertFullHeld is BenchmarkCache_InsertFull with held
+// sessions: each insert past CacheBytes strips the least recently used held
+// session and, past the share, evicts the oldest bare one (freeing its
+// lease). Its cost per insert should not grow with the cache.
+func BenchmarkReviewBare_InsertFullHeld(b *testing.B) {
+	for _, n := range []int{10_000, 100_000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			tb := newCacheTable(b, func(c *Config) { c.CacheSessions, c.CacheBytes = 0, n*1000 })
+			tb.holdAll(0, n, 1000)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				tb.holdAll(n+i, n+i+1, 1000)
+			}
+		})
+	}
 }
