@@ -66,16 +66,15 @@ func (t *Table) stripLocked(e *Entry) {
 
 // resizeLocked sets e's size and whether it keeps no data, and moves it to
 // the front of its list. A size past 2 GiB counts as 2 GiB (Entry.size is
-// 32 bits, to keep the Entry in 128 bytes).
+// 32 bits, to keep the Entry in 128 bytes). bareBytes counts the entries
+// on the bare list only (placeLocked): a bare entry handed over to another
+// node is a copy, dropped with the copies.
 func (t *Table) resizeLocked(e *Entry, size int, bare bool) {
 	sz := int32(min(size, math.MaxInt32))
 	if t.entries[e.k] == e {
 		t.bytes += int(sz) - int(e.size)
-		if e.bare {
-			t.bareBytes -= int(e.size)
-		}
-		if bare {
-			t.bareBytes += int(sz)
+		if e.list == &t.bare {
+			t.bareBytes += int(sz) - int(e.size)
 		}
 	}
 	e.size, e.bare = sz, bare

@@ -78,7 +78,7 @@ func (t *Table) removeLocked(e *Entry) {
 	if t.entries[e.k] == e {
 		delete(t.entries, e.k)
 		t.bytes -= int(e.size)
-		if e.bare {
+		if e.list == &t.bare {
 			t.bareBytes -= int(e.size)
 		}
 	}
@@ -88,19 +88,31 @@ func (t *Table) removeLocked(e *Entry) {
 }
 
 // placeLocked makes e, if it is current, the most recently used entry of
-// the list its ownership puts it on.
+// the list its ownership puts it on; bareBytes follows it on or off the
+// bare list.
 func (t *Table) placeLocked(e *Entry) {
 	if t.entries[e.k] != e {
 		return
 	}
+	if e.list == &t.bare {
+		t.bareBytes -= int(e.size)
+	}
+	l := t.listOf(e)
+	l.pushFront(e)
+	if l == &t.bare {
+		t.bareBytes += int(e.size)
+	}
+}
+
+// listOf returns the list e belongs on.
+func (t *Table) listOf(e *Entry) *lru {
 	switch {
 	case e.inc == "":
-		t.copies.pushFront(e)
+		return &t.copies
 	case e.bare:
-		t.bare.pushFront(e)
-	default:
-		t.held.pushFront(e)
+		return &t.bare
 	}
+	return &t.held
 }
 
 // overLocked reports whether the cache is past a bound.
