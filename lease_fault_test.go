@@ -183,9 +183,12 @@ func TestLease_EvictionWaitsForFree(t *testing.T) {
 	}
 }
 
-// engineOps returns how many engine calls n makes for one request of u.
+// engineOps returns how many engine calls n makes for one request of u,
+// once the frees of leases evicted before it have landed (they are
+// background engine calls, counted too).
 func engineOps(t *testing.T, n *testNode, u *user, path string) int64 {
 	t.Helper()
+	eventually(t, func() bool { return kiln.LeasesBeingFreed(n.m) == 0 })
 	before := n.m.Stats().EngineOps
 	u.must(n, "GET", path, nil)
 	return n.m.Stats().EngineOps - before

@@ -215,8 +215,13 @@ func (m *Manager) loadLeased(ctx context.Context, s *Session, base, k string) er
 		return err
 	}
 	s.lease = e
-	snap, ok := e.Snapshot().(*snapshot)
-	if !ok {
+	var snap *snapshot
+	switch c := e.Snapshot().(type) {
+	case *snapshot:
+		snap = c
+	case *lease.Bare:
+		return m.loadBare(ctx, s, base, k, c)
+	default:
 		return m.loadStored(ctx, s, base, k)
 	}
 	s.restore(base, e.Key(), snap)
@@ -251,14 +256,42 @@ func (m *Manager) loadStored(ctx context.Context, s *Session, base, k string) er
 	if err != nil || meta == nil || touch == nil {
 		return err
 	}
-	var rec metaRecord
 	var tr touchRecord
-	if decode(meta.Value, &rec) != nil || decode(touch.Value, &tr) != nil {
+	if decode(touch.Value, &tr) != nil {
+		m.cfg.Logger.Warn("kiln: undecodable session records; starting a new session", "session", k[:8])
+		return nil
+	}
+	return m.fill(ctx, s, base, k, meta, touch.Revision, tr.LastAccess)
+}
+
+// loadBare fills s, whose lease this node holds without a copy
+// (internal/lease's Bare), with one read: its meta record, and the touch
+// state the copy had (only the holder writes either). A meta record at
+// another revision than the copy's (it ended, or was fenced) is read
+// again with its touch record.
+func (m *Manager) loadBare(ctx context.Context, s *Session, base, k string, bare *lease.Bare) error {
+	ectx, cancel := m.engineCtx(ctx)
+	defer cancel()
+	meta, err := m.getOpt(ectx, metaKey(k))
+	switch {
+	case err != nil || meta == nil:
+		return err
+	case meta.Revision != bare.MetaRev:
+		return m.loadStored(ctx, s, base, k)
+	}
+	return m.fill(ectx, s, base, k, meta, bare.TouchRev, bare.LastAccess)
+}
+
+// fill makes s stored session base (key k) from its meta record and touch
+// state, unless it ended or is past a deadline.
+func (m *Manager) fill(ctx context.Context, s *Session, base, k string, meta *engine.Entry, touchRev uint64, lastAccess time.Time) error {
+	var rec metaRecord
+	if decode(meta.Value, &rec) != nil {
 		m.cfg.Logger.Warn("kiln: undecodable session records; starting a new session", "session", k[:8])
 		return nil
 	}
 	s.base, s.key, s.meta, s.index, s.metaRev, s.loadedPrincipal = base, k, rec, nil, meta.Revision, rec.Principal
-	s.touchRev, s.lastAccess = touch.Revision, tr.LastAccess
+	s.touchRev, s.lastAccess = touchRev, lastAccess
 	switch {
 	case rec.Ended != "":
 		s.reset()

@@ -19,6 +19,7 @@ type Stats struct {
 	Revocations    int64 // leases this node released on another node's request
 	Steals         int64 // leases taken, with a fence, from a holder that was not live
 	Evictions      int64 // sessions dropped from the near cache to stay within its bounds
+	EvictedHeld    int64 // of those, held sessions that lost only their copy: the lease stays, and a request reads one record
 	Conflicts      int64 // saves that failed their compare-and-set
 	LeaseWaitNanos int64 // total time requests waited for leases
 	EngineOps      int64 // engine calls made on behalf of requests
@@ -75,7 +76,7 @@ func (m *Manager) Stats() Stats {
 	st := Stats{
 		Requests: s.requests.Load(), FromMemory: s.fromMemory.Load(), Loaded: s.loaded.Load(),
 		Acquisitions: l.Acquisitions.Load(), Handovers: l.Handovers.Load(), Revocations: l.Revocations.Load(),
-		Steals: l.Steals.Load(), Evictions: l.Evictions.Load(), Conflicts: s.conflicts.Load(),
+		Steals: l.Steals.Load(), Evictions: l.Evictions.Load(), EvictedHeld: l.Stripped.Load(), Conflicts: s.conflicts.Load(),
 		LeaseWaitNanos: l.WaitNanos.Load(), EngineOps: s.engineOps.Load(),
 		Handled: s.handled.Load(), Failed: s.failed.Load(), Unavailable: s.unavailable.Load(), Conflicted: s.conflicted.Load(),
 		Saves: s.saves.Load(), Created: s.created.Load(),

@@ -270,7 +270,11 @@ func TestWS_LoggedOut(t *testing.T) {
 // "slow consumer"; the publisher never waits for it and a reading client
 // on the same Hub gets everything.
 func TestWS_SlowConsumer(t *testing.T) {
-	n1, _ := twoNodes(t, nil, channel.TransportOptions{SendBuffer: 8, WriteTimeout: time.Second})
+	// The queue (SendBuffer) drops it. A write timeout shorter than the
+	// time this test takes to notice the drop and start reading would
+	// abort the frame in flight, and with it the close frame (2 of 6 runs
+	// on a loaded machine with 1 s).
+	n1, _ := twoNodes(t, nil, channel.TransportOptions{SendBuffer: 8, WriteTimeout: time.Minute})
 	slow := loggedIn(t, n1, "slow").mustWS(n1)
 	slow.subscribe("/chat/big", "")
 	big := strings.Repeat("x", 48<<10)

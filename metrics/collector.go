@@ -45,6 +45,7 @@ var (
 	descCached       = desc("kiln_sessions_cached", "Sessions in this node's near cache.")
 	descCachedBytes  = desc("kiln_sessions_cached_bytes", "Size of the sessions in the near cache, as Config.CacheBytes counts it.")
 	descEvictions    = desc("kiln_cache_evictions_total", "Sessions dropped from the near cache to stay within its bounds.")
+	descEvictedHeld  = desc("kiln_cache_evictions_lease_kept_total", "Of the evictions, held sessions that lost only their copy: this node keeps the lease, and a request on one reads one record.")
 	descCreated      = desc("kiln_sessions_created_total", "Sessions this node stored for the first time.")
 	descDestroyed    = desc("kiln_sessions_destroyed_total", "Destroy events this node handed out, by reason (expired, invalidated, renewed, logged-out-everywhere); each session's happens once in the cluster.", "reason")
 	descExpiryLag    = desc("kiln_expiry_lag_seconds", "For each destroy event this node handed out, the time from the expiry of the session's touch record to the end of OnDestroyed.")
@@ -52,7 +53,7 @@ var (
 
 var all = []*prometheus.Desc{descNode, descRequests, descWithSession, descServed, descAcquisitions, descHandovers,
 	descRevocations, descSteals, descLeaseWait, descEngineOps, descEngineErrors, descSaves, descConflicts,
-	descCached, descCachedBytes, descEvictions, descCreated, descDestroyed, descExpiryLag}
+	descCached, descCachedBytes, descEvictions, descEvictedHeld, descCreated, descDestroyed, descExpiryLag}
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range all {
@@ -82,6 +83,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	g(descCached, s.Cached)
 	g(descCachedBytes, s.CachedBytes)
 	n(descEvictions, s.Evictions)
+	n(descEvictedHeld, s.EvictedHeld)
 	n(descCreated, s.Created)
 	for reason, v := range map[kiln.DestroyReason]int64{kiln.ReasonExpired: s.DestroyedExpired, kiln.ReasonInvalidated: s.DestroyedInvalidated,
 		kiln.ReasonRenewed: s.DestroyedRenewed, kiln.ReasonLoggedOutEverywhere: s.DestroyedLoggedOut} {

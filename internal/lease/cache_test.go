@@ -3,6 +3,7 @@ package lease
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -182,4 +183,103 @@ func TestCache_EvictionDuringCreation(t *testing.T) {
 		t.Fatal("a session created while the cache was full is not held by its creator")
 	}
 	tb.Done(e, sized(10))
+}
+
+// holdAll makes sessions from..to-1 held by this node, each with a copy
+// of size bytes, in that order (from least recently used).
+func (t *Table) holdAll(from, to, size int) []*Entry {
+	inc := t.live.incarnation()
+	var es []*Entry
+	for i := from; i < to; i++ {
+		e := t.entry(cacheKey(i))
+		e.lock(context.Background())
+		t.setOwned(e, inc)
+		t.Done(e, revved{size: size, metaRev: uint64(i + 1)})
+		es = append(es, e)
+	}
+	return es
+}
+
+// revved is a Snapshot of a given size and meta revision.
+type revved struct {
+	size    int
+	metaRev uint64
+}
+
+func (s revved) Size() int                            { return s.size }
+func (s revved) Revs() (uint64, uint64, time.Time)    { return s.metaRev, 7, time.Time{} }
+func (s revved) WithTouch(uint64, time.Time) Snapshot { return s }
+
+// TestCache_StripHeldBeforeFreeing: past CacheBytes, held sessions lose
+// their copies least recently used first and keep their leases, each then
+// a Bare with the copy's revisions; past a quarter of CacheBytes in bare
+// entries, the oldest bare entries are evicted; the bytes stay within the
+// bound.
+func TestCache_StripHeldBeforeFreeing(t *testing.T) {
+	const size = 1000
+	bound := 10 * size
+	tb := newCacheTable(t, func(c *Config) { c.CacheSessions, c.CacheBytes = 0, bound })
+	es := tb.holdAll(0, 10, size)
+	tb.holdAll(100, 101, size) // one more: 0 and 1 lose their copies (1000 → bareSize each)
+	inc := tb.live.incarnation()
+	if !tb.owns(es[0], inc) || !tb.current(es[0]) {
+		t.Fatal("the least recently used held session lost its lease with its copy")
+	}
+	if b, ok := es[0].snap.(*Bare); !ok || b.MetaRev != 1 || b.TouchRev != 7 {
+		t.Fatalf("its snapshot is %#v, want a Bare with revisions 1, 7", es[0].snap)
+	}
+	if _, ok := es[2].snap.(revved); !ok {
+		t.Fatal("a more recently used session lost its copy")
+	}
+	if n, b := tb.Cached(); n != 11 || b > bound {
+		t.Fatalf("cached %d sessions, %d bytes; want 11 within %d", n, b, bound)
+	}
+	for i := 101; i < 120; i++ { // bare entries grow to their share
+		tb.holdAll(i, i+1, size)
+		if _, b := tb.Cached(); b > bound {
+			t.Fatalf("%d bytes cached past the bound %d", b, bound)
+		}
+	}
+	tb.mu.Lock()
+	bare, bareN := tb.bareBytes, tb.bare.n
+	tb.mu.Unlock()
+	if bare > bound/bareShare || bareN != bound/bareShare/bareSize {
+		t.Fatalf("%d bare entries, %d bytes; want %d within a quarter of %d", bareN, bare, bound/bareShare/bareSize, bound)
+	}
+	copies := (bound - bareN*bareSize) / size
+	for i := range 120 { // the most recent: copies, then bare entries; the rest gone
+		if want := i >= 120-copies-bareN; tb.cachedKey(i) != want {
+			t.Fatalf("session %d cached %v, want %v (%d copies, %d bare): not least recently used first", i, !want, want, copies, bareN)
+		}
+	}
+	if s, h := tb.cfg.Counters.Stripped.Load(), tb.cfg.Counters.Evictions.Load(); s < 19 || h <= s {
+		t.Fatalf("stripped %d, evictions %d: want each held session stripped before it was freed", s, h)
+	}
+}
+
+// BenchmarkCache_BareMemory reports the heap an entry that keeps a lease
+// without a copy takes (B/entry), for bareSize.
+func BenchmarkCache_BareMemory(b *testing.B) {
+	const n = 50_000
+	for range b.N {
+		tb := newCacheTable(b, func(c *Config) { c.CacheSessions, c.CacheBytes = 0, 1<<40 })
+		inc := tb.live.incarnation()
+		before := liveHeap()
+		for i := range n {
+			e := tb.entry(cacheKey(i)) // its key, 43 bytes as the session layer's
+			e.lock(context.Background())
+			tb.setOwned(e, inc)
+			tb.Done(e, &Bare{MetaRev: 1, TouchRev: 1})
+		}
+		after := liveHeap()
+		b.ReportMetric(float64(after-before)/n, "B/entry")
+	}
+}
+
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }

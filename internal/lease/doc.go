@@ -29,6 +29,7 @@
 //	steal.go     steal from a holder that is not live, and the fence
 //	liveness.go  the n.<node> record, incarnations, revive
 //	cache.go     the near cache and eviction
+//	bare.go      held sessions without a copy: what stays, and its bound
 //	record.go    the lease record and the hand-over messages
 //	relay.go     what request relaying needs: HeldHere, AcquireHeld, LookupPeer
 //
@@ -39,7 +40,9 @@
 //
 //	not held    entry.inc != the live incarnation: the next request obtains
 //	held        entry.inc == the live incarnation, and the node is live:
-//	            requests are served from the cached copy, if any
+//	            requests are served from the cached copy, if any; past
+//	            CacheBytes the copy becomes a Bare (bare.go) and the lease
+//	            stays: a request loads the session with one read
 //	leaving     evicted while held: out of the cache, slot held, until the
 //	            record is written free; then gone
 //

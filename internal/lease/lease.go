@@ -52,7 +52,8 @@ type Counters struct {
 	Handovers    atomic.Int64 // leases another node released to this node on request
 	Revocations  atomic.Int64 // leases this node released on another node's request
 	Steals       atomic.Int64 // leases taken, fenced, from a holder that was not live
-	Evictions    atomic.Int64 // sessions dropped from the near cache to stay within its bounds
+	Evictions    atomic.Int64 // copies dropped from the near cache to stay within its bounds
+	Stripped     atomic.Int64 // of them, held sessions that kept their lease (bare.go)
 	WaitNanos    atomic.Int64 // total time acquisitions took
 	Wait         hist.Latency // how long each acquisition took
 }
@@ -83,13 +84,15 @@ type Table struct {
 	cfg  Config
 	live *liveness
 
-	mu      sync.Mutex        // guards entries, leaving, held, copies, bytes, closed, and each entry's inc, size, LRU links
-	entries map[string]*Entry // cached sessions
-	held    lru               // entries whose lease this node obtained (Entry.inc set), most recently used first
-	copies  lru               // the other entries, most recently used first
-	leaving map[string]*Entry // evicted entries whose lease is being freed (their slot is held)
-	bytes   int               // sum of the entries' sizes
-	closed  bool
+	mu        sync.Mutex        // guards entries, leaving, held, bare, copies, bytes, bareBytes, closed, and each entry's inc, size, bare, LRU links
+	entries   map[string]*Entry // cached sessions
+	held      lru               // entries whose lease this node obtained (Entry.inc set) with a copy, most recently used first
+	bare      lru               // held entries without a copy (bare.go), most recently used first
+	copies    lru               // the other entries, most recently used first
+	leaving   map[string]*Entry // evicted entries whose lease is being freed (their slot is held)
+	bytes     int               // sum of the entries' sizes
+	bareBytes int               // of which, the bare entries'
+	closed    bool
 
 	sub engine.Subscription
 }
@@ -100,6 +103,7 @@ type Table struct {
 func Start(cfg Config) (*Table, error) {
 	t := &Table{cfg: cfg, entries: make(map[string]*Entry), leaving: make(map[string]*Entry)}
 	t.held.init()
+	t.bare.init()
 	t.copies.init()
 	t.live = newLiveness(&t.cfg)
 	sub, err := cfg.Messenger.Subscribe(revokeSubject(cfg.Node), "", func(msg *engine.Msg) { go t.onRevoke(msg) })

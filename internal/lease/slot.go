@@ -24,7 +24,8 @@ type Entry struct {
 
 	// Guarded by Table.mu:
 	inc  string // the incarnation under which this node holds the lease; "" if it does not
-	size int
+	size int32  // what it counts against CacheBytes (resizeLocked)
+	bare bool   // it keeps no data (a Bare or no snapshot): held, it is on Table.bare
 	// prev, next and list link the entry into its LRU list (lru.go).
 	prev, next *Entry
 	list       *lru

@@ -24,6 +24,7 @@ func Run(cfg Config) *Result {
 	w.finalReads()
 	w.expireAll()
 	w.inspect(res)
+	res.Stripped = w.stripped()
 	w.teardown()
 	res.Ops, res.Events, res.Times = w.hist.ops, w.hist.events, w.hist.times
 	res.Schedule, res.Trace, res.SimTime = w.schedule, w.trace, w.since()
@@ -292,4 +293,20 @@ func (w *world) teardown() {
 	}
 	w.base.Close()
 	w.reqs.Wait()
+}
+
+// stripped sums, over every node run, the held sessions that lost their
+// copy but kept their lease (kiln.Stats.EvictedHeld): whether the run
+// took the near cache's bare path at all.
+func (w *world) stripped() int64 {
+	var n int64
+	for _, s := range w.slots {
+		s.mu.Lock()
+		runs := append([]*nodeRun(nil), s.all...)
+		s.mu.Unlock()
+		for _, r := range runs {
+			n += r.mgr.Stats().EvictedHeld
+		}
+	}
+	return n
 }

@@ -20,6 +20,7 @@ var (
 	flagFaults   = flag.String("sim.faults", "all", "fault kinds to inject: all, none, or a list like acklost,pause or all,-kill")
 	flagV        = flag.Bool("sim.v", false, "log every line of each run's trace")
 	flagWatchdog = flag.Duration("sim.watchdog", time.Minute, "wall time after which a seed that has not finished is reported as hung")
+	flagCache    = flag.Int("sim.cachebytes", 0, "bound each node's near cache by these bytes alone (0: the count bound); small values make held sessions go bare")
 	flagStrict   = flag.Bool("sim.strict", false, "fail on the known, not yet fixed faults too (see knownUnfixed)")
 )
 
@@ -62,7 +63,7 @@ func TestSim(t *testing.T) {
 	}
 	for _, seed := range seeds {
 		t.Run("seed="+itoa(seed), func(t *testing.T) {
-			runSeed(t, Config{Seed: seed, Steps: *flagSteps, Faults: kinds})
+			runSeed(t, Config{Seed: seed, Steps: *flagSteps, Faults: kinds, CacheBytes: *flagCache})
 		})
 	}
 }
@@ -89,8 +90,8 @@ func runSeed(t *testing.T, cfg Config) {
 	for _, n := range v.Notes {
 		t.Logf("note: %s", n)
 	}
-	t.Logf("seed %d: %d ops, %d destroy events, %d sessions checked, %v simulated, %d faults",
-		cfg.Seed, len(res.Ops), len(res.Events), v.Checked, res.SimTime, len(res.Schedule))
+	t.Logf("seed %d: %d ops, %d destroy events, %d sessions checked, %v simulated, %d faults, %d held sessions went bare",
+		cfg.Seed, len(res.Ops), len(res.Events), v.Checked, res.SimTime, len(res.Schedule), res.Stripped)
 	if len(v.Failures) == 0 {
 		return
 	}

@@ -38,6 +38,10 @@ type Config struct {
 	Seed   uint64
 	Steps  int   // scheduler steps before the faults stop
 	Faults Kinds // the fault kinds the schedule may inject
+	// CacheBytes, if set, bounds each node's near cache by bytes alone
+	// (CacheSessions 0), so that held sessions lose their copies before
+	// their leases (internal/lease bare.go); 0 keeps the count bound.
+	CacheBytes int
 	// Trace, if set, gets every line of the run as it happens.
 	Trace func(string)
 }
@@ -55,6 +59,7 @@ type Result struct {
 	QuietAt  time.Duration // when the faults stopped
 	QuietSeq int64
 	SimTime  time.Duration
+	Stripped int64           // held sessions that kept their lease without a copy, over all nodes
 	Times    []time.Duration // Times[seq-1]: when position seq was handed out
 }
 
@@ -156,6 +161,9 @@ func (w *world) startNode(s *nodeSlot) {
 	cfg.LivenessTTL, cfg.EngineTimeout = livenessTTL, engineTimeout
 	cfg.LeaseWait, cfg.LeaseRevokeTimeout = leaseWait, revokeTimeout
 	cfg.CacheSessions = 2 + int(w.cfg.Seed%2)
+	if w.cfg.CacheBytes > 0 {
+		cfg.CacheBytes, cfg.CacheSessions = w.cfg.CacheBytes, 0
+	}
 	if limited(w.cfg.Seed) {
 		cfg.MaxSessionsPerPrincipal, cfg.RefuseOverLimit = 1, true
 	}
