@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kilnhq/kiln/engine/natsengine"
+)
+
+// serve is the child process: an embedded server on dir, as kiln server
+// runs it (its own process, GOGC=50 unless set), that prints its URL and
+// then obeys "prof <path>" / "stop" lines on stdin until stdin closes.
+func serve(dir string) error {
+	srv, err := natsengine.StartServer(natsengine.ServerOptions{Port: -1, StoreDir: dir})
+	if err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+	fmt.Println(srv.ClientURL())
+	var prof *os.File
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		cmd, arg, _ := strings.Cut(in.Text(), " ")
+		switch cmd {
+		case "prof":
+			if prof, err = os.Create(arg); err == nil {
+				err = pprof.StartCPUProfile(prof)
+			}
+		case "stop":
+			pprof.StopCPUProfile()
+			err = prof.Close()
+		}
+		fmt.Println("ok", err)
+	}
+	return nil
+}
+
+// child is a server process started by serve in this binary.
+type child struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Scanner
+	url string
+}
+
+func startChild(dir string) (*child, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, "-serve", dir)
+	cmd.Stderr = os.Stderr
+	if os.Getenv("GOGC") == "" {
+		cmd.Env = append(os.Environ(), "GOGC=50") // as kiln server (cmd/kiln/gc.go)
+	}
+	c := &child{cmd: cmd}
+	if c.in, err = cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c.out = bufio.NewScanner(stdout)
+	if !c.out.Scan() {
+		c.stop()
+		return nil, fmt.Errorf("server process gave no URL")
+	}
+	c.url = c.out.Text()
+	return c, nil
+}
+
+// do sends one command and waits for its answer.
+func (c *child) do(cmd string) error {
+	if _, err := fmt.Fprintln(c.in, cmd); err != nil {
+		return err
+	}
+	if !c.out.Scan() {
+		return fmt.Errorf("server process: no answer to %q", cmd)
+	}
+	if ans := c.out.Text(); ans != "ok <nil>" {
+		return fmt.Errorf("server process: %q: %s", cmd, ans)
+	}
+	return nil
+}
+
+// cpu is the user+system CPU the server process has used (/proc, Linux).
+func (c *child) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64) // fields 14 and 15 of stat
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ 100
+}
+
+// rss is the server process's resident memory in bytes.
+func (c *child) rss() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", c.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	pages, _ := strconv.ParseInt(f[1], 10, 64)
+	return pages * int64(os.Getpagesize())
+}
+
+// stop closes stdin (the server shuts down cleanly) and waits.
+func (c *child) stop() error {
+	c.in.Close()
+	done := make(chan error, 1)
+	go func() { done <- c.cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(2 * time.Minute):
+		c.cmd.Process.Kill()
+		return <-done
+	}
+}
