@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -16,7 +17,9 @@ import (
 
 // serve is the child process: an embedded server on dir, as kiln server
 // runs it (its own process, GOGC=50 unless set), that prints its URL and
-// then obeys "prof <path>" / "stop" lines on stdin until stdin closes.
+// then obeys lines on stdin until stdin closes: "prof <path>" and "stop"
+// (a CPU profile), "gc" (a collection now), "gcs" (answers "ok <number of
+// collections> <heap MB>").
 func serve(dir string) error {
 	srv, err := natsengine.StartServer(natsengine.ServerOptions{Port: -1, StoreDir: dir})
 	if err != nil {
@@ -36,6 +39,13 @@ func serve(dir string) error {
 		case "stop":
 			pprof.StopCPUProfile()
 			err = prof.Close()
+		case "gc":
+			runtime.GC()
+		case "gcs":
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			fmt.Println("ok", ms.NumGC, ms.HeapAlloc>>20)
+			continue
 		}
 		fmt.Println("ok", err)
 	}
@@ -92,6 +102,18 @@ func (c *child) do(cmd string) error {
 		return fmt.Errorf("server process: %q: %s", cmd, ans)
 	}
 	return nil
+}
+
+// gcs is the server's number of collections so far and its heap in MB.
+func (c *child) gcs() (n, heapMB int, err error) {
+	if _, err := fmt.Fprintln(c.in, "gcs"); err != nil {
+		return 0, 0, err
+	}
+	if !c.out.Scan() {
+		return 0, 0, fmt.Errorf("server process: no answer to gcs")
+	}
+	_, err = fmt.Sscanf(c.out.Text(), "ok %d %d", &n, &heapMB)
+	return n, heapMB, err
 }
 
 // cpu is the user+system CPU the server process has used (/proc, Linux).

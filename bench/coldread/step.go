@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -21,8 +22,9 @@ type stepConfig struct {
 // hotSessions is the size of the hot set measured beside the cold one.
 const hotSessions = 1000
 
-// runStep fills a fresh store with n sessions, restarts its server and
-// measures, then removes the store.
+// runStep fills a fresh store with n sessions, then measures Gets and
+// compare-and-sets, each on a freshly restarted server, and removes the
+// store.
 func runStep(ctx context.Context, cfg stepConfig) error {
 	dir, err := os.MkdirTemp(cfg.base, "coldread")
 	if err != nil {
@@ -36,9 +38,14 @@ func runStep(ctx context.Context, cfg stepConfig) error {
 		return fmt.Errorf("fill %d: %w", cfg.n, err)
 	}
 	fmt.Printf("n=%d: filled %d records in %s\n", cfg.n, 3*cfg.n, time.Since(t0).Round(time.Second))
-	return withServer(ctx, dir, func(srv *child, eng *natsengine.Engine) error {
-		return measureAll(ctx, srv, eng, cfg)
-	})
+	for _, kind := range []string{"get", "get+cas"} {
+		if err := withServer(ctx, dir, func(srv *child, eng *natsengine.Engine) error {
+			return measureAll(ctx, srv, eng, cfg, kind)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // withServer starts a server process on dir and an engine on it, runs fn,
@@ -63,37 +70,85 @@ func withServer(ctx context.Context, dir string, fn func(*child, *natsengine.Eng
 	return err
 }
 
-// measureAll prints the store's size and each measurement.
-func measureAll(ctx context.Context, srv *child, eng *natsengine.Engine, cfg stepConfig) error {
-	if err := printStream(ctx, eng, cfg.n); err != nil {
-		return err
+// measureAll prints the store's size and measures one kind of operation:
+// on random sessions first (cold: nothing loaded since the restart), on
+// a hot set, on random sessions again (warm), after a garbage collection
+// in the server, and for a while at a steady pace.
+func measureAll(ctx context.Context, srv *child, eng *natsengine.Engine, cfg stepConfig, kind string) error {
+	if kind == "get" {
+		if err := printStream(ctx, eng, cfg.n); err != nil {
+			return err
+		}
 	}
 	m := measurer{srv: srv, eng: eng, cfg: cfg}
-	if cfg.prof != "" {
-		if err := srv.do("prof " + cfg.prof); err != nil {
-			return err
-		}
+	fn := m.get
+	if kind != "get" {
+		fn = m.getCAS
 	}
-	cold := m.run(ctx, "cold get", cfg.n, m.get)
+	prof := ""
 	if cfg.prof != "" {
-		if err := srv.do("stop"); err != nil {
-			return err
-		}
+		prof = strings.TrimSuffix(cfg.prof, ".prof") + "-" + strings.ReplaceAll(kind, "+", "") + ".prof"
 	}
-	hot := m.run(ctx, "hot get", hotSessions, m.get)
-	coldCAS := m.run(ctx, "cold get+cas", cfg.n, m.getCAS)
-	hotCAS := m.run(ctx, "hot get+cas", hotSessions, m.getCAS)
-	again := m.run(ctx, "cold get again", cfg.n, m.get)
-	for _, r := range []result{cold, hot, coldCAS, hotCAS, again} {
+	cold, err := m.profiled(ctx, prof, kind+" cold", cfg.n, fn)
+	if err != nil {
+		return err
+	}
+	hot := m.run(ctx, kind+" hot", hotSessions, fn)
+	warm := m.run(ctx, kind+" warm", cfg.n, fn)
+	if err := srv.do("gc"); err != nil {
+		return err
+	}
+	afterGC := m.run(ctx, kind+" after GC", cfg.n, fn)
+	for _, r := range []result{hot, warm, afterGC} {
 		if r.err != nil {
 			return r.err
 		}
 	}
-	fmt.Printf("  cold/hot: get p50 %.1f×, server CPU %.1f×; get+cas p50 %.1f×, server CPU %.1f×; server RSS %d MB\n",
-		ratio(cold.p50, hot.p50), ratio(cold.cpuPerOp, hot.cpuPerOp),
-		ratio(coldCAS.p50, hotCAS.p50), ratio(coldCAS.cpuPerOp, hotCAS.cpuPerOp), srv.rss()>>20)
+	fmt.Printf("  %s: server CPU/op cold %.1f×, warm %.1f×, after one GC %.1f× of hot; p99 cold %.1f× of hot; server RSS %d MB\n",
+		kind, ratio(cold.cpuPerOp, hot.cpuPerOp), ratio(warm.cpuPerOp, hot.cpuPerOp), ratio(afterGC.cpuPerOp, hot.cpuPerOp),
+		ratio(cold.p99, hot.p99), srv.rss()>>20)
+	return m.steady(ctx, kind, fn)
+}
+
+// profiled is run with the server's CPU profile written to path ("" for none).
+func (m *measurer) profiled(ctx context.Context, path, name string, n int, fn op) (result, error) {
+	if path != "" {
+		if err := m.srv.do("prof " + path); err != nil {
+			return result{}, err
+		}
+	}
+	r := m.run(ctx, name, n, fn)
+	if path != "" {
+		if err := m.srv.do("stop"); err != nil {
+			return result{}, err
+		}
+	}
+	return r, r.err
+}
+
+// steady runs windows of random operations at full pace, printing the
+// server's collections in each.
+func (m *measurer) steady(ctx context.Context, kind string, fn op) error {
+	for w := range steadyWindows {
+		gc0, _, err := m.srv.gcs()
+		if err != nil {
+			return err
+		}
+		r := m.run(ctx, fmt.Sprintf("%s steady %d", kind, w+1), m.cfg.n, fn)
+		if r.err != nil {
+			return r.err
+		}
+		gc1, heap, err := m.srv.gcs()
+		if err != nil {
+			return err
+		}
+		fmt.Printf("      server: %d collections in the window, heap %d MB\n", gc1-gc0, heap)
+	}
 	return nil
 }
+
+// steadyWindows is how many windows steady measures.
+const steadyWindows = 4
 
 func ratio(a, b time.Duration) float64 {
 	if b <= 0 {
