@@ -17,8 +17,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 )
 
@@ -29,16 +32,18 @@ func main() {
 	budget := flag.Duration("budget", 60*time.Second, "time bound of each measurement")
 	workers := flag.Int("workers", 16, "concurrent callers while measuring")
 	prof := flag.String("cpuprofile", "", "write the server's CPU profile of each step's cold Gets to <this>-<n>.prof")
+	maxBytes := flag.Int64("maxbytes", 0, "the bucket's MaxBytes (kiln server sets 80% of JetStream's store limit: 8 MB blocks)")
 	base := flag.String("dir", "", "parent of the temporary store dirs (default: the system's)")
 	flag.Parse()
 	if *serveDir != "" {
 		exitOn(serve(*serveDir))
 		return
 	}
+	removeOnSignal()
 	for _, s := range strings.Split(*ns, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		exitOn(err)
-		cfg := stepConfig{n: n, ops: *ops, budget: *budget, workers: *workers, base: *base}
+		cfg := stepConfig{n: n, ops: *ops, budget: *budget, workers: *workers, base: *base, maxBytes: *maxBytes}
 		if *prof != "" {
 			cfg.prof = fmt.Sprintf("%s-%d.prof", *prof, n)
 		}
@@ -51,4 +56,22 @@ func exitOn(err error) {
 		fmt.Fprintln(os.Stderr, "coldread:", err)
 		os.Exit(1)
 	}
+}
+
+// stepDirs are the store dirs of running steps, removed on a signal too.
+var stepDirs sync.Map
+
+// removeOnSignal removes the step's store dirs when the program is
+// interrupted, terminated, or its output is closed (SIGPIPE).
+func removeOnSignal() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM, syscall.SIGPIPE)
+	go func() {
+		<-ch
+		stepDirs.Range(func(dir, _ any) bool {
+			os.RemoveAll(dir.(string))
+			return true
+		})
+		os.Exit(1)
+	}()
 }

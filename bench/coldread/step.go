@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +20,7 @@ type stepConfig struct {
 	budget          time.Duration
 	prof            string // "" for none
 	base            string
+	maxBytes        int64 // the bucket's MaxBytes; > 0 as kiln server sets it
 }
 
 // hotSessions is the size of the hot set measured beside the cold one.
@@ -30,16 +34,23 @@ func runStep(ctx context.Context, cfg stepConfig) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	stepDirs.Store(dir, true)
+	defer func() { os.RemoveAll(dir); stepDirs.Delete(dir) }()
 	t0 := time.Now()
-	if err := withServer(ctx, dir, func(srv *child, eng *natsengine.Engine) error {
+	if err := withServer(ctx, dir, cfg.maxBytes, func(srv *child, eng *natsengine.Engine) error {
 		return fill(ctx, eng, cfg.n, 128)
 	}); err != nil {
 		return fmt.Errorf("fill %d: %w", cfg.n, err)
 	}
-	fmt.Printf("n=%d: filled %d records in %s\n", cfg.n, 3*cfg.n, time.Since(t0).Round(time.Second))
+	fmt.Printf("n=%d, bucket MaxBytes %d: filled %d records in %s; %s\n", cfg.n, cfg.maxBytes, 3*cfg.n,
+		time.Since(t0).Round(time.Second), blockSizes(dir))
+	if err := withServer(ctx, dir, cfg.maxBytes, func(srv *child, eng *natsengine.Engine) error {
+		return measureHOL(ctx, srv, eng, cfg)
+	}); err != nil {
+		return err
+	}
 	for _, kind := range []string{"get", "get+cas"} {
-		if err := withServer(ctx, dir, func(srv *child, eng *natsengine.Engine) error {
+		if err := withServer(ctx, dir, cfg.maxBytes, func(srv *child, eng *natsengine.Engine) error {
 			return measureAll(ctx, srv, eng, cfg, kind)
 		}); err != nil {
 			return err
@@ -50,13 +61,13 @@ func runStep(ctx context.Context, cfg stepConfig) error {
 
 // withServer starts a server process on dir and an engine on it, runs fn,
 // and stops both.
-func withServer(ctx context.Context, dir string, fn func(*child, *natsengine.Engine) error) error {
+func withServer(ctx context.Context, dir string, maxBytes int64, fn func(*child, *natsengine.Engine) error) error {
 	t0 := time.Now()
 	srv, err := startChild(dir)
 	if err != nil {
 		return err
 	}
-	eng, err := natsengine.Open(ctx, natsengine.Options{URL: srv.url, Name: "coldread", OpTimeout: 30 * time.Second})
+	eng, err := natsengine.Open(ctx, natsengine.Options{URL: srv.url, Name: "coldread", OpTimeout: 30 * time.Second, MaxBytes: maxBytes})
 	if err != nil {
 		srv.stop()
 		return err
@@ -175,4 +186,44 @@ func printStream(ctx context.Context, eng *natsengine.Engine, n int) error {
 			info.State.Bytes>>20, info.State.NumDeleted, float64(info.State.Bytes)/float64(n))
 	}
 	return nil
+}
+
+// blockSizes describes the stream's message block files: how many, and
+// the largest (the block size the server chose).
+func blockSizes(dir string) string {
+	var n int
+	var largest int64
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(path, ".blk") {
+			if fi, err := d.Info(); err == nil {
+				n, largest = n+1, max(largest, fi.Size())
+			}
+		}
+		return nil
+	})
+	return fmt.Sprintf("%d blocks, largest %.1f MB", n, float64(largest)/(1<<20))
+}
+
+// measureHOL times hot writes while cold Gets run on the writer's own
+// connection (the first half of the sessions), then on another one (the
+// second half: as cold, on the same restart).
+func measureHOL(ctx context.Context, srv *child, eng *natsengine.Engine, cfg stepConfig) error {
+	other, err := natsengine.Open(ctx, natsengine.Options{URL: srv.url, Name: "coldread-2", OpTimeout: 30 * time.Second, MaxBytes: cfg.maxBytes})
+	if err != nil {
+		return err
+	}
+	defer other.Close()
+	d := min(cfg.budget, 8*time.Second)
+	lats, err := hotWrites(ctx, eng, cfg.n, d/4)
+	if err != nil {
+		return err
+	}
+	slices.Sort(lats)
+	fmt.Printf("  %-32s hot CAS p50 %8s p99 %8s\n", "alone", lats[len(lats)/2].Round(time.Microsecond),
+		lats[len(lats)*99/100].Round(time.Microsecond))
+	half := cfg.n / 2
+	if err := headOfLine(ctx, srv, "cold gets on the same connection", eng, eng, cfg.n, 0, half, d); err != nil {
+		return err
+	}
+	return headOfLine(ctx, srv, "cold gets on another connection", other, eng, cfg.n, half, cfg.n-hotSessions, d)
 }
