@@ -45,9 +45,9 @@ func value(n int) []byte {
 	return b
 }
 
-// fill creates n sessions as kiln does: lease and touch records, then the
+// fill creates n sessions, noting each one's meta revision in revs, as kiln does: lease and touch records, then the
 // meta record, each IfNew with its TTL, from workers goroutines.
-func fill(ctx context.Context, eng *natsengine.Engine, n, workers int) error {
+func fill(ctx context.Context, eng *natsengine.Engine, n, workers int, revs []atomic.Uint64) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
@@ -57,10 +57,12 @@ func fill(ctx context.Context, eng *natsengine.Engine, n, workers int) error {
 		go func() {
 			defer wg.Done()
 			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
-				if err := create(ctx, eng, storeKey(i)); err != nil {
+				rev, err := create(ctx, eng, storeKey(i))
+				if err != nil {
 					errs <- fmt.Errorf("session %d: %w", i, err)
 					return
 				}
+				revs[i].Store(rev)
 				if i > 0 && i%200000 == 0 {
 					fmt.Printf("  %d sessions in %s\n", i, time.Since(t0).Round(time.Second))
 				}
@@ -72,15 +74,18 @@ func fill(ctx context.Context, eng *natsengine.Engine, n, workers int) error {
 	return <-errs
 }
 
-func create(ctx context.Context, eng *natsengine.Engine, k string) error {
+// create returns the meta record's revision.
+func create(ctx context.Context, eng *natsengine.Engine, k string) (uint64, error) {
+	var rev []uint64
 	for _, op := range []engine.Op{
 		{Key: keys.Lease(k), Value: value(leaseSize), TTL: dataTTL, IfNew: true},
 		{Key: keys.Touch(k), Value: value(touchSize), TTL: touchTTL, IfNew: true},
 		{Key: keys.Meta(k), Value: value(metaSize), TTL: dataTTL, IfNew: true},
 	} {
-		if _, err := eng.Commit(ctx, op); err != nil {
-			return err
+		var err error
+		if rev, err = eng.Commit(ctx, op); err != nil {
+			return 0, err
 		}
 	}
-	return nil
+	return rev[0], nil
 }

@@ -27,7 +27,7 @@ const holWorkers = 4
 // A collection in the server drops the block caches that reads loaded
 // (they are held weakly), so srv collects every holGC to keep the reads
 // cold, as a busy server's collections do.
-func headOfLine(ctx context.Context, srv *child, name string, cold, hot *natsengine.Engine, n, lo, hi int, d time.Duration) error {
+func headOfLine(ctx context.Context, srv *child, name string, cold, hot *natsengine.Engine, n, lo, hi int, d time.Duration, revs []atomic.Uint64) error {
 	stop := make(chan struct{})
 	gcDone := make(chan error, 1)
 	go func() { gcDone <- collectUntil(srv, stop) }()
@@ -50,7 +50,7 @@ func headOfLine(ctx context.Context, srv *child, name string, cold, hot *natseng
 			}
 		})
 	}
-	lats, err := hotWrites(ctx, hot, n, d)
+	lats, err := hotWrites(ctx, hot, n, d, revs)
 	close(stop)
 	wg.Wait()
 	close(errs)
@@ -89,21 +89,24 @@ func collectUntil(srv *child, stop <-chan struct{}) error {
 }
 
 // hotWrites does get + compare-and-set on the last hotSessions sessions
-// for d, one at a time, and returns the CAS latencies.
-func hotWrites(ctx context.Context, eng *natsengine.Engine, n int, d time.Duration) ([]time.Duration, error) {
+// for d, one at a time, noting the new revisions in revs, and returns the
+// CAS latencies.
+func hotWrites(ctx context.Context, eng *natsengine.Engine, n int, d time.Duration, revs []atomic.Uint64) ([]time.Duration, error) {
 	var lats []time.Duration
 	for end := time.Now().Add(d); time.Now().Before(end); {
-		k := keys.Meta(storeKey(n - 1 - rand.IntN(hotSessions)))
+		i := n - 1 - rand.IntN(hotSessions)
+		k := keys.Meta(storeKey(i))
 		e, err := eng.Get(ctx, k)
 		if err != nil {
 			return nil, err
 		}
 		t := time.Now()
-		_, err = eng.Commit(ctx, engine.Op{Key: k, Value: e.Value, TTL: dataTTL, IfRevision: e.Revision})
+		rev, err := eng.Commit(ctx, engine.Op{Key: k, Value: e.Value, TTL: dataTTL, IfRevision: e.Revision})
 		lats = append(lats, time.Since(t))
 		if err != nil {
 			return nil, err
 		}
+		revs[i].Store(rev[0])
 	}
 	return lats, nil
 }

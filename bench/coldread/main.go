@@ -58,16 +58,22 @@ func exitOn(err error) {
 	}
 }
 
-// stepDirs are the store dirs of running steps, removed on a signal too.
-var stepDirs sync.Map
+// stepDirs are the store dirs of running steps, removed on a signal too;
+// servers the running server processes, stopped first.
+var stepDirs, servers sync.Map
 
-// removeOnSignal removes the step's store dirs when the program is
+// removeOnSignal stops the server processes and removes the steps' store dirs when the program is
 // interrupted, terminated, or its output is closed (SIGPIPE).
 func removeOnSignal() {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM, syscall.SIGPIPE)
 	go func() {
 		<-ch
+		servers.Range(func(c, _ any) bool {
+			c.(*child).cmd.Process.Kill()
+			c.(*child).cmd.Wait()
+			return true
+		})
 		stepDirs.Range(func(dir, _ any) bool {
 			os.RemoveAll(dir.(string))
 			return true

@@ -17,9 +17,10 @@ import (
 
 // measurer runs one kind of operation on random sessions.
 type measurer struct {
-	srv *child
-	eng *natsengine.Engine
-	cfg stepConfig
+	srv  *child
+	eng  *natsengine.Engine
+	cfg  stepConfig
+	revs []atomic.Uint64 // by session: its meta record's revision as this program last wrote it
 }
 
 type result struct {
@@ -29,7 +30,7 @@ type result struct {
 
 // op is one measured operation on session i; lat receives the latency of
 // each engine call it makes.
-type op func(ctx context.Context, k string, lat func(time.Duration)) error
+type op func(ctx context.Context, i int, lat func(time.Duration)) error
 
 // run does cfg.ops operations (or what fits in cfg.budget) on sessions
 // drawn uniformly from the first n, and prints latency and server CPU per
@@ -48,7 +49,7 @@ func (m *measurer) run(ctx context.Context, name string, n int, fn op) result {
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(m.cfg.ops) && time.Now().Before(deadline) {
-				if err := fn(ctx, storeKey(rand.IntN(n)), lat); err != nil {
+				if err := fn(ctx, rand.IntN(n), lat); err != nil {
 					firstErr.CompareAndSwap(nil, fmt.Errorf("%s: %w", name, err))
 					return
 				}
@@ -74,9 +75,9 @@ func (m *measurer) run(ctx context.Context, name string, n int, fn op) result {
 }
 
 // get reads the session's meta record.
-func (m *measurer) get(ctx context.Context, k string, lat func(time.Duration)) error {
+func (m *measurer) get(ctx context.Context, i int, lat func(time.Duration)) error {
 	t := time.Now()
-	_, err := m.eng.Get(ctx, keys.Meta(k))
+	_, err := m.eng.Get(ctx, keys.Meta(storeKey(i)))
 	lat(time.Since(t))
 	return err
 }
@@ -84,16 +85,38 @@ func (m *measurer) get(ctx context.Context, k string, lat func(time.Duration)) e
 // getCAS reads the meta record and rewrites it compare-and-set on the
 // revision read (a save's commit point); only the CAS is timed. A
 // conflict (two workers drew the same session) is not an error.
-func (m *measurer) getCAS(ctx context.Context, k string, lat func(time.Duration)) error {
+func (m *measurer) getCAS(ctx context.Context, i int, lat func(time.Duration)) error {
+	k := storeKey(i)
 	e, err := m.eng.Get(ctx, keys.Meta(k))
 	if err != nil {
 		return err
 	}
 	t := time.Now()
-	_, err = m.eng.Commit(ctx, engine.Op{Key: keys.Meta(k), Value: e.Value, TTL: dataTTL, IfRevision: e.Revision})
+	revs, err := m.eng.Commit(ctx, engine.Op{Key: keys.Meta(k), Value: e.Value, TTL: dataTTL, IfRevision: e.Revision})
 	lat(time.Since(t))
 	if errors.Is(err, engine.ErrConflict) {
 		return nil
+	}
+	if err == nil {
+		m.revs[i].Store(revs[0])
+	}
+	return err
+}
+
+// cas rewrites the meta record compare-and-set on the revision this
+// program last wrote, without reading it first (as kiln releases a lease
+// or slides a touch record on a revision it knows). Its previous
+// revision is removed from its block by the write.
+func (m *measurer) cas(ctx context.Context, i int, lat func(time.Duration)) error {
+	t := time.Now()
+	rev := m.revs[i].Load()
+	revs, err := m.eng.Commit(ctx, engine.Op{Key: keys.Meta(storeKey(i)), Value: value(metaSize), TTL: dataTTL, IfRevision: rev})
+	lat(time.Since(t))
+	if errors.Is(err, engine.ErrConflict) {
+		return nil
+	}
+	if err == nil {
+		m.revs[i].CompareAndSwap(rev, revs[0])
 	}
 	return err
 }

@@ -87,6 +87,7 @@ func startChild(dir string) (*child, error) {
 		return nil, fmt.Errorf("server process gave no URL")
 	}
 	c.url = c.out.Text()
+	servers.Store(c, true)
 	return c, nil
 }
 
@@ -122,10 +123,23 @@ func (c *child) cpu() time.Duration {
 	if err != nil {
 		return 0
 	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	ut, _ := strconv.ParseInt(f[11], 10, 64) // fields 14 and 15 of stat
+	return statCPU(string(b))
+}
+
+// statCPU is utime + stime (fields 14 and 15, in clock ticks of 10 ms) of
+// a /proc/<pid>/stat line; the command name, field 2, may hold spaces.
+func statCPU(stat string) time.Duration {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(stat[i+1:]) // f[0] is field 3
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ 100
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 // rss is the server process's resident memory in bytes.
@@ -141,6 +155,7 @@ func (c *child) rss() int64 {
 
 // stop closes stdin (the server shuts down cleanly) and waits.
 func (c *child) stop() error {
+	defer servers.Delete(c)
 	c.in.Close()
 	done := make(chan error, 1)
 	go func() { done <- c.cmd.Wait() }()

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -37,21 +38,22 @@ func runStep(ctx context.Context, cfg stepConfig) error {
 	stepDirs.Store(dir, true)
 	defer func() { os.RemoveAll(dir); stepDirs.Delete(dir) }()
 	t0 := time.Now()
+	revs := make([]atomic.Uint64, cfg.n)
 	if err := withServer(ctx, dir, cfg.maxBytes, func(srv *child, eng *natsengine.Engine) error {
-		return fill(ctx, eng, cfg.n, 128)
+		return fill(ctx, eng, cfg.n, 128, revs)
 	}); err != nil {
 		return fmt.Errorf("fill %d: %w", cfg.n, err)
 	}
 	fmt.Printf("n=%d, bucket MaxBytes %d: filled %d records in %s; %s\n", cfg.n, cfg.maxBytes, 3*cfg.n,
 		time.Since(t0).Round(time.Second), blockSizes(dir))
 	if err := withServer(ctx, dir, cfg.maxBytes, func(srv *child, eng *natsengine.Engine) error {
-		return measureHOL(ctx, srv, eng, cfg)
+		return measureHOL(ctx, srv, eng, cfg, revs)
 	}); err != nil {
 		return err
 	}
-	for _, kind := range []string{"get", "get+cas"} {
+	for _, kind := range []string{"get", "get+cas", "cas"} {
 		if err := withServer(ctx, dir, cfg.maxBytes, func(srv *child, eng *natsengine.Engine) error {
-			return measureAll(ctx, srv, eng, cfg, kind)
+			return measureAll(ctx, srv, eng, cfg, kind, revs)
 		}); err != nil {
 			return err
 		}
@@ -85,17 +87,14 @@ func withServer(ctx context.Context, dir string, maxBytes int64, fn func(*child,
 // on random sessions first (cold: nothing loaded since the restart), on
 // a hot set, on random sessions again (warm), after a garbage collection
 // in the server, and for a while at a steady pace.
-func measureAll(ctx context.Context, srv *child, eng *natsengine.Engine, cfg stepConfig, kind string) error {
+func measureAll(ctx context.Context, srv *child, eng *natsengine.Engine, cfg stepConfig, kind string, revs []atomic.Uint64) error {
 	if kind == "get" {
 		if err := printStream(ctx, eng, cfg.n); err != nil {
 			return err
 		}
 	}
-	m := measurer{srv: srv, eng: eng, cfg: cfg}
-	fn := m.get
-	if kind != "get" {
-		fn = m.getCAS
-	}
+	m := measurer{srv: srv, eng: eng, cfg: cfg, revs: revs}
+	fn := map[string]op{"get": m.get, "get+cas": m.getCAS, "cas": m.cas}[kind]
 	prof := ""
 	if cfg.prof != "" {
 		prof = strings.TrimSuffix(cfg.prof, ".prof") + "-" + strings.ReplaceAll(kind, "+", "") + ".prof"
@@ -207,14 +206,14 @@ func blockSizes(dir string) string {
 // measureHOL times hot writes while cold Gets run on the writer's own
 // connection (the first half of the sessions), then on another one (the
 // second half: as cold, on the same restart).
-func measureHOL(ctx context.Context, srv *child, eng *natsengine.Engine, cfg stepConfig) error {
+func measureHOL(ctx context.Context, srv *child, eng *natsengine.Engine, cfg stepConfig, revs []atomic.Uint64) error {
 	other, err := natsengine.Open(ctx, natsengine.Options{URL: srv.url, Name: "coldread-2", OpTimeout: 30 * time.Second, MaxBytes: cfg.maxBytes})
 	if err != nil {
 		return err
 	}
 	defer other.Close()
 	d := min(cfg.budget, 8*time.Second)
-	lats, err := hotWrites(ctx, eng, cfg.n, d/4)
+	lats, err := hotWrites(ctx, eng, cfg.n, d/4, revs)
 	if err != nil {
 		return err
 	}
@@ -222,8 +221,8 @@ func measureHOL(ctx context.Context, srv *child, eng *natsengine.Engine, cfg ste
 	fmt.Printf("  %-32s hot CAS p50 %8s p99 %8s\n", "alone", lats[len(lats)/2].Round(time.Microsecond),
 		lats[len(lats)*99/100].Round(time.Microsecond))
 	half := cfg.n / 2
-	if err := headOfLine(ctx, srv, "cold gets on the same connection", eng, eng, cfg.n, 0, half, d); err != nil {
+	if err := headOfLine(ctx, srv, "cold gets on the same connection", eng, eng, cfg.n, 0, half, d, revs); err != nil {
 		return err
 	}
-	return headOfLine(ctx, srv, "cold gets on another connection", other, eng, cfg.n, half, cfg.n-hotSessions, d)
+	return headOfLine(ctx, srv, "cold gets on another connection", other, eng, cfg.n, half, cfg.n-hotSessions, d, revs)
 }
