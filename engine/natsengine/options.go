@@ -55,6 +55,14 @@ type Options struct {
 	// takes markers, deletes and overwrites no larger than the value they
 	// replace. 0 leaves an existing bucket's limit, and creates a bucket
 	// without one.
+	//
+	// The limit also sets the size of the stream's message blocks, which
+	// the server picks when it creates the stream and again whenever it
+	// starts: 8 MiB with a limit of 32 MiB or more per shard, 4 MiB
+	// without one (nats-server 2.15). A read or write of a record whose
+	// block the server has not loaded since its last garbage collection
+	// loads the whole block; docs/scaling.md ("Cold records") has the
+	// costs.
 	MaxBytes int64
 	// Shards spreads the keys over this many buckets (streams), each with
 	// its own leader, for write throughput beyond what one stream takes.
