@@ -19,10 +19,9 @@ import (
 const holWorkers = 4
 
 // headOfLine times compare-and-sets on hot records (the last sessions
-// created: their block is the one being written) while holWorkers read
-// cold records of sessions [lo, hi) through cold, and prints the hot
-// writes' latency. With cold the engine that writes, the two share one
-// connection; with another engine, they do not.
+// created: their block is the one being written) through hot while
+// holWorkers read cold records of sessions [lo, hi) through cold, and
+// prints the hot writes' latency and the cold reads' rate.
 //
 // A collection in the server drops the block caches that reads loaded
 // (they are held weakly), so srv collects every holGC to keep the reads

@@ -33,6 +33,7 @@ func main() {
 	workers := flag.Int("workers", 16, "concurrent callers while measuring")
 	prof := flag.String("cpuprofile", "", "write the server's CPU profile of each step's cold Gets to <this>-<n>.prof")
 	maxBytes := flag.Int64("maxbytes", 0, "the bucket's MaxBytes (kiln server sets 80% of JetStream's store limit: 8 MB blocks)")
+	kinds := flag.String("kinds", "get,get+cas,cas", "operations measured after the head-of-line test, each on a freshly restarted server (\"\": none)")
 	base := flag.String("dir", "", "parent of the temporary store dirs (default: the system's)")
 	flag.Parse()
 	if *serveDir != "" {
@@ -43,7 +44,7 @@ func main() {
 	for _, s := range strings.Split(*ns, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		exitOn(err)
-		cfg := stepConfig{n: n, ops: *ops, budget: *budget, workers: *workers, base: *base, maxBytes: *maxBytes}
+		cfg := stepConfig{n: n, ops: *ops, budget: *budget, workers: *workers, base: *base, maxBytes: *maxBytes, kinds: strings.FieldsFunc(*kinds, func(r rune) bool { return r == ',' })}
 		if *prof != "" {
 			cfg.prof = fmt.Sprintf("%s-%d.prof", *prof, n)
 		}

@@ -21,7 +21,8 @@ type stepConfig struct {
 	budget          time.Duration
 	prof            string // "" for none
 	base            string
-	maxBytes        int64 // the bucket's MaxBytes; > 0 as kiln server sets it
+	maxBytes        int64    // the bucket's MaxBytes; > 0 as kiln server sets it
+	kinds           []string // of measureAll, each on its own restart
 }
 
 // hotSessions is the size of the hot set measured beside the cold one.
@@ -51,7 +52,7 @@ func runStep(ctx context.Context, cfg stepConfig) error {
 	}); err != nil {
 		return err
 	}
-	for _, kind := range []string{"get", "get+cas", "cas"} {
+	for _, kind := range cfg.kinds {
 		if err := withServer(ctx, dir, cfg.maxBytes, func(srv *child, eng *natsengine.Engine) error {
 			return measureAll(ctx, srv, eng, cfg, kind, revs)
 		}); err != nil {
@@ -203,16 +204,20 @@ func blockSizes(dir string) string {
 	return fmt.Sprintf("%d blocks, largest %.1f MB", n, float64(largest)/(1<<20))
 }
 
-// measureHOL times hot writes while cold Gets run on the writer's own
-// connection (the first half of the sessions), then on another one (the
-// second half: as cold, on the same restart).
+// measureHOL times hot writes while cold Gets of the same engine run
+// beside them, with the Gets on the engine's one connection (ReadConns
+// -1, before) and on read connections of their own (the default, after),
+// in the order before, after, after, before over four quarters of the
+// sessions (each cold, on the same restart), so that what changes during
+// the run falls on both.
 func measureHOL(ctx context.Context, srv *child, eng *natsengine.Engine, cfg stepConfig, revs []atomic.Uint64) error {
-	other, err := natsengine.Open(ctx, natsengine.Options{URL: srv.url, Name: "coldread-2", OpTimeout: 30 * time.Second, MaxBytes: cfg.maxBytes})
+	one, err := natsengine.Open(ctx, natsengine.Options{URL: srv.url, Name: "coldread-1conn", OpTimeout: 30 * time.Second,
+		MaxBytes: cfg.maxBytes, ReadConns: -1})
 	if err != nil {
 		return err
 	}
-	defer other.Close()
-	d := min(cfg.budget, 8*time.Second)
+	defer one.Close()
+	d := min(cfg.budget, 4*time.Second)
 	lats, err := hotWrites(ctx, eng, cfg.n, d/4, revs)
 	if err != nil {
 		return err
@@ -220,9 +225,15 @@ func measureHOL(ctx context.Context, srv *child, eng *natsengine.Engine, cfg ste
 	slices.Sort(lats)
 	fmt.Printf("  %-32s hot CAS p50 %8s p99 %8s\n", "alone", lats[len(lats)/2].Round(time.Microsecond),
 		lats[len(lats)*99/100].Round(time.Microsecond))
-	half := cfg.n / 2
-	if err := headOfLine(ctx, srv, "cold gets on the same connection", eng, eng, cfg.n, 0, half, d, revs); err != nil {
-		return err
+	q := (cfg.n - hotSessions) / 4
+	for i, e := range []*natsengine.Engine{one, eng, eng, one} {
+		name := "gets on the one connection"
+		if e == eng {
+			name = "gets on 2 read connections"
+		}
+		if err := headOfLine(ctx, srv, name, e, e, cfg.n, i*q, (i+1)*q, d, revs); err != nil {
+			return err
+		}
 	}
-	return headOfLine(ctx, srv, "cold gets on another connection", other, eng, cfg.n, half, cfg.n-hotSessions, d, revs)
+	return nil
 }
