@@ -47,7 +47,7 @@ func runGrowth(ctx context.Context, systems []*system, o options) string {
 		sizeSystems, liveSystems = nil, []string{ceilingName, scsName, stickyName}
 	}
 	sized := sessionSizes(ctx, pickSystems(systems, sizeSystems...), spec, parseInts(o.sizes))
-	live := liveSessions(ctx, pickSystems(systems, liveSystems...), spec, parseInts(o.sessions), o.stepBudget)
+	live := liveSessions(ctx, pickSystems(systems, liveSystems...), spec, parseInts(o.sessions), o.stepBudget, o.settle)
 	return "\n## How cost grows with session size\n\n" + sizeTable(sized) + sizeNotes +
 		"\n## How cost grows with live sessions\n\n" + liveTable(live) + liveNotes
 }
@@ -77,8 +77,10 @@ func parseInts(s string) []int {
 // liveSessions grows each system's live sessions step by step and measures
 // throughput (users pick a random live session per request) and memory.
 // A step stops creating sessions after budget; the system then runs with
-// the sessions it has, and takes no further step.
-func liveSessions(ctx context.Context, systems []*system, spec loadSpec, steps []int, budget time.Duration) []growthRow {
+// the sessions it has, and takes no further step. With settle > 0 each
+// step then runs the load for settle and measures a second window,
+// printed to stderr only.
+func liveSessions(ctx context.Context, systems []*system, spec loadSpec, steps []int, budget, settle time.Duration) []growthRow {
 	var rows []growthRow
 	for _, s := range systems {
 		var pool []*client
@@ -124,6 +126,9 @@ func liveSessions(ctx context.Context, systems []*system, spec loadSpec, steps [
 			}
 			row.res = runRandom(ctx, s, spec, pool)
 			rows = append(rows, row)
+			if settle > 0 {
+				printSettled(ctx, s, spec, pool, settle, row.res)
+			}
 			if row.live < k {
 				fmt.Fprintf(os.Stderr, "bench: live sessions %-26s created %d of %d within the step budget %s: no further step\n", s.name, added, k-len(pool)+added, budget)
 			}
@@ -137,6 +142,17 @@ func liveSessions(ctx context.Context, systems []*system, spec loadSpec, steps [
 		s.forgetSessions()
 	}
 	return withRatios(rows)
+}
+
+// printSettled runs the load on pool for settle, then measures a window
+// and prints its rate and p99 beside first's: the first window of a step
+// starts right after its sessions were created, when the server has
+// loaded none of its older message blocks (docs/scaling.md).
+func printSettled(ctx context.Context, s *system, spec loadSpec, pool []*client, settle time.Duration, first loadResult) {
+	spec.warmup = settle
+	r := runRandom(ctx, s, spec, pool)
+	fmt.Fprintf(os.Stderr, "bench: live sessions %-26s %7d  first window %8.0f req/s p99 %s; after %s more %8.0f req/s p99 %s\n",
+		s.name, len(pool), first.rate(), ms(p99(first)), settle, r.rate(), ms(p99(r)))
 }
 
 // populate creates n sessions on s with one increment each, from

@@ -44,6 +44,7 @@ type options struct {
 	shards     string        // shard counts for it
 	memOnly    bool          // growth: live sessions only, ceiling, scs and kiln sticky
 	stepBudget time.Duration // bound on creating one growth step's sessions, per system
+	settle     time.Duration // growth: load run after a step's window before a second window (0: none)
 	cpuProf    string        // write a CPU profile of this process (app nodes, load generator) here
 	memProf    string        // write a heap profile here at the end
 	systems    string        // comma-separated short names of the systems to run (the ceiling always runs)
@@ -67,6 +68,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.servers3, "servers3", true, "run the write test on three kiln servers (1, 3 and 6 shards)")
 	fs.StringVar(&o.shards, "shards", "1,3,6", "shard counts for the three-server test")
 	fs.BoolVar(&o.memOnly, "growth-few", false, "cost-growth tests: live sessions only, on the ceiling, scs + Redis and kiln sticky (for profiling the growth step)")
+	fs.DurationVar(&o.settle, "growth-settle", 0, "live-sessions steps: after the measured window, run the load this long and measure a second window (stderr), to tell the server's cold start after creating the step's sessions from its steady state")
 	fs.DurationVar(&o.stepBudget, "step-budget", 4*time.Minute, "bound on creating the sessions of one live-sessions step, per system (the step then runs with those created)")
 	fs.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of the benchmark process (app nodes and load generator) to this file")
 	fs.StringVar(&o.memProf, "memprofile", "", "write a heap profile of the benchmark process to this file when the tests end")

@@ -87,6 +87,18 @@
 // short-lived, headers-only consumer, whatever the limit, so it belongs
 // to background work (indexes, enumeration), not to the request path.
 //
+// # Reads
+//
+// [Engine.Get] reads the key's last message (a direct get on a
+// one-replica bucket, from the stream's leader otherwise) over one of
+// Options.ReadConns connections of its own, in turn: the server answers
+// a direct get in the read loop of the connection it came on, and a get
+// of a record whose message block the server has not loaded recently
+// loads the whole block first (milliseconds; docs/scaling.md, "Cold
+// records on the server"), which would hold up every write, watch and
+// message sent after it on a shared connection. A get sent after a
+// write was acknowledged sees it, whichever connection each took.
+//
 // # Writes
 //
 // Every write is a raw JetStream publish to the key's subject, never a KV

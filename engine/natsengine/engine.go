@@ -21,6 +21,7 @@ type Engine struct {
 	opts        Options
 	log         *slog.Logger
 	nc          *nats.Conn
+	readConns   []*nats.Conn // Options.ReadConns, for Gets; set by Open, then read-only
 	js          jetstream.JetStream
 	shards      []*shard // by shardIndex; set by Open, then read-only
 	watchPrefix string   // "kilnwatch.<bucket>.": what every shard republishes
@@ -56,6 +57,11 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		subs:        make(map[*subscription]struct{}),
 	}
 	if err := e.setup(ctx); err != nil {
+		nc.Close()
+		return nil, opts.redact(err)
+	}
+	if err := e.openReaders(ctx); err != nil {
+		e.closeReaders()
 		nc.Close()
 		return nil, opts.redact(err)
 	}
@@ -123,7 +129,7 @@ func (e *Engine) ready() error {
 	return fmt.Errorf("%w: nats connection %s", engine.ErrUnavailable, e.nc.Status())
 }
 
-// Close stops every subscription and closes the connection. Later calls
+// Close stops every subscription and closes the connections. Later calls
 // return engine.ErrClosed.
 func (e *Engine) Close() error {
 	if e.closed.Swap(true) {
@@ -141,6 +147,7 @@ func (e *Engine) Close() error {
 	for _, s := range subs {
 		s.Stop()
 	}
+	e.closeReaders()
 	e.nc.Close()
 	return nil
 }

@@ -55,6 +55,14 @@ type Options struct {
 	// takes markers, deletes and overwrites no larger than the value they
 	// replace. 0 leaves an existing bucket's limit, and creates a bucket
 	// without one.
+	//
+	// The limit also sets the size of the stream's message blocks, which
+	// the server picks when it creates the stream and again whenever it
+	// starts: 8 MiB with a limit of 32 MiB or more per shard, 4 MiB
+	// without one (nats-server 2.15). A read or write of a record whose
+	// block the server has not loaded since its last garbage collection
+	// loads the whole block; docs/scaling.md ("Cold records") has the
+	// costs.
 	MaxBytes int64
 	// Shards spreads the keys over this many buckets (streams), each with
 	// its own leader, for write throughput beyond what one stream takes.
@@ -88,6 +96,15 @@ type Options struct {
 	Name string
 	// OpTimeout bounds each operation whose ctx has no deadline. Default 5s.
 	OpTimeout time.Duration
+	// ReadConns is how many connections of their own Gets take turns on,
+	// beside the one that carries writes, watches and messaging (named
+	// Name + " reads" in the server's monitoring). A server answers the
+	// Gets of a one-replica bucket in the connection's read loop, so a Get
+	// of a record in a block the server must load first (milliseconds:
+	// docs/scaling.md, "Cold records") holds up whatever the client sent
+	// after it on that connection. Default 2; -1 sends Gets on the one
+	// connection.
+	ReadConns int
 	// MarkerTTL is how long the server keeps the marker it writes when a
 	// key's TTL runs out, for a bucket Open creates: an expiry waits that
 	// long for a subscriber of an OnExpire group, and an IfNew write of the
@@ -108,6 +125,12 @@ type Options struct {
 // maxOps is the largest commit: JetStream's default atomic batch limit.
 const maxOps = 1000
 
+// Options.ReadConns: the default, and the most a client may open.
+const (
+	defaultReadConns = 2
+	maxReadConns     = 16
+)
+
 // maxShards bounds Options.Shards: every shard is a stream with its own
 // Raft group, and every OnExpire group a consumer on each.
 const maxShards = 64
@@ -124,6 +147,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.OpTimeout <= 0 {
 		o.OpTimeout = 5 * time.Second
+	}
+	if o.ReadConns == 0 {
+		o.ReadConns = defaultReadConns
 	}
 	if o.MarkerTTL <= 0 {
 		o.MarkerTTL = time.Hour
@@ -152,6 +178,9 @@ func (o Options) validate() error {
 	}
 	if o.Shards < 0 || o.Shards > maxShards {
 		return fmt.Errorf("natsengine: Options.Shards %d: want 0..%d", o.Shards, maxShards)
+	}
+	if o.ReadConns < -1 || o.ReadConns > maxReadConns {
+		return fmt.Errorf("natsengine: Options.ReadConns %d: want -1 (none) or 1..%d", o.ReadConns, maxReadConns)
 	}
 	if o.MarkerTTL < time.Second {
 		return fmt.Errorf("natsengine: Options.MarkerTTL %s: want at least 1s", o.MarkerTTL)

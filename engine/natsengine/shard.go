@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -21,6 +22,9 @@ type shard struct {
 	kvPrefix  string // "$KV.<shard bucket>.": the stream's subjects
 	clock     *serverClock
 	deadlines deadlines // of revisions this client wrote or read
+
+	reads    []readStream  // the stream on each read connection; set by Open, then read-only
+	nextRead atomic.Uint32 // the read connection of the last Get, counting up
 }
 
 // shardBucket names shard i of n.

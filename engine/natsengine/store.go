@@ -32,7 +32,7 @@ func (e *Engine) Get(ctx context.Context, key string) (engine.Entry, error) {
 	ctx, cancel := e.opCtx(ctx)
 	defer cancel()
 	sh := e.shardOf(key)
-	m, err := sh.stream.GetLastMsgForSubject(ctx, sh.kvPrefix+key)
+	m, err := sh.readStream().GetLastMsgForSubject(ctx, sh.kvPrefix+key)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		sh.deadlines.forget(key)
 		return engine.Entry{}, fmt.Errorf("get %s: %w", key, engine.ErrNotFound)
