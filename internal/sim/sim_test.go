@@ -68,6 +68,29 @@ func TestSim(t *testing.T) {
 	}
 }
 
+// TestSim_BareLeases runs seeds with the near caches bounded by bytes
+// alone, small enough that held sessions lose their copies and keep their
+// leases (internal/lease bare.go), a path the count bound of TestSim never
+// takes. -sim.seeds/4 seeds, or the one -sim.seed replays.
+func TestSim_BareLeases(t *testing.T) {
+	kinds, err := ParseKinds(*flagFaults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeds := []uint64{*flagSeed}
+	if *flagSeed == 0 {
+		seeds = seeds[:0]
+		for s := range max(*flagSeeds/4, 1) {
+			seeds = append(seeds, uint64(s+1))
+		}
+	}
+	for _, seed := range seeds {
+		t.Run("seed="+itoa(seed), func(t *testing.T) {
+			runSeed(t, Config{Seed: seed, Steps: *flagSteps, Faults: kinds, CacheBytes: 3000})
+		})
+	}
+}
+
 func runSeed(t *testing.T, cfg Config) {
 	if *flagV {
 		cfg.Trace = func(line string) { t.Log(line) }
