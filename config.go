@@ -125,8 +125,10 @@ type Config struct {
 	// each its encoded attributes and meta record plus a fixed overhead for
 	// the entry (Stats.CachedBytes reports it). Past it the least recently
 	// used sessions are evicted: copies of sessions another node now holds
-	// first, then idle sessions this node holds, whose leases it frees (a
-	// later request on one takes the lease again and loads the session).
+	// first, then the copies of idle sessions this node holds, which keep
+	// their leases (276 bytes each, up to a quarter of CacheBytes: a later
+	// request on one reads one record), then those leases (a later request
+	// takes the lease again and loads the session; docs/leases.md).
 	// Default: a quarter of the Go memory limit if one is set (GOMEMLIMIT,
 	// debug.SetMemoryLimit) when DefaultConfig runs, else 256 MiB. Size it to
 	// the live sessions a node serves times their size plus ~300 bytes
