@@ -90,8 +90,9 @@
 // # Reads
 //
 // [Engine.Get] reads the key's last message (a direct get on a
-// one-replica bucket, from the stream's leader otherwise) over one of
-// Options.ReadConns connections of its own, in turn: the server answers
+// one-replica bucket, from the stream's leader otherwise), with
+// Options.ReadConns set, over one of that many connections of its own, in
+// turn (by default on the engine's one connection): the server answers
 // a direct get in the read loop of the connection it came on, and a get
 // of a record whose message block the server has not loaded recently
 // loads the whole block first (milliseconds; docs/scaling.md, "Cold

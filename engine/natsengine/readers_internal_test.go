@@ -16,7 +16,7 @@ func TestGet_ReadConnsDown(t *testing.T) {
 	srv := StartTestServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	e, err := Open(ctx, Options{InProcess: srv, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	e, err := Open(ctx, Options{InProcess: srv, ReadConns: 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,8 +24,8 @@ func TestGet_ReadConnsDown(t *testing.T) {
 	if _, err := e.Commit(ctx, engine.Op{Key: "k", Value: []byte("v")}); err != nil {
 		t.Fatal(err)
 	}
-	if len(e.readConns) != defaultReadConns {
-		t.Fatalf("%d read connections, want %d", len(e.readConns), defaultReadConns)
+	if len(e.readConns) != 2 {
+		t.Fatalf("%d read connections, want 2", len(e.readConns))
 	}
 	e.closeReaders()
 	if got, err := e.Get(ctx, "k"); err != nil || string(got.Value) != "v" {

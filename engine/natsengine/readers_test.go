@@ -35,7 +35,8 @@ func TestGet_ReadConns(t *testing.T) {
 		readConns int
 		conns     int // the server's connections named "<Name> reads"
 	}{
-		{"default", 0, 2},
+		{"default", 0, 0},
+		{"two", 2, 2},
 		{"three", 3, 3},
 		{"none", -1, 0},
 	} {
@@ -68,8 +69,8 @@ func TestGet_ReadConns(t *testing.T) {
 			if tc.conns > 0 && (reads != gets || main != 0) {
 				t.Errorf("%d Gets: %d requests on the read connections, %d on the engine's; want %d and 0", gets, reads, main, gets)
 			}
-			if tc.conns == 0 && main != gets {
-				t.Errorf("%d Gets with ReadConns -1: %d requests on the engine's connection, want %d", gets, main, gets)
+			if tc.conns == 0 && (main < gets || reads != 0) { // the engine's own background requests may add some
+				t.Errorf("%d Gets without read connections: %d requests on the engine's connection, %d on read ones; want at least %d and 0", gets, main, reads, gets)
 			}
 		})
 	}
