@@ -66,8 +66,10 @@ func TestGet_ReadConns(t *testing.T) {
 			}
 			after := inMsgs(t, srv)
 			main, reads := after["n"]-before["n"], after["n reads"]-before["n reads"]
-			if tc.conns > 0 && (reads != gets || main != 0) {
-				t.Errorf("%d Gets: %d requests on the read connections, %d on the engine's; want %d and 0", gets, reads, main, gets)
+			// The engine's own background requests (expiry pulls, liveness)
+			// may add a few on its connection, never a Get's worth.
+			if tc.conns > 0 && (reads != gets || main >= gets) {
+				t.Errorf("%d Gets: %d requests on the read connections, %d on the engine's; want %d and fewer than %d", gets, reads, main, gets, gets)
 			}
 			if tc.conns == 0 && (main < gets || reads != 0) { // the engine's own background requests may add some
 				t.Errorf("%d Gets without read connections: %d requests on the engine's connection, %d on read ones; want at least %d and 0", gets, main, reads, gets)
