@@ -22,7 +22,7 @@ type Bare struct {
 }
 
 // bareSize is what an entry holding a Bare (or no snapshot) takes: the
-// Entry, its slot channel, its key, its slot in the map and the Bare
+// Entry with its slot lock, its key, its slot in the map and the Bare
 // (BenchmarkCache_BareMemory measured 259–275 B; this is the larger).
 const bareSize = 276
 
